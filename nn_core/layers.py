@@ -1,0 +1,133 @@
+"""Layers: each owns its parameters and their gradients under the same keys.
+
+``forward`` keeps what ``backward`` needs; ``backward(grad)`` fills ``grads``
+and returns the gradient with respect to the layer's input. Backward may
+overwrite the incoming gradient array: every caller hands over a fresh one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Layer:
+    """Base: a layer without parameters."""
+
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+
+    def __init__(self) -> None:
+        self.params = {}
+        self.grads = {}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+class Dense(Layer):
+    """y = x @ weight + bias, with x (N, n_in), weight (n_in, n_out), bias (n_out,)."""
+
+    def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, init: str = "he") -> None:
+        super().__init__()
+        # He keeps ReLU activations' variance steady; Xavier suits sigmoid/tanh.
+        scale = np.sqrt(2.0 / n_in) if init == "he" else np.sqrt(2.0 / (n_in + n_out))
+        weight = rng.standard_normal((n_in, n_out), dtype=np.float32) * np.float32(scale)
+        self.params = {"weight": weight, "bias": np.zeros(n_out, dtype=np.float32)}
+        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._x = x
+        out = x @ self.params["weight"]
+        out += self.params["bias"]
+        return out
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        np.matmul(self._x.T, grad, out=self.grads["weight"])
+        np.sum(grad, axis=0, out=self.grads["bias"])
+        # The first layer's input gradient is a third of backward's work and
+        # only saliency maps need it.
+        return grad @ self.params["weight"].T if need_input_grad else None
+
+    def describe(self) -> str:
+        n_in, n_out = self.params["weight"].shape
+        return f"Dense({n_in}→{n_out})"
+
+
+class ReLU(Layer):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._out = np.maximum(x, 0, out=x if training else None)
+        return self._out
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return np.multiply(grad, self._out > 0, out=grad)
+
+
+class LeakyReLU(Layer):
+    def __init__(self, slope: float = 0.01) -> None:
+        super().__init__()
+        self.slope = np.float32(slope)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._positive = x > 0
+        return np.where(self._positive, x, x * self.slope)
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return np.where(self._positive, grad, grad * self.slope)
+
+
+class Sigmoid(Layer):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        # tanh form is stable for large |x| where exp(-x) would overflow.
+        self._out = 0.5 * (np.tanh(0.5 * x) + 1)
+        return self._out
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad * self._out * (1 - self._out)
+
+
+class Tanh(Layer):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._out = np.tanh(x)
+        return self._out
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad * (1 - self._out * self._out)
+
+
+class Dropout(Layer):
+    """Inverted dropout: scaled while training so inference needs no change."""
+
+    def __init__(self, rate: float, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.rate = rate
+        self.rng = rng
+        self._mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        keep = 1.0 - self.rate
+        self._mask = (self.rng.random(x.shape, dtype=np.float32) < keep) / np.float32(keep)
+        return x * self._mask
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad if self._mask is None else grad * self._mask
+
+    def describe(self) -> str:
+        return f"Dropout({self.rate:g})"
+
+
+ACTIVATION_LAYERS: dict[str, type[Layer]] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+}

@@ -1,0 +1,164 @@
+"""The network: a stack of layers built from a NetworkConfig.
+
+Only the model lives here; the training loop is in trainer.py.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .config import INPUT_SIZE, N_CLASSES, NetworkConfig
+from .errors import ShapeError
+from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer
+from .losses import softmax
+
+
+def as_input_batch(images: np.ndarray) -> np.ndarray:
+    """Any digit image(s) → (N, 784) float32 in [0, 1].
+
+    Accepts (784,), (28, 28), (N, 784) or (N, 28, 28); integers (uint8 pixels) are
+    divided by 255 exactly as in training, floats are taken to be in [0, 1].
+    """
+    array = np.asarray(images)
+    if np.issubdtype(array.dtype, np.integer):
+        array = array.astype(np.float32) * np.float32(1 / 255)
+    elif np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32, copy=False)
+    else:
+        raise ShapeError(f"digit images must be numeric; got dtype {array.dtype}")
+    if array.shape in ((INPUT_SIZE,), (28, 28)):
+        array = array.reshape(1, INPUT_SIZE)
+    elif array.ndim == 3 and array.shape[1:] == (28, 28):
+        array = array.reshape(len(array), INPUT_SIZE)
+    elif not (array.ndim == 2 and array.shape[1] == INPUT_SIZE):
+        raise ShapeError(
+            f"expected digit images shaped (784,), (28, 28), (N, 784) or (N, 28, 28); "
+            f"got {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise ShapeError("digit images contain NaN or infinite values")
+    return array
+
+
+class Network:
+    """Dense layers with an activation between them; outputs 10 logits.
+
+    ``forward`` gives logits; ``predict_proba`` softmax probabilities;
+    ``parameters`` yields ``(name, param, grad)`` for any optimizer.
+    """
+
+    def __init__(self, config: NetworkConfig = NetworkConfig()) -> None:
+        self.config = config
+        rng = np.random.default_rng(config.seed)
+        init = config.init
+        if init == "auto":
+            init = "xavier" if config.activation in ("sigmoid", "tanh") else "he"
+        sizes = config.layers
+        self.layers: list[Layer] = []
+        for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            self.layers.append(Dense(n_in, n_out, rng, init))
+            if index < len(sizes) - 2:
+                self.layers.append(ACTIVATION_LAYERS[config.activation]())
+                if config.dropout > 0:
+                    self.layers.append(Dropout(config.dropout, rng))
+
+    # -- the maths ---------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Logits (N, 10) for a float32 batch x (N, 784)."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
+        """Fill every layer's grads from dLoss/dlogits (N, 10); optionally return dLoss/dx (N, 784)."""
+        grad = grad_logits
+        last = len(self.layers) - 1
+        for index in range(last, -1, -1):
+            is_first = index == 0
+            grad = self.layers[index].backward(grad, need_input_grad or not is_first)
+        return grad
+
+    def activations(self, images: np.ndarray) -> list[np.ndarray]:
+        """Input and every layer's output for one forward pass (inference mode).
+
+        Returns a list whose first entry is the (N, 784) input and whose last is
+        the (N, 10) logits; entry i+1 is the output of ``self.layers[i]``.
+        """
+        outputs = [as_input_batch(images)]
+        for layer in self.layers:
+            outputs.append(layer.forward(outputs[-1], training=False))
+        return outputs
+
+    # -- scikit-learn style ------------------------------------------------
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) for any digit image(s), see ``as_input_batch``."""
+        return softmax(self.forward(as_input_batch(images)))
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Predicted digits (N,) as int64."""
+        return self.forward(as_input_batch(images)).argmax(axis=1)
+
+    def score(self, images: np.ndarray, labels: np.ndarray, chunk: int = 2500) -> float:
+        """Accuracy on (N, 784) images, evaluated in chunks to bound memory."""
+        labels = np.asarray(labels)
+        correct = 0
+        for start in range(0, len(labels), chunk):
+            batch = as_input_batch(images[start:start + chunk])
+            correct += int((self.forward(batch).argmax(axis=1) == labels[start:start + chunk]).sum())
+        return correct / max(len(labels), 1)
+
+    def saliency(self, images: np.ndarray, target: int | np.ndarray | None = None) -> np.ndarray:
+        """Gradient of a class's logit w.r.t. the input pixels, (N, 784).
+
+        ``target`` defaults to each image's predicted class.
+        """
+        x = as_input_batch(images)
+        logits = self.forward(x)
+        targets = logits.argmax(axis=1) if target is None else np.broadcast_to(target, len(x))
+        if np.any((targets < 0) | (targets >= N_CLASSES)):
+            raise ShapeError(f"saliency target must be a digit 0-9; got {target!r}")
+        grad = np.zeros_like(logits)
+        grad[np.arange(len(x)), targets] = 1
+        return self.backward(grad, need_input_grad=True)
+
+    # -- parameters --------------------------------------------------------
+    def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """(name, param, grad) for every trainable array, e.g. ("layers.0.weight", W, dW)."""
+        for index, layer in enumerate(self.layers):
+            for key, param in layer.params.items():
+                yield f"layers.{index}.{key}", param, layer.grads[key]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: param for name, param, _ in self.parameters()}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy arrays into the parameters; names and shapes must match exactly."""
+        expected = {name: param.shape for name, param, _ in self.parameters()}
+        if set(arrays) != set(expected):
+            missing = sorted(set(expected) - set(arrays))
+            extra = sorted(set(arrays) - set(expected))
+            raise ShapeError(f"parameter names do not match the architecture: "
+                             f"missing {missing or 'none'}, unexpected {extra or 'none'}")
+        for name, param, _ in self.parameters():
+            value = arrays[name]
+            if value.shape != param.shape:
+                raise ShapeError(f"{name} has shape {value.shape}; the architecture needs {param.shape}")
+            param[...] = value
+
+    def astype(self, dtype: np.dtype) -> Network:
+        """Cast every parameter and gradient in place (float64 for gradient checks)."""
+        for layer in self.layers:
+            for key in layer.params:
+                layer.params[key] = layer.params[key].astype(dtype)
+                layer.grads[key] = layer.grads[key].astype(dtype)
+        return self
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(param.size for _, param, _ in self.parameters())
+
+    def describe(self) -> str:
+        """Short architecture text, e.g. "784-256-128-10 relu"."""
+        return f"{'-'.join(map(str, self.config.layers))} {self.config.activation}"

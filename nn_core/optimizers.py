@@ -1,0 +1,94 @@
+"""Optimizers walk (name, param, grad) triples and update params in place.
+
+The learning rate is a plain attribute so a trainer (or a UI slider) can
+change it between steps without losing momentum or Adam state.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .config import TrainConfig
+
+Parameters = Iterable[tuple[str, np.ndarray, np.ndarray]]
+
+
+class Optimizer:
+    def __init__(self, learning_rate: float, weight_decay: float = 0.0) -> None:
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+
+    def step(self, parameters: Parameters) -> None:
+        for name, param, grad in parameters:
+            if self.weight_decay and name.endswith("weight"):
+                # L2 penalty on weights only; decaying biases buys nothing.
+                grad = grad + np.float32(self.weight_decay) * param
+            self.update(name, param, grad)
+
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        param -= np.float32(self.learning_rate) * grad
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum (PyTorch's form: velocity accumulates raw gradients)."""
+
+    def __init__(self, learning_rate: float, momentum: float = 0.9, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(learning_rate, weight_decay)
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.velocity: dict[str, np.ndarray] = {}
+
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        velocity = self.velocity.get(name)
+        if velocity is None:
+            velocity = self.velocity[name] = np.zeros_like(param)
+        velocity *= np.float32(self.momentum)
+        velocity += grad
+        lr = np.float32(self.learning_rate)
+        if self.nesterov:
+            param -= lr * (grad + np.float32(self.momentum) * velocity)
+        else:
+            param -= lr * velocity
+
+
+class Adam(Optimizer):
+    def __init__(self, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(learning_rate, weight_decay)
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.first: dict[str, np.ndarray] = {}
+        self.second: dict[str, np.ndarray] = {}
+        self.steps: dict[str, int] = {}
+
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        if name not in self.first:
+            self.first[name] = np.zeros_like(param)
+            self.second[name] = np.zeros_like(param)
+            self.steps[name] = 0
+        self.steps[name] += 1
+        t = self.steps[name]
+        m, v = self.first[name], self.second[name]
+        m *= np.float32(self.beta1)
+        m += np.float32(1 - self.beta1) * grad
+        v *= np.float32(self.beta2)
+        v += np.float32(1 - self.beta2) * grad * grad
+        # Bias correction folded into the step size.
+        step_size = self.learning_rate * np.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        param -= np.float32(step_size) * m / (np.sqrt(v) + np.float32(self.epsilon))
+
+
+def make_optimizer(config: TrainConfig) -> Optimizer:
+    """The optimizer a TrainConfig names, with its settings."""
+    if config.optimizer == "sgd":
+        return SGD(config.learning_rate, config.weight_decay)
+    if config.optimizer == "momentum":
+        return Momentum(config.learning_rate, config.momentum, config.nesterov, config.weight_decay)
+    return Adam(config.learning_rate, beta1=config.momentum, weight_decay=config.weight_decay)

@@ -1,0 +1,465 @@
+"""Turn any picture of a digit into a 28×28 input that looks like MNIST.
+
+MNIST digits were made by scaling each digit so its longer side is 20 px
+(anti-aliased, aspect ratio kept), then translating it inside a 28×28 field so
+its intensity centre of mass falls on pixel 14. A network trained on MNIST only
+works on inputs made the same way; squashing a whole canvas to 28×28 does not
+(see ``naive_resize``, the old approach kept as a baseline).
+
+The pipeline, each stage a pure function whose output is kept for display:
+
+1. ``to_ink``: any array → grey float32 "ink" in [0, 1] (ink high, background 0),
+   whatever the polarity, bit depth, alpha channel or paper colour.
+2. empty detection: no ink, or only a speck, means "nothing drawn".
+3. crop to the ink's bounding box, ignoring far-away specks.
+4. scale the longer side to 20 px, bringing the stroke width into MNIST's range.
+5. place in 28×28 with the centre of mass on (14, 14), as MNIST did.
+6. quantise to multiples of 1/255, because training feeds ``uint8 / 255``.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+# Bump whenever the output for the same input changes; networks record it.
+PREPROCESS_VERSION: int = 1
+
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo is already more than any digit needs
+MNIST_SIDE = 28
+DIGIT_BOX = 20  # MNIST's digits fill a 20×20 box inside the 28×28 field
+# Stroke width (2·area / perimeter, see _stroke_width) of MNIST training digits at
+# the 20-px scale: quartiles 2.02 and 2.82, median 2.39 (first 20,000 digits).
+MNIST_STROKE_RANGE = (2.0, 2.8)
+MNIST_STROKE_TARGET = 2.4
+# Thinning or thickening runs at this multiple of the final size, where one pixel
+# of dilation changes the final stroke width by 1/4 px.
+STROKE_WORK_SCALE = 4
+
+BORDER_FRACTION = 0.02  # border ring (for background and polarity) is 2 % of the short side
+MIN_CONTRAST = 0.08  # ink this close to the background is noise, not a stroke
+INK_LEVEL = 0.2  # a pixel counts as ink above this (ink is normalised to ~1)
+SPECK_FRACTION = 0.1  # separate blobs lighter than 10 % of the main one are specks
+SPECK_GAP_FRACTION = 0.03  # blobs are separate when this much blank lies between them
+MIN_INK_MASS = 8.0  # fewer ink pixels than this is a speck, not a digit
+MIN_EXTENT_FRACTION = 0.04  # a digit spans at least 4 % of the picture's longer side
+BBOX_LEVEL = 0.05  # anti-aliasing fringe below this does not widen a bounding box
+
+
+@dataclass(frozen=True)
+class PreprocessResult:
+    """Every stage of preprocessing one image.
+
+    ``stages`` maps, in order, "grey" (H, W), "cropped" (h, w), "scaled"
+    (longer side 20) and "centred" (28, 28) to float32 2-D arrays in [0, 1];
+    an empty result holds "grey" only. ``image`` is the final (28, 28) float32
+    input (the same array as ``stages["centred"]``) or None when ``empty``.
+    """
+
+    stages: dict[str, np.ndarray]
+    image: np.ndarray | None
+    empty: bool
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The image as a (1, 784) float32 batch for ``Network.predict_proba``."""
+        if self.image is None:
+            raise ImageError("Nothing is drawn in this image, so there is nothing to classify; "
+                             "draw or upload a digit first (check `empty` before asking for `vector`).")
+        return self.image.reshape(1, MNIST_SIDE * MNIST_SIDE).copy()
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_image(source: str | Path | bytes | BinaryIO) -> np.ndarray:
+    """Read an image file (path, bytes or binary file object) into an array.
+
+    Returns (H, W) for grey images — uint8, or uint16 for 16-bit files — and
+    (H, W, 2|3|4) uint8 for grey+alpha, RGB and RGBA; palette images become RGB
+    or RGBA, and phone photos are turned upright from their EXIF orientation.
+    Raises ImageError for anything that is not a readable image of at most
+    40 megapixels.
+    """
+    stream, name = _open_stream(source)
+    try:
+        with Image.open(stream) as image:
+            _check_size(image.size, name)
+            image.load()
+            return _to_array(ImageOps.exif_transpose(image))
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{name} is far too large to be a digit image ({error}); "
+                         f"use an image of at most {MAX_PIXELS:,} pixels.") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image Pillow can read; "
+                         "use a PNG, JPEG, BMP, GIF or TIFF picture of a digit.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"{name} is damaged or truncated and cannot be decoded ({error}); "
+                         "save or export the picture again.") from None
+
+
+def _open_stream(source: str | Path | bytes | BinaryIO) -> tuple[BinaryIO, str]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if not data:
+            raise ImageError("The image data is empty (0 bytes); upload a picture of a digit.")
+        return io.BytesIO(data), "the image data"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"There is no image file at {path}; check the path.")
+        if path.stat().st_size == 0:
+            raise ImageError(f"The image file {path} is empty (0 bytes); use a picture of a digit.")
+        return path.open("rb"), f"The file {path}"
+    if hasattr(source, "read"):
+        return source, "the uploaded file"
+    raise ImageError(f"Cannot read an image from a {type(source).__name__}; "
+                     "pass a file path, bytes or a binary file object.")
+
+
+def _check_size(size: tuple[int, int], name: str) -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{name} is {width}×{height} pixels, more than the {MAX_PIXELS:,} "
+                         "allowed; shrink or crop it to the digit first.")
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    if image.mode.startswith("I;16"):
+        return np.asarray(image).astype(np.uint16)  # the big-endian variants become native
+    if image.mode == "I":
+        return _scale_wide_integers(np.asarray(image))
+    if image.mode == "F":
+        return _scale_to_unit(np.asarray(image, dtype=np.float32))
+    if image.mode in ("L", "LA", "RGB", "RGBA"):
+        return np.array(image)
+    if image.mode == "1":
+        return np.array(image.convert("L"))
+    has_alpha = "A" in image.mode or "transparency" in image.info
+    return np.array(image.convert("RGBA" if has_alpha else "RGB"))
+
+
+def _scale_wide_integers(values: np.ndarray) -> np.ndarray:
+    # 32-bit integer images are nearly always 16-bit data in a wider type.
+    if values.min() >= 0 and values.max() <= 65535:
+        return values.astype(np.uint16)
+    return _scale_to_unit(values.astype(np.float32))
+
+
+def _scale_to_unit(values: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(values)):
+        raise ImageError("The image holds NaN or infinite values; use an ordinary picture.")
+    low, high = float(values.min()), float(values.max())
+    return ((values - low) / (high - low if high > low else 1.0)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- stage 1: ink
+
+def to_ink(image: np.ndarray) -> np.ndarray:
+    """Stage 1: any image array → (H, W) float32 ink in [0, 1], background 0.
+
+    Accepts (H, W), (H, W, 1), (H, W, 2) grey+alpha, (H, W, 3) RGB or
+    (H, W, 4) RGBA arrays of bool, integers (uint8 is 0–255, uint16 0–65535,
+    other integers by their range) or floats (0–1, or 0–255). A varying alpha
+    channel is composited so transparent pixels are background; a bright border
+    means dark ink on light paper, which is inverted; the background level is
+    subtracted and the ink rescaled so its strong core is 1. An image without
+    ink comes back all zero. Raises ImageError for other shapes or dtypes.
+    """
+    grey = _composite_alpha(_as_unit_float(image))
+    return _remove_background(_fix_polarity(grey))
+
+
+def _as_unit_float(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"Expected a numpy image array, got a {type(image).__name__}; "
+                         "use load_image() to read files.")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)):
+        raise ImageError(f"Expected an image array of shape (H, W) or (H, W, C) with C in 1–4, "
+                         f"got shape {image.shape}.")
+    if image.size == 0:
+        raise ImageError(f"The image array is empty (shape {image.shape}); it needs at least one pixel.")
+    if image.dtype == np.bool_:
+        return image.astype(np.float32)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535
+    if np.issubdtype(image.dtype, np.integer):
+        return _integers_to_unit(image)
+    if np.issubdtype(image.dtype, np.floating):
+        return _floats_to_unit(image)
+    raise ImageError(f"Expected an image array of bool, integer or float pixels, got dtype {image.dtype}.")
+
+
+def _integers_to_unit(image: np.ndarray) -> np.ndarray:
+    low, high = int(image.min()), int(image.max())
+    if low < 0 or high > 65535:
+        raise ImageError(f"Integer pixels must lie in 0–255 (8-bit) or 0–65535 (16-bit), "
+                         f"got values from {low} to {high}.")
+    return image.astype(np.float32) / (255 if high <= 255 else 65535)
+
+
+def _floats_to_unit(image: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(image)):
+        raise ImageError("The image array holds NaN or infinite values; pixels must be finite numbers.")
+    low, high = float(image.min()), float(image.max())
+    if low < 0 or high > 255:
+        raise ImageError(f"Float pixels must lie in 0–1 (or 0–255), got values from {low:g} to {high:g}.")
+    return image.astype(np.float32) / (255 if high > 1 else 1)
+
+
+def _composite_alpha(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        return pixels
+    channels = pixels.shape[2]
+    grey = _luminance(pixels[:, :, :3]) if channels >= 3 else pixels[:, :, 0]
+    if channels not in (2, 4):
+        return grey
+    alpha = pixels[:, :, -1]
+    if float(alpha.max() - alpha.min()) < MIN_CONTRAST:
+        return grey  # opaque (or uniformly faded) everywhere: the colours carry the ink
+    # Transparent pixels must become background, so lay the strokes on the colour
+    # opposite to their own: white strokes on black, dark strokes on white.
+    stroke_level = float((grey * alpha).sum() / alpha.sum())
+    backdrop = 0.0 if stroke_level >= 0.5 else 1.0
+    return grey * alpha + backdrop * (1 - alpha)
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _border(grey: np.ndarray) -> np.ndarray:
+    width = max(1, round(BORDER_FRACTION * min(grey.shape)))
+    inner = grey[width:-width, width:-width]
+    if inner.size == 0:
+        return grey.ravel()
+    return np.concatenate([grey[:width].ravel(), grey[-width:].ravel(),
+                           grey[width:-width, :width].ravel(), grey[width:-width, -width:].ravel()])
+
+
+def _fix_polarity(grey: np.ndarray) -> np.ndarray:
+    # The border is background; if it is nearer the bright end of this image's
+    # range, the ink is the dark part, so flip it to make ink high.
+    background = float(np.median(_border(grey)))
+    if background > (float(grey.min()) + float(grey.max())) / 2:
+        return 1 - grey
+    return grey
+
+
+def _remove_background(grey: np.ndarray) -> np.ndarray:
+    border = _border(grey)
+    level = float(np.median(border))
+    # Paper grain and JPEG noise stay below the median plus three robust standard deviations.
+    noise = 1.4826 * float(np.median(np.abs(border - level)))
+    ink = np.clip(grey - (level + 3 * noise), 0, None)
+    return _normalise_peak(ink)
+
+
+def _normalise_peak(ink: np.ndarray) -> np.ndarray:
+    """Scale so the strong core of the ink is 1: faint pencil counts like a felt pen."""
+    marked = ink[ink > 0]
+    if marked.size == 0 or np.percentile(marked, 99) < MIN_CONTRAST:
+        return np.zeros(ink.shape, np.float32)
+    strong = marked[marked >= 0.25 * np.percentile(marked, 99)]
+    return np.clip(ink / np.percentile(strong, 90), 0, 1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- stages 2–3: find and crop
+
+def _digit_box(ink: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of the digit ignoring specks, or None if nothing is drawn.
+
+    Specks are found from projections: an ink blob separated from the main one
+    by blank rows or columns, and much lighter, is dropped. Alternating rows and
+    columns catches specks that line up with the digit in one direction.
+    """
+    rows, cols = slice(0, ink.shape[0]), slice(0, ink.shape[1])
+    gap = max(2, round(SPECK_GAP_FRACTION * max(ink.shape)))
+    for _ in range(3):
+        region = ink[rows, cols] > INK_LEVEL
+        new_rows = _main_span(region.sum(axis=1), gap, rows.start)
+        new_cols = _main_span(region[new_rows.start - rows.start:new_rows.stop - rows.start].sum(axis=0),
+                              gap, cols.start)
+        if (new_rows, new_cols) == (rows, cols):
+            break
+        rows, cols = new_rows, new_cols
+    digit = ink[rows, cols]
+    if digit.sum() < MIN_INK_MASS or max(rows.stop - rows.start, cols.stop - cols.start) \
+            < MIN_EXTENT_FRACTION * max(ink.shape):
+        return None
+    return _tight_box(ink, rows, cols)
+
+
+def _main_span(profile: np.ndarray, gap: int, offset: int) -> slice:
+    """The span of the heavy segments of a 1-D ink profile (empty if no ink)."""
+    marked = np.flatnonzero(profile)
+    if marked.size == 0:
+        return slice(offset, offset)
+    # Segments are runs of marked positions separated by at least `gap` blanks.
+    breaks = np.flatnonzero(np.diff(marked) > gap)
+    starts = marked[np.r_[0, breaks + 1]]
+    stops = marked[np.r_[breaks, marked.size - 1]] + 1
+    masses = np.array([profile[a:b].sum() for a, b in zip(starts, stops)])
+    heavy = np.flatnonzero(masses >= SPECK_FRACTION * masses.max())
+    return slice(offset + int(starts[heavy[0]]), offset + int(stops[heavy[-1]]))
+
+
+def _tight_box(ink: np.ndarray, rows: slice, cols: slice) -> tuple[slice, slice] | None:
+    # The speck search used the ink core; the box must also hold its anti-aliased fringe,
+    # but only within a small margin, not out to a speck.
+    margin = max(2, round(0.01 * max(ink.shape)))
+    top, left = max(0, rows.start - margin), max(0, cols.start - margin)
+    region = ink[top:rows.stop + margin, left:cols.stop + margin] > BBOX_LEVEL
+    return _bbox(region, top, left)
+
+
+def _bbox(mask: np.ndarray, top: int = 0, left: int = 0) -> tuple[slice, slice] | None:
+    used_rows, used_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if used_rows.size == 0:
+        return None
+    return (slice(top + int(used_rows[0]), top + int(used_rows[-1]) + 1),
+            slice(left + int(used_cols[0]), left + int(used_cols[-1]) + 1))
+
+
+# --------------------------------------------------------------------------- stage 4: scale
+
+def _stroke_width(ink: np.ndarray) -> float:
+    """Mean stroke width in pixels: 2·area / perimeter, perimeter = total variation.
+
+    A stroke of length L and width w has area L·w and an outline about 2·L
+    long; both sums are unchanged by anti-aliasing blur, so the estimate is
+    the same at any scale.
+    """
+    padded = np.pad(ink, 1)
+    down = np.diff(padded, axis=0)[:, :-1]
+    across = np.diff(padded, axis=1)[:-1, :]
+    perimeter = float(np.sqrt(down * down + across * across).sum())
+    return 2 * float(ink.sum()) / perimeter if perimeter > 0 else 0.0
+
+
+def _resize(ink: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by `scale` (area-averaging when shrinking, as MNIST's anti-aliasing)."""
+    height, width = ink.shape
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if size == (width, height):
+        return ink.copy()
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    resized = np.asarray(Image.fromarray(ink).resize(size, method), dtype=np.float32)
+    return np.clip(resized, 0, 1)
+
+
+def _scale_to_box(cropped: np.ndarray) -> np.ndarray:
+    """Stage 4: longer side → 20 px with an MNIST-like stroke width."""
+    long_side = max(cropped.shape)
+    width = _stroke_width(cropped) * DIGIT_BOX / long_side
+    low, high = MNIST_STROKE_RANGE
+    if low <= width <= high:
+        return _resize(cropped, DIGIT_BOX / long_side)
+    return _rescale_strokes(cropped)
+
+
+def _rescale_strokes(cropped: np.ndarray) -> np.ndarray:
+    work_side = DIGIT_BOX * STROKE_WORK_SCALE
+    work = _normalise_peak(_resize(cropped, work_side / max(cropped.shape)))
+    radius = _morph_radius(_stroke_width(work), work_side)
+    if radius > 0:
+        work = _dilate(np.pad(work, radius), radius)
+    elif radius < 0:
+        work = _erode(work, -radius)
+    box = _bbox(work > BBOX_LEVEL) or _bbox(work > 0)
+    if box is None:
+        return _resize(cropped, DIGIT_BOX / max(cropped.shape))
+    work = work[box]
+    return _resize(work, DIGIT_BOX / max(work.shape))
+
+
+def _morph_radius(width: float, work_side: int) -> int:
+    """Signed disc radius (+ thicken, − thin) bringing the stroke to MNIST's width.
+
+    Growing strokes by r on each side also grows the box by 2r, which is then
+    shrunk back to 20 px, so solve (w + 2r)·20 / (S + 2r) = target for r.
+    """
+    target = MNIST_STROKE_TARGET
+    radius = (target * work_side / DIGIT_BOX - width) / (2 - 2 * target / DIGIT_BOX)
+    # Thinning past a quarter of the width per side would cut thin parts of uneven strokes.
+    return max(round(radius), -int(width / 4))
+
+
+def _disc_offsets(radius: int) -> list[tuple[int, int]]:
+    span = range(-radius, radius + 1)
+    return [(dy, dx) for dy in span for dx in span if dy * dy + dx * dx <= radius * (radius + 1)]
+
+
+def _dilate(ink: np.ndarray, radius: int) -> np.ndarray:
+    """Grey dilation by a disc: each pixel takes the brightest value within `radius`."""
+    return _rank_filter(ink, radius, np.maximum)
+
+
+def _erode(ink: np.ndarray, radius: int) -> np.ndarray:
+    """Grey erosion by a disc: each pixel takes the darkest value within `radius`."""
+    return _rank_filter(ink, radius, np.minimum)
+
+
+def _rank_filter(ink: np.ndarray, radius: int, pick: np.ufunc) -> np.ndarray:
+    # Outside the image is background, for erosion as well as dilation.
+    height, width = ink.shape
+    padded = np.pad(ink, radius)
+    result = ink.copy()
+    for dy, dx in _disc_offsets(radius):
+        pick(result, padded[radius + dy:radius + dy + height, radius + dx:radius + dx + width], out=result)
+    return result
+
+
+# --------------------------------------------------------------------------- stages 5–6: centre
+
+def _centre(scaled: np.ndarray) -> np.ndarray:
+    """Stage 5–6: place in 28×28 with the centre of mass on pixel (14, 14).
+
+    MNIST translated by whole pixels: the centres of mass of its training digits
+    are spread evenly over [13.5, 14.5] in (row, column) pixel indices, which is
+    what rounding the shift gives. The digit is kept whole even when that stops
+    it landing exactly on 14.
+    """
+    height, width = scaled.shape
+    mass = float(scaled.sum())
+    centre_row = float(scaled.sum(axis=1) @ np.arange(height)) / mass
+    centre_col = float(scaled.sum(axis=0) @ np.arange(width)) / mass
+    top = min(max(round(MNIST_SIDE // 2 - centre_row), 0), MNIST_SIDE - height)
+    left = min(max(round(MNIST_SIDE // 2 - centre_col), 0), MNIST_SIDE - width)
+    field = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
+    field[top:top + height, left:left + width] = scaled
+    # Training sees uint8 / 255, so only those 256 levels exist in its inputs.
+    return (np.round(np.clip(field, 0, 1) * 255) / 255).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- public pipeline
+
+def preprocess(image: np.ndarray) -> PreprocessResult:
+    """Run every stage on an image array (anything ``to_ink`` accepts)."""
+    grey = to_ink(image)
+    box = _digit_box(grey)
+    if box is None:
+        return PreprocessResult(stages={"grey": grey}, image=None, empty=True)
+    cropped = grey[box]
+    scaled = _scale_to_box(cropped)
+    centred = _centre(scaled)
+    stages = {"grey": grey, "cropped": cropped, "scaled": scaled, "centred": centred}
+    return PreprocessResult(stages=stages, image=centred, empty=False)
+
+
+def preprocess_file(source: str | Path | bytes | BinaryIO) -> PreprocessResult:
+    """``load_image`` then ``preprocess``."""
+    return preprocess(load_image(source))
+
+
+def naive_resize(image: np.ndarray) -> np.ndarray:
+    """The old approach, kept as a baseline: squash the whole image to (28, 28) float32."""
+    resized = Image.fromarray(to_ink(image)).resize((MNIST_SIDE, MNIST_SIDE), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)

@@ -1,0 +1,121 @@
+"""The command line, run as a user runs it: ``python -m nn_core ...``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nn_core.config import NetworkConfig
+from nn_core.network import Network
+from nn_core.network_file import Metadata, save_network
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "nn_core", *args], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}: {result.stderr}")
+    return result
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, message: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert message in lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_network(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("nets") / "tiny.npz"
+    save_network(path, Network(NetworkConfig(layers=(784, 8, 10))), Metadata.new("tiny"))
+    return path
+
+
+def digit_png(tmp_path: Path, mnist_image: np.ndarray, name: str) -> Path:
+    """An MNIST digit drawn big on a 280×280 black canvas, as a user's PNG."""
+    canvas = np.zeros((280, 280), np.uint8)
+    canvas[40:250, 60:270] = np.asarray(Image.fromarray(mnist_image.reshape(28, 28)).resize((210, 210)))
+    path = tmp_path / name
+    Image.fromarray(canvas).save(path)
+    return path
+
+
+def test_help_everywhere():
+    for command in ([], ["download"], ["train"], ["evaluate"], ["predict"], ["info"]):
+        result = cli(*command, "--help")
+        assert "usage: python -m nn_core" in result.stdout
+
+
+def test_train_saves_a_network_and_prints_json(mnist, tmp_path):
+    out = tmp_path / "quick.npz"
+    result = cli("train", "--layers", "784,32,10", "--optimizer", "adam", "--lr", "0.002",
+                 "--epochs", "1", "--seed", "7", "--out", str(out), "--json")
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"test_accuracy", "seconds", "samples_per_second", "out"}
+    assert summary["test_accuracy"] > 0.9 and summary["out"] == str(out)
+    assert "epoch   1/1" in result.stderr
+    info = json.loads(cli("info", str(out), "--json").stdout)
+    assert info["architecture"] == "784-32-10 relu"
+    assert info["test_accuracy"] == summary["test_accuracy"]
+    assert info["command"].startswith("python -m nn_core train --layers 784,32,10")
+    evaluation = json.loads(cli("evaluate", "--network", str(out), "--json").stdout)
+    confusion = np.array(evaluation["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 10000
+    assert evaluation["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    again = cli("train", "--layers", "784,32,10", "--epochs", "1", "--out", str(out), check=False)
+    assert_clean_failure(again, "already exists")
+
+
+def test_evaluate_prints_a_readable_report(mnist):
+    result = cli("evaluate")
+    assert "test accuracy" in result.stdout and "confusion matrix" in result.stdout
+    assert "per-class accuracy" in result.stdout
+
+
+def test_predict_json_with_the_default_network(mnist, tmp_path):
+    files = [digit_png(tmp_path, mnist.test_images[i], f"digit{i}.png") for i in range(8)]
+    blank = tmp_path / "blank.png"
+    Image.new("L", (280, 280)).save(blank)
+    result = cli("predict", *map(str, files), str(blank), "--json")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["file"] for r in records] == [str(f) for f in files] + [str(blank)]
+    predictions = [r["prediction"] for r in records[:-1]]
+    assert sum(p == int(mnist.test_labels[i]) for i, p in enumerate(predictions)) >= 7
+    assert all(len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-3
+               for r in records[:-1])
+    assert records[-1]["prediction"] is None and records[-1]["empty"] is True
+    plain = cli("predict", str(files[0]), str(blank))
+    assert "nothing drawn" in plain.stdout
+
+
+def test_bad_input_gives_one_line_errors(tmp_path, tiny_network):
+    assert_clean_failure(cli("info", str(tmp_path / "missing.npz"), check=False), "no network file")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 definitely not a real archive")
+    assert_clean_failure(cli("info", str(corrupt), check=False), "npz")
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is not an image")
+    assert_clean_failure(cli("predict", str(not_image), "--network", str(tiny_network), check=False),
+                         "notes.png")
+    assert_clean_failure(cli("predict", "nowhere.png", "--network", str(tiny_network), check=False),
+                         "nowhere.png")
+    assert_clean_failure(cli("train", "--layers", "784,abc,10", "--out", str(tmp_path / "x.npz"),
+                             check=False), "--layers")
+    assert_clean_failure(cli("train", "--layers", "784,10,9", "--out", str(tmp_path / "x.npz"),
+                             check=False), "end at 10")
+
+
+def test_download_reports_existing_data(mnist):
+    result = cli("download")
+    assert "already" in result.stdout

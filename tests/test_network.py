@@ -1,0 +1,127 @@
+"""Network construction, inference API, saliency and the config boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nn_core.config import NetworkConfig, TrainConfig
+from nn_core.errors import ConfigError, ShapeError
+from nn_core.layers import Dense, Dropout, ReLU, Tanh
+from nn_core.network import Network, as_input_batch
+
+
+def test_built_from_plain_data():
+    config = NetworkConfig.from_dict({"layers": [784, 32, 16, 10], "activation": "tanh", "dropout": 0.2})
+    network = Network(config)
+    kinds = [type(layer) for layer in network.layers]
+    assert kinds == [Dense, Tanh, Dropout, Dense, Tanh, Dropout, Dense]
+    assert network.n_parameters == config.n_parameters == 785 * 32 + 33 * 16 + 17 * 10
+    assert network.describe() == "784-32-16-10 tanh"
+    assert NetworkConfig.from_dict(config.to_dict()) == config
+
+
+def test_float32_and_seeded_initialisation():
+    a, b = Network(NetworkConfig(seed=5)), Network(NetworkConfig(seed=5))
+    c = Network(NetworkConfig(seed=6))
+    for (_, pa, ga), (_, pb, _), (_, pc, _) in zip(a.parameters(), b.parameters(), c.parameters()):
+        assert pa.dtype == ga.dtype == np.float32
+        np.testing.assert_array_equal(pa, pb)
+        if pa.ndim == 2:
+            assert not np.array_equal(pa, pc)
+
+
+def test_he_initialisation_scale():
+    weight = Network(NetworkConfig(layers=(784, 512, 10))).layers[0].params["weight"]
+    assert weight.std() == pytest.approx(np.sqrt(2 / 784), rel=0.05)
+    xavier = Network(NetworkConfig(layers=(784, 512, 10), activation="sigmoid")).layers[0].params["weight"]
+    assert xavier.std() == pytest.approx(np.sqrt(2 / (784 + 512)), rel=0.05)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"layers": [784, 10, 9]}, "end at 10"),
+    ({"layers": [100, 10]}, "start at 784"),
+    ({"layers": [784, 0, 10]}, "hidden layer width"),
+    ({"layers": [784, "a", 10]}, "whole numbers"),
+    ({"activation": "swish"}, "activation must be one of"),
+    ({"dropout": 0.95}, "dropout"),
+    ({"colour": "red"}, "unknown NetworkConfig field"),
+])
+def test_invalid_network_configs_are_explained(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        NetworkConfig.from_dict(bad)
+
+
+def test_invalid_train_config_is_explained():
+    with pytest.raises(ConfigError, match="optimizer must be one of"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig.from_dict({"batch_size": 0})
+    with pytest.raises(ConfigError, match="must be int"):
+        TrainConfig.from_dict({"epochs": True})
+
+
+def test_input_shapes_accepted_and_rejected():
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[10, 10] = 255
+    for shaped in (image, image.reshape(784), image[None], image.reshape(1, 784)):
+        batch = as_input_batch(shaped)
+        assert batch.shape == (1, 784) and batch.dtype == np.float32
+        assert batch.max() == 1.0
+    with pytest.raises(ShapeError, match=r"\(N, 784\)"):
+        as_input_batch(np.zeros((5, 100)))
+    with pytest.raises(ShapeError, match="NaN"):
+        as_input_batch(np.full(784, np.nan))
+    with pytest.raises(ShapeError, match="numeric"):
+        as_input_batch(np.array(["a"] * 784))
+
+
+def test_predict_proba_predict_and_activations(rng):
+    network = Network(NetworkConfig(layers=(784, 20, 10)))
+    images = rng.random((7, 784), dtype=np.float32)
+    probabilities = network.predict_proba(images)
+    assert probabilities.shape == (7, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(network.predict(images), probabilities.argmax(axis=1))
+    outputs = network.activations(images)
+    assert [o.shape for o in outputs] == [(7, 784), (7, 20), (7, 20), (7, 10)]
+    assert (outputs[2] >= 0).all()
+    np.testing.assert_allclose(outputs[-1], network.forward(images), rtol=1e-6)
+
+
+def test_saliency_is_the_input_gradient_of_the_class_logit(rng):
+    network = Network(NetworkConfig(layers=(784, 16, 10), activation="tanh")).astype(np.float64)
+    image = rng.random((1, 784))
+    saliency = network.saliency(image, target=3)
+    assert saliency.shape == (1, 784)
+    eps, pixel = 1e-6, 400
+    plus, minus = image.copy(), image.copy()
+    plus[0, pixel] += eps
+    minus[0, pixel] -= eps
+    numeric = (network.forward(plus)[0, 3] - network.forward(minus)[0, 3]) / (2 * eps)
+    assert saliency[0, pixel] == pytest.approx(numeric, rel=1e-5)
+    with pytest.raises(ShapeError, match="0-9"):
+        network.saliency(image, target=12)
+
+
+def test_state_dict_round_trip_and_mismatch():
+    source, target = Network(NetworkConfig(seed=1)), Network(NetworkConfig(seed=2))
+    target.load_state_dict(source.state_dict())
+    for (_, a, _), (_, b, _) in zip(source.parameters(), target.parameters()):
+        np.testing.assert_array_equal(a, b)
+    bad = dict(source.state_dict())
+    bad["layers.0.weight"] = np.zeros((3, 3), np.float32)
+    with pytest.raises(ShapeError, match="layers.0.weight has shape"):
+        target.load_state_dict(bad)
+    with pytest.raises(ShapeError, match="missing"):
+        target.load_state_dict({})
+
+
+def test_nn_core_never_imports_the_ui():
+    import subprocess
+    import sys
+
+    code = ("import sys, nn_core, nn_core.cli, nn_core.network_file, nn_core.preprocess; "
+            "print(sorted(m for m in ('streamlit', 'plotly') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,138 @@
+"""The trainer: steppable, reconfigurable between steps, reproducible, and it learns."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nn_core.config import NetworkConfig, TrainConfig
+from nn_core.errors import ShapeError
+from nn_core.network import Network
+from nn_core.optimizers import SGD, Adam, Momentum, make_optimizer
+from nn_core.trainer import History, Trainer
+
+
+def toy_digits(rng: np.random.Generator, n: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    """Ten separable uint8 'digits': each class lights its own band of pixels, plus noise."""
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, 784)).astype(np.uint8)
+    for digit in range(10):
+        rows = labels == digit
+        images[rows, digit * 78:(digit + 1) * 78] = 230
+    return images, labels
+
+
+def small_trainer(rng, **train) -> Trainer:
+    images, labels = toy_digits(rng)
+    network = Network(NetworkConfig(layers=(784, 32, 10), seed=1))
+    return Trainer(network, images, labels, TrainConfig(batch_size=50, epochs=2, **train),
+                   images[:200], labels[:200])
+
+
+def test_step_returns_metrics_and_advances_the_cursor(rng):
+    trainer = small_trainer(rng)
+    result = trainer.step(3)
+    assert result.step == 3 and result.samples == 150
+    assert result.epoch == pytest.approx(150 / 600)
+    assert np.isfinite(result.loss) and 0 <= result.accuracy <= 1
+    assert len(trainer.history) == 3
+    assert not result.epoch_finished
+
+
+def test_step_stops_at_the_end_of_an_epoch(rng):
+    trainer = small_trainer(rng)
+    result = trainer.step(100)
+    assert result.epoch_finished and result.samples == 600
+    assert trainer.epochs_done == 1 and trainer.epoch == 1.0
+    trainer.step(100)
+    assert trainer.done
+
+
+def test_learns_and_records_evaluations(rng):
+    trainer = small_trainer(rng, optimizer="adam", learning_rate=0.003)
+    history = trainer.run(batches_per_step=4)
+    assert trainer.done
+    assert history.eval_accuracy[-1] > 0.95
+    assert len(history.eval_accuracy) == 2
+    assert np.mean(history.loss[-5:]) < np.mean(history.loss[:5]) / 2
+
+
+def test_reproducible_for_a_seed(rng):
+    images, labels = toy_digits(rng)
+
+    def train() -> list[float]:
+        network = Network(NetworkConfig(layers=(784, 16, 10), dropout=0.2, seed=4))
+        trainer = Trainer(network, images, labels, TrainConfig(batch_size=32, augment=True, seed=9))
+        trainer.step(10)
+        return trainer.history.loss
+
+    assert train() == train()
+
+
+def test_settings_change_between_steps(rng):
+    trainer = small_trainer(rng)
+    trainer.step(2)
+    velocity = trainer.optimizer.velocity["layers.0.weight"].copy()
+    trainer.update(learning_rate=0.001, batch_size=20, augment=True)
+    assert trainer.optimizer.velocity["layers.0.weight"] is not None
+    np.testing.assert_array_equal(trainer.optimizer.velocity["layers.0.weight"], velocity)
+    result = trainer.step(1)
+    assert result.samples == 20 and result.learning_rate == 0.001
+    trainer.update(optimizer="adam")
+    assert isinstance(trainer.optimizer, Adam)
+    trainer.step(1)
+    assert trainer.history.learning_rate[-1] == 0.001
+
+
+def test_cosine_schedule_anneals(rng):
+    trainer = small_trainer(rng, lr_schedule="cosine", learning_rate=0.1)
+    assert trainer.learning_rate == pytest.approx(0.1)
+    trainer.step(100)  # one of two epochs
+    assert trainer.learning_rate == pytest.approx(0.05)
+
+
+def test_history_serialises(rng):
+    trainer = small_trainer(rng)
+    trainer.step(2)
+    trainer.evaluate()
+    document = json.loads(json.dumps(trainer.history.to_dict()))
+    restored = History.from_dict(document)
+    assert restored.loss == trainer.history.loss
+    assert restored.eval_step == [2]
+
+
+def test_rejects_bad_datasets(rng):
+    network = Network(NetworkConfig(layers=(784, 8, 10)))
+    with pytest.raises(ShapeError, match=r"\(N, 784\)"):
+        Trainer(network, np.zeros((10, 28, 28), np.uint8), np.zeros(10, np.uint8))
+    with pytest.raises(ShapeError, match="labels"):
+        Trainer(network, np.zeros((10, 784), np.uint8), np.zeros(9, np.uint8))
+
+
+def test_optimizers_follow_their_formulas():
+    param, grad = np.ones(3, np.float32), np.full(3, 0.5, np.float32)
+    SGD(0.1).step([("w.weight", param, grad)])
+    np.testing.assert_allclose(param, 0.95)
+    momentum, param = Momentum(0.1, momentum=0.9), np.ones(3, np.float32)
+    momentum.step([("w.bias", param, grad)])
+    momentum.step([("w.bias", param, grad)])
+    np.testing.assert_allclose(param, 1 - 0.1 * 0.5 - 0.1 * (0.9 * 0.5 + 0.5), rtol=1e-6)
+    adam, param = Adam(0.01), np.ones(3, np.float32)
+    adam.step([("w.bias", param, grad)])
+    np.testing.assert_allclose(param, 1 - 0.01, rtol=1e-5)  # Adam's first step is lr * sign(g)
+    decay, param = SGD(0.1, weight_decay=0.5), np.ones(3, np.float32)
+    decay.step([("w.weight", param, np.zeros(3, np.float32))])
+    np.testing.assert_allclose(param, 0.95)
+    nesterov = make_optimizer(TrainConfig(optimizer="momentum", nesterov=True))
+    assert isinstance(nesterov, Momentum) and nesterov.nesterov
+
+
+def test_mnist_reaches_high_accuracy_quickly(mnist):
+    """A short real run: the engine learns MNIST (full runs are in benchmarks/)."""
+    network = Network(NetworkConfig())
+    trainer = Trainer(network, mnist.train_images[:20000], mnist.train_labels[:20000],
+                      TrainConfig(optimizer="adam", learning_rate=0.001, epochs=1))
+    trainer.run()
+    assert network.score(mnist.test_images, mnist.test_labels) > 0.93
