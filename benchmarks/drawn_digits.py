@@ -1,0 +1,368 @@
+"""Realistic "drawn digit" and "printed digit" test cases on a 280x280 canvas.
+
+MNIST digits are centred, size-normalised and anti-aliased; what users give the
+dashboard is not. They draw with a round brush of fixed width on a 280x280 canvas,
+at any size and place, or upload a photo or scan of ink on paper. This module turns
+MNIST *test* digits (never training digits, so the benchmark measures
+generalisation) into such drawings:
+
+1. upsample the 28x28 digit, threshold it and thin it to a one-pixel skeleton
+   (Zhang-Suen), which is the path a pen would have followed;
+2. retrace that skeleton with a round brush of uniform width, scaled and placed at
+   random on the canvas, anti-aliased by drawing at twice the resolution;
+3. encode the ink the way the Streamlit canvas or a camera delivers it.
+
+Encodings:
+    canvas_rgba   RGBA uint8 (280, 280, 4): white strokes on a transparent background,
+                  the ink in the alpha channel (RGB is 0 where nothing was drawn).
+    canvas_black  RGBA uint8 (280, 280, 4): white strokes on opaque black.
+    paper         RGB uint8 (280, 280, 3): dark ink on light, slightly noisy and
+                  unevenly lit paper.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from nn_core.errors import ConfigError, ShapeError
+
+CANVAS = 280
+ENCODINGS = ("canvas_rgba", "canvas_black", "paper")
+BRUSH_RANGE = (10, 26)  # brush diameter in canvas pixels, inclusive
+HEIGHT_FRACTION_RANGE = (0.30, 0.90)  # ink bounding-box height / canvas height
+UPSAMPLE = 4  # skeleton resolution relative to 28x28: smooth enough for strokes, still fast
+SUPERSAMPLE = 2  # strokes are drawn at this multiple of the canvas resolution, then averaged
+INK_THRESHOLD = 0.35  # MNIST grey level (0-1) above which a pixel is part of the stroke
+FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+GLYPH_SIZE = 200  # font size at which printed glyphs are rendered once, then resized
+
+
+@dataclass(frozen=True, eq=False)
+class DrawnCase:
+    """One test image as a user would submit it.
+
+    image: (280, 280, 4) RGBA or (280, 280, 3) RGB uint8, see the module docstring.
+    label: the true digit 0-9.
+    encoding: one of ENCODINGS.
+    brush: brush diameter in canvas pixels; 0 for printed digits.
+    height_fraction: height of the ink's bounding box divided by the canvas height.
+    """
+
+    image: np.ndarray
+    label: int
+    encoding: str
+    brush: int
+    height_fraction: float
+
+
+def drawn_cases(
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    encodings: Iterable[str] = ENCODINGS,
+) -> Iterator[DrawnCase]:
+    """Yield n drawings of randomly chosen MNIST test digits, cycling through encodings.
+
+    test_images: (N, 784) or (N, 28, 28) uint8 MNIST *test* images; test_labels: (N,).
+    Digits are picked without replacement while n <= N. Each case gets a random brush
+    in BRUSH_RANGE, height fraction in HEIGHT_FRACTION_RANGE (lowered only when the
+    digit would otherwise be wider than the canvas) and position fully inside the canvas.
+    """
+    images = _as_digit_images(test_images, test_labels)
+    encodings = _checked_encodings(encodings)
+    picks = rng.choice(len(images), size=n, replace=n > len(images))
+    for i, index in enumerate(picks):
+        brush = int(rng.integers(BRUSH_RANGE[0], BRUSH_RANGE[1] + 1))
+        coverage, height_fraction = draw_digit(images[index], brush, rng)
+        encoding = encodings[i % len(encodings)]
+        image = encode(coverage, encoding, rng)
+        yield DrawnCase(image, int(test_labels[index]), encoding, brush, height_fraction)
+
+
+def printed_cases(
+    n: int, rng: np.random.Generator, encodings: Iterable[str] = ENCODINGS
+) -> Iterator[DrawnCase]:
+    """Yield n typeset digits (random digit, installed font, size and position), cycling
+    through encodings; brush is 0 and height_fraction lies in HEIGHT_FRACTION_RANGE
+    unless the glyph is too wide for the canvas at that height."""
+    encodings = _checked_encodings(encodings)
+    fonts = installed_fonts()
+    for i in range(n):
+        digit = int(rng.integers(10))
+        font = fonts[rng.integers(len(fonts))] if fonts else None
+        glyph = _glyph_mask(font, digit)
+        coverage, height_fraction = _place(glyph, rng.uniform(*HEIGHT_FRACTION_RANGE), rng)
+        encoding = encodings[i % len(encodings)]
+        yield DrawnCase(encode(coverage, encoding, rng), digit, encoding, 0, height_fraction)
+
+
+def save_case_png(case: DrawnCase, path: Path) -> None:
+    """Write the case's image as the RGBA or RGB PNG a user would upload."""
+    Image.fromarray(case.image).save(Path(path), format="PNG")
+
+
+def draw_digit(
+    image28: np.ndarray, brush: int, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Retrace one 28x28 uint8 digit with a round brush at a random size and place.
+
+    Returns the (280, 280) float32 ink coverage in [0, 1] and the height fraction of its
+    bounding box.
+    """
+    points, edges = _skeleton_graph(skeletonize(_stroke_mask(image28)))
+    top, left = points.min(axis=0)
+    extent_y, extent_x = points.max(axis=0) - (top, left)
+    zoom = _random_zoom(extent_y, extent_x, brush, rng)
+    # The ink spans the skeleton's extent times the zoom plus one brush diameter.
+    ink_h, ink_w = extent_y * zoom + brush, extent_x * zoom + brush
+    # Draw in a tile just big enough for the ink, then drop the tile at a random place.
+    tile_h, tile_w = int(np.ceil(ink_h)) + 1, int(np.ceil(ink_w)) + 1
+    canvas_points = (points - (top, left)) * zoom + brush / 2 + 0.5
+    tile = _render_strokes(canvas_points, edges, brush, (tile_h, tile_w))
+    coverage = np.zeros((CANVAS, CANVAS), dtype=np.float32)
+    y = int(rng.integers(0, CANVAS - tile_h + 1))
+    x = int(rng.integers(0, CANVAS - tile_w + 1))
+    coverage[y : y + tile_h, x : x + tile_w] = tile
+    return coverage, float(ink_h / CANVAS)
+
+
+def skeletonize(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning of a 2-D boolean mask to one-pixel-wide lines (new bool array).
+
+    Each sub-iteration is applied to all pixels at once: the 8 neighbours are packed
+    into a byte and a 256-entry table says whether the centre pixel may be removed.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    skeleton = np.zeros_like(mask)
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if len(rows) == 0:
+        return skeleton
+    # Thinning only the ink's bounding box (plus a blank frame) saves most of the work.
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    thinned = np.pad(mask[box], 1)
+    tables = _zhang_suen_tables()
+    changed = True
+    while changed:
+        changed = False
+        for table in tables:
+            deletable = thinned[1:-1, 1:-1] & table[_neighbour_codes(thinned)]
+            if deletable.any():
+                thinned[1:-1, 1:-1] &= ~deletable
+                changed = True
+    skeleton[box] = thinned[1:-1, 1:-1]
+    return skeleton
+
+
+def encode(coverage: np.ndarray, encoding: str, rng: np.random.Generator) -> np.ndarray:
+    """Turn (280, 280) ink coverage in [0, 1] into the uint8 image of the given encoding."""
+    ink = np.round(coverage * 255).astype(np.uint8)
+    if encoding == "canvas_rgba":
+        white_where_drawn = np.where(ink > 0, np.uint8(255), np.uint8(0))
+        return np.dstack([white_where_drawn, white_where_drawn, white_where_drawn, ink])
+    if encoding == "canvas_black":
+        return np.dstack([ink, ink, ink, np.full_like(ink, 255)])
+    if encoding == "paper":
+        return _paper(coverage, rng)
+    raise ConfigError(f"Unknown encoding {encoding!r}; expected one of {ENCODINGS}.")
+
+
+def installed_fonts() -> list[Path]:
+    """TrueType/OpenType font files found under the usual font directories, sorted."""
+    return sorted(
+        path
+        for directory in FONT_DIRS
+        if directory.is_dir()
+        for path in directory.rglob("*")
+        if path.suffix.lower() in (".ttf", ".otf")
+    )
+
+
+def _as_digit_images(test_images: np.ndarray, test_labels: np.ndarray) -> np.ndarray:
+    images = np.asarray(test_images)
+    if images.ndim == 2 and images.shape[1] == 784:
+        images = images.reshape(-1, 28, 28)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise ShapeError(
+            f"test_images must be uint8 of shape (N, 784) or (N, 28, 28); got {images.dtype} "
+            f"{images.shape}. Pass the MNIST test images as read from the IDX file."
+        )
+    if np.shape(test_labels) != (len(images),):
+        raise ShapeError(
+            f"test_labels must have shape ({len(images)},), one label per image; "
+            f"got {np.shape(test_labels)}."
+        )
+    return images
+
+
+def _checked_encodings(encodings: Iterable[str]) -> tuple[str, ...]:
+    encodings = tuple(encodings)
+    unknown = [e for e in encodings if e not in ENCODINGS]
+    if not encodings or unknown:
+        raise ConfigError(
+            f"encodings must be a non-empty selection of {ENCODINGS}; got {encodings}."
+        )
+    return encodings
+
+
+def _random_zoom(extent_y: float, extent_x: float, brush: int, rng: np.random.Generator) -> float:
+    """Canvas pixels per skeleton pixel giving a random ink height in HEIGHT_FRACTION_RANGE,
+    capped so that the ink stays narrower than the canvas."""
+    room = CANVAS - 2  # a pixel of margin for the anti-aliased rim
+    widest_zoom = (room - brush) / extent_x if extent_x else np.inf
+    tallest_fraction = min(HEIGHT_FRACTION_RANGE[1], (extent_y * widest_zoom + brush) / CANVAS)
+    fraction = rng.uniform(min(HEIGHT_FRACTION_RANGE[0], tallest_fraction), tallest_fraction)
+    zoom = min((fraction * CANVAS - brush) / extent_y, widest_zoom) if extent_y else widest_zoom
+    return zoom if np.isfinite(zoom) else 1.0  # a lone dot has no extent to scale
+
+
+def _stroke_mask(image28: np.ndarray) -> np.ndarray:
+    """Upsampled boolean mask of the pen strokes of a 28x28 uint8 digit."""
+    size = 28 * UPSAMPLE
+    smooth = Image.fromarray(image28).resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(smooth) > INK_THRESHOLD * 255
+
+
+@lru_cache(maxsize=None)
+def _zhang_suen_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Removal tables of Zhang-Suen's two sub-iterations, indexed by neighbour code.
+
+    Bit k of a code is neighbour P(k+2) in Zhang-Suen's clockwise numbering starting
+    north: P2=N, P3=NE, P4=E, P5=SE, P6=S, P7=SW, P8=W, P9=NW.
+    """
+    first, second = np.zeros(256, dtype=bool), np.zeros(256, dtype=bool)
+    for code in range(256):
+        p = [(code >> k) & 1 for k in range(8)]  # p[0] is P2 ... p[7] is P9
+        filled = sum(p)
+        transitions = sum(p[k] == 0 and p[(k + 1) % 8] == 1 for k in range(8))
+        removable = 2 <= filled <= 6 and transitions == 1
+        n, e, s, w = p[0], p[2], p[4], p[6]
+        first[code] = removable and n * e * s == 0 and e * s * w == 0
+        second[code] = removable and n * e * w == 0 and n * s * w == 0
+    return first, second
+
+
+def _neighbour_codes(padded: np.ndarray) -> np.ndarray:
+    """Neighbour byte (see _zhang_suen_tables) of every interior pixel of a padded mask."""
+    h, w = padded.shape[0] - 2, padded.shape[1] - 2
+    bits = padded.view(np.uint8)  # a bool array is already one 0/1 byte per pixel
+    offsets = ((0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0), (0, 0))  # N, NE, ... NW
+    codes = np.zeros((h, w), dtype=np.uint8)
+    for bit, (dy, dx) in enumerate(offsets):
+        codes |= bits[dy : dy + h, dx : dx + w] << np.uint8(bit)
+    return codes
+
+
+def _skeleton_graph(skeleton: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Skeleton pixels as (K, 2) float (row, col) points and the (E, 2) index pairs of
+    8-connected neighbours, i.e. the pen path as a graph."""
+    if not skeleton.any():  # tiny blobs can thin away completely; keep them as a dot
+        skeleton = np.zeros((1, 1), dtype=bool)
+        skeleton[0, 0] = True
+    index = np.full(skeleton.shape, -1, dtype=np.int64)
+    rows, cols = np.nonzero(skeleton)
+    index[rows, cols] = np.arange(len(rows))
+    padded = np.pad(index, 1, constant_values=-1)
+    edges = []
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):  # each neighbour pair counted once
+        neighbour = padded[rows + 1 + dy, cols + 1 + dx]
+        linked = neighbour >= 0
+        edges.append(np.stack([index[rows[linked], cols[linked]], neighbour[linked]], axis=1))
+    edges = np.concatenate(edges)
+    return _smooth_path(np.stack([rows, cols], axis=1).astype(np.float64), edges), edges
+
+
+def _smooth_path(points: np.ndarray, edges: np.ndarray, rounds: int = 4) -> np.ndarray:
+    """Move each skeleton point halfway to the mean of its neighbours, a few times.
+
+    Thinning leaves pixel staircases that the zoom onto the canvas would turn into
+    visible wobbles; a hand-drawn stroke is smooth. Stroke ends stay put so the digit
+    keeps its length.
+    """
+    ends = np.concatenate([edges[:, 0], edges[:, 1]])
+    degree = np.bincount(ends, minlength=len(points))
+    movable = degree >= 2
+    neighbours = np.concatenate([edges[:, 1], edges[:, 0]])
+    for _ in range(rounds):
+        neighbour_sum = np.stack(
+            [np.bincount(ends, points[neighbours, axis], len(points)) for axis in (0, 1)], axis=1
+        )
+        mean = neighbour_sum / np.maximum(degree, 1)[:, None]
+        points = np.where(movable[:, None], 0.5 * (points + mean), points)
+    return points
+
+
+def _render_strokes(
+    points: np.ndarray, edges: np.ndarray, brush: int, shape: tuple[int, int]
+) -> np.ndarray:
+    """Draw a round brush along the graph into a float32 coverage tile of the given shape.
+
+    points are (row, col) canvas coordinates where (0, 0) is the corner of the tile.
+    """
+    scale = SUPERSAMPLE
+    tile = Image.new("L", (shape[1] * scale, shape[0] * scale), 0)
+    draw = ImageDraw.Draw(tile)
+    xy = points[:, ::-1] * scale  # PIL wants (x, y)
+    radius = brush * scale / 2
+    for x, y in xy:  # round caps and joints
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    for a, b in edges:
+        draw.line((*xy[a], *xy[b]), fill=255, width=brush * scale)
+    small = tile.reduce(scale)
+    return np.asarray(small, dtype=np.float32) / 255
+
+
+def _paper(coverage: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dark ink on light paper with a slight colour cast, uneven lighting and sensor noise."""
+    paper = rng.uniform(235, 250) + rng.uniform(-3, 3, size=3)
+    ink = rng.uniform(20, 60) + rng.uniform(-6, 6, size=3)
+    ramp = np.linspace(-1, 1, CANVAS, dtype=np.float32)
+    tilt_y, tilt_x = rng.uniform(-5, 5, size=2).astype(np.float32)
+    # Lighting and noise are shared by the three channels, as brightness changes are in photos;
+    # uniform noise looks the same as Gaussian noise here and costs a fraction of it.
+    shading = tilt_y * ramp[:, None] + tilt_x * ramp[None, :]
+    shading += (rng.random((CANVAS, CANVAS), dtype=np.float32) - np.float32(0.5)) * np.float32(
+        rng.uniform(3, 8)
+    )
+    shading += np.float32(0.5)  # so that the uint8 cast rounds
+    image = np.empty((CANVAS, CANVAS, 3), dtype=np.uint8)
+    for channel in range(3):  # per channel, to keep temporaries small
+        level = coverage * np.float32(ink[channel] - paper[channel])
+        level += shading
+        level += np.float32(paper[channel])
+        image[:, :, channel] = np.clip(level, 0, 255, out=level)
+    return image
+
+
+@lru_cache(maxsize=None)
+def _glyph_mask(font_path: Path | None, digit: int) -> np.ndarray:
+    """Ink coverage (float32 in [0, 1]) of one digit in one font, cropped to its ink."""
+    font = (
+        ImageFont.truetype(str(font_path), GLYPH_SIZE)
+        if font_path is not None
+        else ImageFont.load_default(GLYPH_SIZE)
+    )
+    image = Image.new("L", (GLYPH_SIZE * 2, GLYPH_SIZE * 2), 0)
+    ImageDraw.Draw(image).text((GLYPH_SIZE // 2, GLYPH_SIZE // 2), str(digit), fill=255, font=font)
+    return np.asarray(image.crop(image.getbbox()), dtype=np.float32) / 255
+
+
+def _place(
+    glyph: np.ndarray, height_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Resize a glyph's coverage to the height fraction (less if too wide) and put it at a
+    random place on the canvas. Returns (280, 280) float32 coverage and the height fraction."""
+    room = CANVAS - 2
+    zoom = min(height_fraction * CANVAS / glyph.shape[0], room / glyph.shape[1])
+    height = max(1, min(room, round(glyph.shape[0] * zoom)))
+    width = max(1, min(room, round(glyph.shape[1] * zoom)))
+    resized = Image.fromarray(glyph).resize((width, height), Image.Resampling.BOX)
+    coverage = np.zeros((CANVAS, CANVAS), dtype=np.float32)
+    y = int(rng.integers(0, CANVAS - height + 1))
+    x = int(rng.integers(0, CANVAS - width + 1))
+    coverage[y : y + height, x : x + width] = np.clip(np.asarray(resized), 0, 1)
+    return coverage, height / CANVAS

@@ -1,0 +1,236 @@
+"""Tests of benchmarks.drawn_digits: formats, geometry, reproducibility, likeness to the digit."""
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from benchmarks.drawn_digits import (
+    BRUSH_RANGE,
+    CANVAS,
+    ENCODINGS,
+    HEIGHT_FRACTION_RANGE,
+    draw_digit,
+    drawn_cases,
+    printed_cases,
+    save_case_png,
+    skeletonize,
+)
+from nn_core.errors import ConfigError, ShapeError
+
+
+def read_idx_gz(path: Path, header_bytes: int) -> np.ndarray:
+    with gzip.open(path) as file:
+        return np.frombuffer(file.read(), dtype=np.uint8, offset=header_bytes)
+
+
+@pytest.fixture(scope="module")
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """The first 2000 MNIST test images (N, 28, 28) uint8 and labels (N,)."""
+    directory = Path(os.environ.get("MNIST_DIR", ""))
+    images_file = directory / "t10k-images-idx3-ubyte.gz"
+    if not os.environ.get("MNIST_DIR") or not images_file.is_file():
+        pytest.skip("set MNIST_DIR to a folder holding the MNIST IDX .gz files")
+    images = read_idx_gz(images_file, 16).reshape(-1, 28, 28)[:2000]
+    labels = read_idx_gz(directory / "t10k-labels-idx1-ubyte.gz", 8)[:2000]
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def cases(mnist_test):
+    images, labels = mnist_test
+    return list(drawn_cases(images, labels, 90, np.random.default_rng(7)))
+
+
+def ink_mask(case) -> np.ndarray:
+    """Where a viewer would see ink, (280, 280) bool."""
+    if case.encoding == "canvas_rgba":
+        return case.image[:, :, 3] > 0
+    if case.encoding == "canvas_black":
+        return case.image[:, :, 0] > 0
+    return case.image.mean(axis=2) < 200  # well below the paper, which stays above ~220
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int]:
+    """(height, width) of the True region."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def shape_signature(image: np.ndarray) -> np.ndarray:
+    """The ink's bounding box stretched to 20x20 and blurred, (400,) floats.
+
+    Blurring makes the comparison about the digit's shape, not its stroke width, which
+    differs on purpose between MNIST and a brush drawing.
+    """
+    rows, cols = np.nonzero(image.any(axis=1))[0], np.nonzero(image.any(axis=0))[0]
+    box = Image.fromarray(image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    box = box.resize((20, 20), Image.Resampling.BOX).filter(ImageFilter.GaussianBlur(2))
+    return np.asarray(box, dtype=np.float64).ravel()
+
+
+def test_each_encoding_has_its_documented_format(cases):
+    assert {case.encoding for case in cases} == set(ENCODINGS)
+    for case in cases:
+        assert case.image.dtype == np.uint8
+        if case.encoding == "canvas_rgba":
+            assert case.image.shape == (CANVAS, CANVAS, 4)
+            rgb, alpha = case.image[:, :, :3], case.image[:, :, 3]
+            assert np.all(rgb[alpha > 0] == 255) and np.all(rgb[alpha == 0] == 0)
+            assert alpha.max() == 255 and (alpha == 0).mean() > 0.5  # mostly transparent
+        elif case.encoding == "canvas_black":
+            assert case.image.shape == (CANVAS, CANVAS, 4)
+            assert np.all(case.image[:, :, 3] == 255)
+            assert np.array_equal(case.image[:, :, 0], case.image[:, :, 1])
+            assert case.image[:, :, 0].max() == 255 and np.median(case.image[:, :, 0]) == 0
+        else:
+            assert case.image.shape == (CANVAS, CANVAS, 3)
+            assert np.median(case.image) > 220  # light paper
+            assert case.image.min() < 80  # dark ink
+
+
+def test_encodings_take_turns_and_can_be_restricted(mnist_test):
+    images, labels = mnist_test
+    only_paper = list(drawn_cases(images, labels, 4, np.random.default_rng(0), encodings=["paper"]))
+    assert [case.encoding for case in only_paper] == ["paper"] * 4
+    mixed = list(drawn_cases(images, labels, 6, np.random.default_rng(0)))
+    assert [case.encoding for case in mixed] == list(ENCODINGS) * 2
+
+
+def test_brush_and_height_fraction_are_in_their_ranges(cases):
+    brushes = [case.brush for case in cases]
+    fractions = [case.height_fraction for case in cases]
+    assert BRUSH_RANGE[0] <= min(brushes) and max(brushes) <= BRUSH_RANGE[1]
+    assert max(brushes) - min(brushes) >= 10  # the whole range is used
+    low, high = HEIGHT_FRACTION_RANGE
+    assert low - 0.01 <= min(fractions) and max(fractions) <= high
+    assert max(fractions) - min(fractions) > 0.4
+
+
+def test_ink_height_matches_the_height_fraction_and_fits_the_canvas(cases):
+    for case in cases:
+        height, width = bounding_box(ink_mask(case))
+        assert abs(height - case.height_fraction * CANVAS) <= 2.5, case
+        assert case.brush <= width < CANVAS
+
+
+def test_digits_are_placed_all_over_the_canvas(cases):
+    centres = []
+    for case in cases:
+        rows, cols = np.nonzero(ink_mask(case))
+        centres.append((rows.mean(), cols.mean()))
+    centres = np.array(centres)
+    assert centres.min() < 100 and centres.max() > 180
+
+
+def test_same_seed_gives_the_same_cases(mnist_test):
+    images, labels = mnist_test
+    first = list(drawn_cases(images, labels, 6, np.random.default_rng(3)))
+    again = list(drawn_cases(images, labels, 6, np.random.default_rng(3)))
+    other = list(drawn_cases(images, labels, 6, np.random.default_rng(4)))
+    for a, b in zip(first, again):
+        assert np.array_equal(a.image, b.image)
+        assert (a.label, a.encoding, a.brush) == (b.label, b.encoding, b.brush)
+        assert a.height_fraction == b.height_fraction
+    assert any(not np.array_equal(a.image, b.image) for a, b in zip(first, other))
+
+
+def test_labels_come_with_their_images_and_digits_are_not_repeated(mnist_test):
+    images, labels = mnist_test
+    one_per_digit = np.array([np.nonzero(labels == digit)[0][0] for digit in range(10)])
+    rng = np.random.default_rng(0)
+    cases = list(drawn_cases(images[one_per_digit], labels[one_per_digit], 10, rng))
+    assert sorted(case.label for case in cases) == list(range(10))
+
+
+def test_drawing_looks_like_the_mnist_digit_it_traces(mnist_test):
+    images, _ = mnist_test
+    originals = np.array([shape_signature(image) for image in images[:30]])
+    rng = np.random.default_rng(0)
+    own, best_is_own = [], []
+    for i, image in enumerate(images[:30]):
+        coverage, _ = draw_digit(image, brush=int(rng.integers(10, 27)), rng=rng)
+        drawing = shape_signature(np.round(coverage * 255).astype(np.uint8))
+        likeness = [np.corrcoef(drawing, original)[0, 1] for original in originals]
+        own.append(likeness[i])
+        best_is_own.append(np.argmax(likeness) == i)
+    assert np.median(own) > 0.85 and min(own) > 0.4
+    assert np.mean(best_is_own) >= 0.7  # of 30 digits, many of the same class
+
+
+def test_strokes_have_the_uniform_width_of_the_brush(mnist_test):
+    images, _ = mnist_test
+    one = images[np.argmax([bounding_box(image > 0)[0] for image in images[:50]])]  # any tall digit
+    coverage, _ = draw_digit(one, brush=20, rng=np.random.default_rng(0))
+    # Ink area is the path length times the brush width; doubling the brush about doubles the area.
+    coverage_thin, _ = draw_digit(one, brush=10, rng=np.random.default_rng(0))
+    assert coverage.max() == 1.0 and coverage_thin.max() == 1.0
+    thin_area, thick_area = coverage_thin.sum(), coverage.sum()
+    assert 1.3 < thick_area / thin_area < 2.6
+
+
+def test_skeleton_of_a_thick_bar_is_a_one_pixel_line_inside_it():
+    bar = np.zeros((30, 60), dtype=bool)
+    bar[10:19, 5:55] = True
+    skeleton = skeletonize(bar)
+    assert np.all(skeleton <= bar)
+    assert np.all(skeleton[:, 12:48].sum(axis=0) == 1)  # one pixel thick along the bar
+    assert np.all(np.nonzero(skeleton[:, 12:48])[0] == 14)  # on the bar's middle row
+
+
+def test_skeleton_of_a_ring_is_a_closed_thin_loop():
+    yy, xx = np.mgrid[:60, :60]
+    radius = np.hypot(yy - 30, xx - 30)
+    ring = (radius > 15) & (radius < 23)
+    skeleton = skeletonize(ring)
+    assert np.all(skeleton <= ring)
+    padded = np.pad(skeleton, 1).astype(int)
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    neighbours = sum(np.roll(padded, shift, axis=(0, 1)) for shift in shifts)
+    assert np.all(neighbours[1:-1, 1:-1][skeleton] >= 2)  # no loose ends: still a loop
+    assert skeleton.sum() < 0.25 * ring.sum()
+
+
+def test_printed_cases_are_valid_and_fit_their_height_fraction():
+    cases = list(printed_cases(60, np.random.default_rng(5)))
+    assert {case.label for case in cases} == set(range(10))
+    assert {case.encoding for case in cases} == set(ENCODINGS)
+    for case in cases:
+        assert case.brush == 0
+        assert case.image.shape == (CANVAS, CANVAS, 3 if case.encoding == "paper" else 4)
+        assert 0.05 < case.height_fraction <= HEIGHT_FRACTION_RANGE[1]
+        height, width = bounding_box(ink_mask(case))
+        assert abs(height - case.height_fraction * CANVAS) <= 2.5
+        assert width < CANVAS
+
+
+def test_printed_cases_are_reproducible():
+    first = list(printed_cases(5, np.random.default_rng(1)))
+    again = list(printed_cases(5, np.random.default_rng(1)))
+    for a, b in zip(first, again):
+        assert np.array_equal(a.image, b.image) and a.label == b.label
+
+
+def test_saved_png_holds_the_exact_image(cases, tmp_path):
+    for case in cases[:3]:  # one per encoding
+        path = tmp_path / f"{case.encoding}.png"
+        save_case_png(case, path)
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert image.mode == ("RGB" if case.encoding == "paper" else "RGBA")
+            assert np.array_equal(np.asarray(image), case.image)
+
+
+def test_bad_inputs_are_rejected(mnist_test):
+    images, labels = mnist_test
+    with pytest.raises(ShapeError, match="28"):
+        next(drawn_cases(images.astype(np.float32), labels, 1, np.random.default_rng(0)))
+    with pytest.raises(ShapeError, match="label"):
+        next(drawn_cases(images, labels[:-1], 1, np.random.default_rng(0)))
+    with pytest.raises(ConfigError, match="encoding"):
+        next(drawn_cases(images, labels, 1, np.random.default_rng(0), encodings=["jpeg"]))
+    with pytest.raises(ConfigError, match="encoding"):
+        next(printed_cases(1, np.random.default_rng(0), encodings=()))
