@@ -16,7 +16,8 @@ from typing import Callable, Sequence, TextIO
 
 import numpy as np
 
-from .config import NetworkConfig, TrainConfig, ACTIVATIONS, LOSSES, LR_SCHEDULES, OPTIMIZERS
+from .config import (ACTIVATIONS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRESETS, NetworkConfig,
+                     TrainConfig)
 from .errors import NNCoreError
 from .metrics import confusion_matrix, per_class_accuracy
 from .mnist import DEFAULT_DATA_DIR, download_mnist, find_mnist_dir, load_mnist
@@ -83,14 +84,23 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
                        augment=args.augment, seed=args.seed)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def parse_layers(text: str) -> tuple:
+    """--layers: a preset name, comma-separated MLP sizes, or a JSON list of layer specs."""
+    if text in PRESETS:
+        return PRESETS[text]
     try:
-        layers = tuple(int(size) for size in args.layers.split(","))
+        if text.lstrip().startswith("["):
+            return tuple(json.loads(text))
+        return tuple(int(size) for size in text.split(","))
     except ValueError:
-        raise NNCoreError(f"--layers must be sizes separated by commas, e.g. 784,256,128,10; "
-                          f"got {args.layers!r}") from None
-    network_config = NetworkConfig(layers=layers, activation=args.activation, dropout=args.dropout,
-                                   seed=args.seed)
+        raise NNCoreError(f"--layers must be a preset ({', '.join(PRESETS)}), sizes like "
+                          f'784,256,128,10, or a JSON list like \'[{{"conv": 16, "kernel": 5}}, '
+                          f'{{"pool": 2}}, {{"dense": 10}}]\'; got {text!r}') from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    network_config = NetworkConfig(layers=parse_layers(args.layers), activation=args.activation,
+                                   dropout=args.dropout, seed=args.seed)
     train_config = _train_config(args)
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -220,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=cmd_download)
 
     sub = commands.add_parser("train", help="train a network on MNIST and save it")
-    sub.add_argument("--layers", default="784,256,128,10", help="layer sizes, 784 first and 10 last")
+    sub.add_argument("--layers", default="784,256,128,10",
+                     help="MLP sizes (784 first, 10 last), a preset (mlp, cnn), or a JSON list of "
+                          'layer specs, e.g. \'[{"conv": 16, "kernel": 5}, {"pool": 2}, {"dense": 10}]\'')
     sub.add_argument("--activation", default="relu", choices=ACTIVATIONS)
     sub.add_argument("--dropout", type=float, default=0.0, help="hidden-unit dropout rate")
     sub.add_argument("--optimizer", default="momentum", choices=OPTIMIZERS)

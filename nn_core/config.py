@@ -6,6 +6,7 @@ rebuilt exactly; ``from_dict`` is the validating boundary for untrusted input.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -55,22 +56,77 @@ def _from_dict(cls: type, data: Any) -> Any:
     return cls(**kwargs)
 
 
+LAYER_KINDS = ("conv", "pool", "dense")
+MAX_CONV_CHANNELS = 256
+MAX_KERNEL = 11
+PADDINGS = ("same", "valid")
+# What each kind of layer spec may hold, and the type of each key.
+SPEC_KEYS: dict[str, dict[str, type]] = {
+    "conv": {"conv": int, "kernel": int, "padding": str, "batchnorm": bool},
+    "pool": {"pool": int},
+    "dense": {"dense": int},
+}
+
+
+def _check_spec(index: int, spec: Any) -> str:
+    """Validate one layer spec dict; return its kind."""
+    where = f"layer {index + 1}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be a number (an MLP width) or an object like "
+                          f'{{"conv": 16, "kernel": 5}}; got {spec!r}')
+    kinds = [kind for kind in LAYER_KINDS if kind in spec]
+    if len(kinds) != 1:
+        raise ConfigError(f"{where} must name exactly one of conv, pool, dense; got {spec!r}")
+    kind = kinds[0]
+    allowed = SPEC_KEYS[kind]
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where} ({kind}) has unknown key(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(allowed)}")
+    for key, value in spec.items():
+        if not isinstance(value, allowed[key]) or (allowed[key] is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: {key} must be {allowed[key].__name__}; got {value!r}")
+    if kind == "conv":
+        _check_range(f"{where} conv channels", spec["conv"], 1, MAX_CONV_CHANNELS)
+        _check_range(f"{where} kernel", spec.get("kernel", 3), 1, MAX_KERNEL)
+        _check_choice(f"{where} padding", spec.get("padding", "same"), PADDINGS)
+    elif kind == "pool":
+        _check_range(f"{where} pool size", spec["pool"], 2, 4)
+    else:
+        _check_range(f"{where} dense width", spec["dense"], 1, MAX_LAYER_WIDTH)
+    return kind
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
-    """A fully connected network: sizes from the 784 inputs to the 10 classes."""
+    """A network from the 784 input pixels to the 10 classes, as plain data.
 
-    layers: tuple[int, ...] = (INPUT_SIZE, 256, 128, N_CLASSES)
-    activation: str = "relu"  # applied after every hidden Dense layer
-    dropout: float = 0.0  # probability of dropping a hidden unit while training
+    ``layers`` is either MLP sizes, ``(784, 256, 128, 10)``, or a list of layer
+    specs for a convolutional network, e.g. ``({"conv": 16, "kernel": 5},
+    {"pool": 2}, {"conv": 32, "kernel": 5}, {"pool": 2}, {"dense": 10})``
+    (conv: channels, kernel, padding "same"/"valid", batchnorm; pool: size;
+    dense: width; the last must be ``{"dense": 10}``).
+    """
+
+    layers: tuple = (INPUT_SIZE, 256, 128, N_CLASSES)
+    activation: str = "relu"  # applied after every conv and hidden dense layer
+    dropout: float = 0.0  # probability of dropping a hidden dense unit while training
     init: str = "auto"  # "auto": He for ReLU-like, Xavier for sigmoid/tanh
     seed: int = 0  # seeds the initial weights and dropout masks
 
     def __post_init__(self) -> None:
+        if not isinstance(self.layers, tuple) or not self.layers:
+            raise ConfigError(f"layers must be a non-empty list; got {self.layers!r}")
+        if all(isinstance(n, int) and not isinstance(n, bool) for n in self.layers):
+            self._check_mlp_sizes()
+        else:
+            self._check_specs()
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("init", self.init, INITS)
+        _check_range("dropout", self.dropout, 0.0, 0.9)
+
+    def _check_mlp_sizes(self) -> None:
         layers = self.layers
-        if not isinstance(layers, tuple) or not all(
-            isinstance(n, int) and not isinstance(n, bool) for n in layers
-        ):
-            raise ConfigError(f"layers must be a list of whole numbers; got {layers!r}")
         if len(layers) < 2 or layers[0] != INPUT_SIZE or layers[-1] != N_CLASSES:
             raise ConfigError(
                 f"layers must start at {INPUT_SIZE} inputs and end at {N_CLASSES} classes, "
@@ -80,23 +136,94 @@ class NetworkConfig:
             raise ConfigError(f"at most {MAX_HIDDEN_LAYERS} hidden layers; got {len(layers) - 2}")
         for width in layers[1:-1]:
             _check_range("hidden layer width", width, 1, MAX_LAYER_WIDTH)
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("init", self.init, INITS)
-        _check_range("dropout", self.dropout, 0.0, 0.9)
+
+    def _check_specs(self) -> None:
+        kinds = [_check_spec(index, spec) for index, spec in enumerate(self.layers)]
+        if len(kinds) > 2 * MAX_HIDDEN_LAYERS + 1:
+            raise ConfigError(f"at most {2 * MAX_HIDDEN_LAYERS + 1} layers; got {len(kinds)}")
+        if self.layers[-1] != {"dense": N_CLASSES}:
+            raise ConfigError(f'the last layer must be {{"dense": {N_CLASSES}}}; got {self.layers[-1]!r}')
+        if "dense" in kinds and any(k != "dense" for k in kinds[kinds.index("dense"):]):
+            raise ConfigError("conv and pool layers must come before the dense layers")
+        height = 28
+        for index, spec in enumerate(self.layers):
+            if "conv" in spec and spec.get("padding", "same") == "valid":
+                height -= spec.get("kernel", 3) - 1
+            elif "pool" in spec:
+                height //= spec["pool"]
+            if height < 1:
+                raise ConfigError(f"layer {index + 1} shrinks the 28×28 image to nothing: "
+                                  f"use smaller kernels, 'same' padding or fewer pools")
+
+    @property
+    def is_convolutional(self) -> bool:
+        return any(isinstance(spec, dict) and "dense" not in spec for spec in self.layers)
+
+    def layer_specs(self) -> list[dict[str, Any]]:
+        """Every layer after the input as a spec dict with defaults filled in."""
+        if all(isinstance(n, int) for n in self.layers):
+            return [{"dense": width} for width in self.layers[1:]]
+        defaults = {"conv": {"kernel": 3, "padding": "same", "batchnorm": False}}
+        return [{**defaults.get(next(iter(spec)), {}), **spec} for spec in self.layers]
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Output shape of every spec in ``layer_specs()`` (without the batch axis)."""
+        shape: tuple[int, ...] = (28, 28, 1) if self.is_convolutional else (INPUT_SIZE,)
+        shapes = []
+        for spec in self.layer_specs():
+            if "conv" in spec:
+                side = shape[0] if spec["padding"] == "same" else shape[0] - spec["kernel"] + 1
+                shape = (side, side, spec["conv"])
+            elif "pool" in spec:
+                shape = (shape[0] // spec["pool"], shape[1] // spec["pool"], shape[2])
+            else:
+                shape = (spec["dense"],)
+            shapes.append(shape)
+        return shapes
 
     @property
     def n_parameters(self) -> int:
-        """Weights and biases this architecture holds, known before allocating any."""
-        return sum((n_in + 1) * n_out for n_in, n_out in zip(self.layers[:-1], self.layers[1:]))
+        """Weights, biases and batch-norm scales this architecture holds, known before allocating any."""
+        total, previous = 0, ((28, 28, 1) if self.is_convolutional else (INPUT_SIZE,))
+        for spec, shape in zip(self.layer_specs(), self.shapes()):
+            if "conv" in spec:
+                total += (spec["kernel"] ** 2 * previous[2] + 1) * spec["conv"]
+                total += 2 * spec["conv"] if spec["batchnorm"] else 0
+            elif "dense" in spec:
+                total += (math.prod(previous) + 1) * spec["dense"]
+            previous = shape
+        return total
+
+    def describe(self) -> str:
+        """Short architecture text, e.g. "784-256-128-10 relu" or "c16k5-p2-c32k5-p2-d10 relu"."""
+        if not self.is_convolutional:
+            return f"{'-'.join(map(str, self.layers))} {self.activation}"
+        parts = []
+        for spec in self.layer_specs():
+            if "conv" in spec:
+                parts.append(f"c{spec['conv']}k{spec['kernel']}" + ("bn" if spec["batchnorm"] else ""))
+            elif "pool" in spec:
+                parts.append(f"p{spec['pool']}")
+            else:
+                parts.append(f"d{spec['dense']}")
+        return f"{'-'.join(parts)} {self.activation}"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["layers"] = list(self.layers)
+        data["layers"] = [dict(spec) if isinstance(spec, dict) else spec for spec in self.layers]
         return data
 
     @classmethod
     def from_dict(cls, data: Any) -> NetworkConfig:
         return _from_dict(cls, data)
+
+
+# Architectures offered by name in the CLI and the dashboard.
+PRESETS: dict[str, tuple] = {
+    "mlp": (INPUT_SIZE, 256, 128, N_CLASSES),
+    "cnn": ({"conv": 16, "kernel": 5}, {"pool": 2}, {"conv": 32, "kernel": 5}, {"pool": 2},
+            {"dense": N_CLASSES}),
+}
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,16 @@ class Dense(Layer):
         return f"Dense({n_in}→{n_out})"
 
 
+class ToImage(Layer):
+    """(N, 784) flat pixels → (N, 28, 28, 1) channels-last images for conv layers."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return x.reshape(len(x), 28, 28, 1)
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        return grad.reshape(len(grad), 784)
+
+
 class ReLU(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._out = np.maximum(x, 0, out=x if training else None)

@@ -5,13 +5,15 @@ Only the model lives here; the training loop is in trainer.py.
 
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 import numpy as np
 
 from .config import INPUT_SIZE, N_CLASSES, NetworkConfig
 from .errors import ShapeError
-from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer
+from .conv import BatchNorm, Conv2D, Flatten, MaxPool2D
+from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage
 from .losses import softmax
 
 
@@ -43,7 +45,7 @@ def as_input_batch(images: np.ndarray) -> np.ndarray:
 
 
 class Network:
-    """Dense layers with an activation between them; outputs 10 logits.
+    """Dense (and optionally conv/pool) layers with activations between them; outputs 10 logits.
 
     ``forward`` gives logits; ``predict_proba`` softmax probabilities;
     ``parameters`` yields ``(name, param, grad)`` for any optimizer.
@@ -55,14 +57,30 @@ class Network:
         init = config.init
         if init == "auto":
             init = "xavier" if config.activation in ("sigmoid", "tanh") else "he"
-        sizes = config.layers
-        self.layers: list[Layer] = []
-        for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            self.layers.append(Dense(n_in, n_out, rng, init))
-            if index < len(sizes) - 2:
-                self.layers.append(ACTIVATION_LAYERS[config.activation]())
-                if config.dropout > 0:
-                    self.layers.append(Dropout(config.dropout, rng))
+        activation = ACTIVATION_LAYERS[config.activation]
+        specs = config.layer_specs()
+        self.layers: list[Layer] = [ToImage()] if config.is_convolutional else []
+        previous: tuple[int, ...] = (28, 28, 1) if config.is_convolutional else (INPUT_SIZE,)
+        for index, (spec, shape) in enumerate(zip(specs, config.shapes())):
+            if "conv" in spec:
+                self.layers.append(Conv2D(previous[2], spec["conv"], spec["kernel"], rng,
+                                          spec["padding"], init))
+                if spec["batchnorm"]:
+                    self.layers.append(BatchNorm(spec["conv"]))
+                self.layers.append(activation())
+            elif "pool" in spec:
+                self.layers.append(MaxPool2D(spec["pool"]))
+            else:
+                if len(previous) == 3:
+                    self.layers.append(Flatten())
+                self.layers.append(Dense(math.prod(previous), spec["dense"], rng, init))
+                if index < len(specs) - 1:
+                    self.layers.append(activation())
+                    if config.dropout > 0:
+                        self.layers.append(Dropout(config.dropout, rng))
+            previous = shape
+        # Layers up to the first trainable one never need an input gradient in training.
+        self._first_trainable = next(i for i, layer in enumerate(self.layers) if layer.params)
 
     # -- the maths ---------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -74,11 +92,10 @@ class Network:
     def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
         """Fill every layer's grads from dLoss/dlogits (N, 10); optionally return dLoss/dx (N, 784)."""
         grad = grad_logits
-        last = len(self.layers) - 1
-        for index in range(last, -1, -1):
-            is_first = index == 0
-            grad = self.layers[index].backward(grad, need_input_grad or not is_first)
-        return grad
+        first = 0 if need_input_grad else self._first_trainable
+        for index in range(len(self.layers) - 1, first - 1, -1):
+            grad = self.layers[index].backward(grad, need_input_grad or index > first)
+        return grad if need_input_grad else None
 
     def activations(self, images: np.ndarray) -> list[np.ndarray]:
         """Input and every layer's output for one forward pass (inference mode).
@@ -130,29 +147,38 @@ class Network:
             for key, param in layer.params.items():
                 yield f"layers.{index}.{key}", param, layer.grads[key]
 
+    def buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Saved but untrained arrays, e.g. ("layers.2.running_mean", ...) of batch norm."""
+        for index, layer in enumerate(self.layers):
+            for key, buffer in getattr(layer, "buffers", {}).items():
+                yield f"layers.{index}.{key}", buffer
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: param for name, param, _ in self.parameters()}
+        """Every array a network file stores: parameters and buffers by name."""
+        arrays = {name: param for name, param, _ in self.parameters()}
+        arrays.update(self.buffers())
+        return arrays
 
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters; names and shapes must match exactly."""
-        expected = {name: param.shape for name, param, _ in self.parameters()}
-        if set(arrays) != set(expected):
-            missing = sorted(set(expected) - set(arrays))
-            extra = sorted(set(arrays) - set(expected))
+        """Copy arrays into the parameters and buffers; names and shapes must match exactly."""
+        targets = self.state_dict()
+        if set(arrays) != set(targets):
+            missing = sorted(set(targets) - set(arrays))
+            extra = sorted(set(arrays) - set(targets))
             raise ShapeError(f"parameter names do not match the architecture: "
                              f"missing {missing or 'none'}, unexpected {extra or 'none'}")
-        for name, param, _ in self.parameters():
+        for name, target in targets.items():
             value = arrays[name]
-            if value.shape != param.shape:
-                raise ShapeError(f"{name} has shape {value.shape}; the architecture needs {param.shape}")
-            param[...] = value
+            if value.shape != target.shape:
+                raise ShapeError(f"{name} has shape {value.shape}; the architecture needs {target.shape}")
+            target[...] = value
 
     def astype(self, dtype: np.dtype) -> Network:
-        """Cast every parameter and gradient in place (float64 for gradient checks)."""
+        """Cast every parameter, gradient and buffer in place (float64 for gradient checks)."""
         for layer in self.layers:
-            for key in layer.params:
-                layer.params[key] = layer.params[key].astype(dtype)
-                layer.grads[key] = layer.grads[key].astype(dtype)
+            for arrays in (layer.params, layer.grads, getattr(layer, "buffers", {})):
+                for key in arrays:
+                    arrays[key] = arrays[key].astype(dtype)
         return self
 
     @property
@@ -161,4 +187,4 @@ class Network:
 
     def describe(self) -> str:
         """Short architecture text, e.g. "784-256-128-10 relu"."""
-        return f"{'-'.join(map(str, self.config.layers))} {self.config.activation}"
+        return self.config.describe()

@@ -29,7 +29,8 @@ from .errors import ConfigError, NetworkFileError, ShapeError
 from .network import Network
 from .preprocess import PREPROCESS_VERSION
 
-FORMAT_VERSION = 1
+# 1: MLPs only. 2: adds conv/pool/batch-norm layer specs and batch-norm buffers.
+FORMAT_VERSION = 2
 METADATA_ENTRY = "metadata.json"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PARAMETERS = 8_000_000  # 32 MB of float32: far above any network we train
@@ -200,6 +201,8 @@ def _parse_metadata(raw: bytes) -> tuple[NetworkConfig, Metadata]:
             TrainConfig.from_dict(train_config)
     except ConfigError as exc:
         raise NetworkFileError(f"invalid metadata: {exc}") from None
+    if version < 2 and config.is_convolutional:
+        raise NetworkFileError(f"invalid metadata: format {version} files hold MLPs only")
     allowed = {f.name for f in fields(Metadata)} | {"network"}
     unknown = sorted(set(document) - allowed)
     _require(not unknown, f"unknown field(s) {', '.join(unknown)}")

@@ -42,7 +42,7 @@ def test_he_initialisation_scale():
     ({"layers": [784, 10, 9]}, "end at 10"),
     ({"layers": [100, 10]}, "start at 784"),
     ({"layers": [784, 0, 10]}, "hidden layer width"),
-    ({"layers": [784, "a", 10]}, "whole numbers"),
+    ({"layers": [784, "a", 10]}, "must be a number"),
     ({"activation": "swish"}, "activation must be one of"),
     ({"dropout": 0.95}, "dropout"),
     ({"colour": "red"}, "unknown NetworkConfig field"),
@@ -125,3 +125,67 @@ def test_nn_core_never_imports_the_ui():
             "print(sorted(m for m in ('streamlit', 'plotly') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+CNN_SPEC = [{"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3, "padding": "valid",
+                                                      "batchnorm": True}, {"pool": 2}, {"dense": 10}]
+
+
+def test_cnn_built_from_plain_data():
+    from nn_core.config import PRESETS
+
+    config = NetworkConfig.from_dict({"layers": CNN_SPEC})
+    network = Network(config)
+    names = [layer.describe() for layer in network.layers]
+    assert names == ["ToImage", "Conv2D(1→4, 3×3, same)", "ReLU", "MaxPool2D(2)",
+                     "Conv2D(4→6, 3×3, valid)", "BatchNorm(6)", "ReLU", "MaxPool2D(2)", "Flatten",
+                     "Dense(216→10)"]
+    assert config.shapes() == [(28, 28, 4), (14, 14, 4), (12, 12, 6), (6, 6, 6), (10,)]
+    assert network.n_parameters == config.n_parameters
+    assert config.describe() == "c4k3-p2-c6k3bn-p2-d10 relu"
+    assert NetworkConfig.from_dict(config.to_dict()) == config
+    assert Network(NetworkConfig(layers=PRESETS["cnn"])).predict_proba(np.zeros((2, 784))).shape == (2, 10)
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([{"conv": 4}, {"pool": 2}], "last layer must be"),
+    ([{"dense": 20}, {"conv": 4}, {"dense": 10}], "before the dense"),
+    ([{"conv": 4, "kernel": 30}, {"dense": 10}], "kernel"),
+    ([{"conv": 4, "size": 3}, {"dense": 10}], "unknown key"),
+    ([{"conv": 4, "pool": 2}, {"dense": 10}], "exactly one"),
+    ([{"pool": 4}, {"pool": 4}, {"pool": 4}, {"dense": 10}], "to nothing"),
+    ([{"conv": True}, {"dense": 10}], "must be int"),
+])
+def test_invalid_cnn_specs_are_explained(layers, message):
+    with pytest.raises(ConfigError, match=message):
+        NetworkConfig(layers=tuple(layers))
+
+
+def test_cnn_gradients_through_the_whole_network(rng):
+    from tests.test_layers import numerical_gradient
+    from nn_core.losses import softmax_cross_entropy
+
+    network = Network(NetworkConfig(layers=tuple(CNN_SPEC), activation="tanh", seed=2)).astype(np.float64)
+    x = rng.random((2, 784))
+    labels = np.array([3, 8])
+
+    def objective() -> float:
+        return softmax_cross_entropy(network.forward(x, training=True), labels)[0]
+
+    _, grad = softmax_cross_entropy(network.forward(x, training=True), labels)
+    network.backward(grad)
+    for name, param, analytic in network.parameters():
+        flat_param, flat_grad = param.reshape(-1), analytic.reshape(-1)
+        for index in rng.choice(flat_param.size, min(5, flat_param.size), replace=False):
+            view = flat_param[index:index + 1]
+            numeric = numerical_gradient(objective, view)[0]
+            assert flat_grad[index] == pytest.approx(numeric, rel=1e-4, abs=1e-7), name
+
+
+def test_cnn_saliency_and_activations(rng):
+    network = Network(NetworkConfig(layers=tuple(CNN_SPEC)))
+    image = rng.random((1, 784), dtype=np.float32)
+    assert network.saliency(image).shape == (1, 784)
+    outputs = network.activations(image)
+    assert outputs[1].shape == (1, 28, 28, 1) and outputs[2].shape == (1, 28, 28, 4)
+    assert outputs[-1].shape == (1, 10)

@@ -214,3 +214,27 @@ def test_bundled_default_network_accuracy_is_real(mnist):
     network, metadata = load_network(DEFAULT_NETWORK)
     accuracy = network.score(mnist.test_images, mnist.test_labels)
     assert accuracy == pytest.approx(metadata.test_accuracy, abs=1e-6)
+
+
+def test_cnn_round_trip_keeps_batch_norm_buffers(tmp_path):
+    config = NetworkConfig(layers=({"conv": 4, "kernel": 3, "batchnorm": True}, {"pool": 2},
+                                   {"dense": 10}))
+    network = Network(config)
+    network.layers[2].buffers["running_mean"][:] = [0.1, 0.2, 0.3, 0.4]
+    path = save_network(tmp_path / "cnn.npz", network, Metadata.new("cnn"))
+    loaded, _ = load_network(path)
+    assert loaded.config == config
+    np.testing.assert_array_equal(loaded.layers[2].buffers["running_mean"],
+                                  np.float32([0.1, 0.2, 0.3, 0.4]))
+    images = np.random.default_rng(0).random((3, 784), dtype=np.float32)
+    np.testing.assert_allclose(loaded.predict_proba(images), network.predict_proba(images), rtol=1e-6)
+
+
+def test_format_1_files_still_load_and_cannot_hold_cnns():
+    data = small_file_bytes()
+    metadata = metadata_of(data)
+    metadata["format_version"] = 1
+    network, loaded = load_network(rebuild(data, replace={METADATA_ENTRY: json.dumps(metadata).encode()}))
+    assert loaded.format_version == 1 and network.config == SMALL
+    metadata["network"]["layers"] = [{"conv": 2}, {"dense": 10}]
+    refused(rebuild(data, replace={METADATA_ENTRY: json.dumps(metadata).encode()}), "MLPs only")
