@@ -81,7 +81,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                        nesterov=args.nesterov, batch_size=args.batch_size, epochs=args.epochs,
                        weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, loss=args.loss,
-                       augment=args.augment, seed=args.seed)
+                       augment=args.augment, elastic=args.elastic, seed=args.seed)
 
 
 def parse_layers(text: str) -> tuple:
@@ -245,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--lr-schedule", default="constant", choices=LR_SCHEDULES)
     sub.add_argument("--loss", default="cross_entropy", choices=LOSSES)
     sub.add_argument("--augment", action="store_true", help="random shift/rotation/scale/thickness")
+    sub.add_argument("--elastic", type=float, default=0.0,
+                     help="with --augment: elastic distortion strength in pixels (about 30 is gentle)")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--validation", action="store_true",
                      help="hold out the last 5,000 training images for per-epoch evaluation")

@@ -240,6 +240,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "cosine" anneals to 0 over all epochs
     loss: str = "cross_entropy"
     augment: bool = False  # random shift/rotation/scale/thickness per batch
+    elastic: float = 0.0  # with augment: elastic distortion strength (alpha, px); ~30 is gentle
     seed: int = 0  # seeds shuffling and augmentation
 
     def __post_init__(self) -> None:
@@ -251,6 +252,7 @@ class TrainConfig:
         _check_range("batch_size", self.batch_size, 1, 60000)
         _check_range("epochs", self.epochs, 1, 1000)
         _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_range("elastic", self.elastic, 0.0, 100.0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,9 +8,10 @@ and its channel axes swapped. Turning the scatter-add of col2im into a second
 im2col gather keeps every large array access sequential, which is what numpy
 does fast.
 
-Large temporaries (padded inputs, ``cols``) live in per-layer scratch arrays
-reused from batch to batch, so a layer instance must not run two passes at
-once (as with every layer here, ``backward`` uses the last ``forward``).
+Training passes keep their large temporaries (padded inputs, ``cols``) in
+per-layer scratch arrays reused from batch to batch; inference passes use
+their own, so they may run while the network trains. As with every layer
+here, ``backward`` uses the last ``forward``.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ class Conv2D(Layer):
         # output position a pixel fed is in reach: k-1 minus the forward padding.
         self._grad_pads = (self.kernel - 1 - before, self.kernel - 1 - after,
                            self.kernel - 1 - before, self.kernel - 1 - after)
-        self._scratch = _Scratch()
+        self._training_scratch = _Scratch()
+        self._scratch = self._training_scratch  # what the last forward (and its backward) use
         self._x: np.ndarray | None = None
         self._cols: np.ndarray | None = None
 
@@ -182,14 +184,17 @@ class Conv2D(Layer):
         if out_h < 1 or out_w < 1:
             raise ShapeError(f"{self.describe()} needs images of at least {kernel}×{kernel}; "
                              f"got {height}×{width}")
+        # Inference gets its own scratch so that predictions made while another
+        # thread trains (or predicts) with this network stay correct.
+        scratch = self._training_scratch if training else _Scratch()
         out = np.empty((n, out_h, out_w, out_channels), weight.dtype)
         weight_2d = weight.reshape(-1, out_channels)
         step = _images_per_slice(out_h, out_w, weight_2d.shape[0], weight.itemsize)
         for start in range(0, n, step):
-            cols = self._input_cols(x[start:start + step], step)
+            cols = self._input_cols(scratch, x[start:start + step], step)
             np.matmul(cols, weight_2d, out=out[start:start + step].reshape(-1, out_channels))
         out += self.params["bias"]
-        self._x = x
+        self._x, self._scratch = x, scratch
         self._cols = cols if step >= n else None
         return out
 
@@ -202,7 +207,8 @@ class Conv2D(Layer):
         grad_weight = self.grads["weight"].reshape(-1, out_channels)
         step = _images_per_slice(out_h, out_w, grad_weight.shape[0], weight.itemsize)
         for start in range(0, n, step):
-            cols = self._cols if self._cols is not None else self._input_cols(self._x[start:start + step], step)
+            cols = self._cols if self._cols is not None else self._input_cols(
+                self._scratch, self._x[start:start + step], step)
             grad_slice = grad[start:start + step].reshape(-1, out_channels)
             if start == 0:
                 np.matmul(cols.T, grad_slice, out=grad_weight)
@@ -216,9 +222,9 @@ class Conv2D(Layer):
         self._cols = None  # the scratch ``cols`` is about to hold gradient patches
         return self._input_gradient(grad)
 
-    def _input_cols(self, x: np.ndarray, slice_images: int) -> np.ndarray:
-        padded = _pad(self._scratch, "padded_input", x, self._pads, slice_images)
-        return _patch_matrix(self._scratch, padded, self.kernel)
+    def _input_cols(self, scratch: _Scratch, x: np.ndarray, slice_images: int) -> np.ndarray:
+        padded = _pad(scratch, "padded_input", x, self._pads, slice_images)
+        return _patch_matrix(scratch, padded, self.kernel)
 
     def _input_gradient(self, grad: np.ndarray) -> np.ndarray:
         """dx[y, x, c] = Σ grad[y+top-i, x+left-j, f] · weight[i, j, c, f]: a convolution."""
@@ -276,11 +282,10 @@ class MaxPool2D(Layer):
         if height < self.size or width < self.size:
             raise ShapeError(f"{self.describe()} needs images of at least {self.size}×{self.size}; "
                              f"got {height}×{width}")
-        self._x = x
-        self._row_max = _elementwise_max(self._row_candidates(x))
-        pooled = _elementwise_max(self._column_candidates(self._row_max))
+        row_max = _elementwise_max(self._row_candidates(x))
+        pooled = _elementwise_max(self._column_candidates(row_max))
         # A private copy: the next layer (an in-place ReLU) may overwrite what we return.
-        self._pooled = pooled.copy()
+        self._x, self._row_max, self._pooled = x, row_max, pooled.copy()
         return pooled
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
@@ -311,7 +316,7 @@ def _route_to_first_max(grad: np.ndarray, candidates: list[np.ndarray], maxima: 
                         grad_outs: list[np.ndarray]) -> None:
     """grad_outs[k] = grad where candidates[k] is the first to equal maxima, else 0.
 
-    Overwrites ``grad``. What one candidate took is subtracted from what the
+    May overwrite ``grad``. What one candidate took is subtracted from what the
     later ones may take, so a tie never duplicates the gradient, and the last
     candidate gets whatever is left without a comparison.
     """
@@ -380,10 +385,10 @@ class BatchNorm(Layer):
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
         dtype = self.params["gamma"].dtype
-        self._inv_std = (1.0 / np.sqrt(var + self.eps)).astype(dtype)
-        self._normalized = (x - mean.astype(dtype)) * self._inv_std
-        self._used_batch_stats = training
-        return self._normalized * self.params["gamma"] + self.params["beta"]
+        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(dtype)
+        normalized = (x - mean.astype(dtype)) * inv_std
+        self._normalized, self._inv_std, self._used_batch_stats = normalized, inv_std, training
+        return normalized * self.params["gamma"] + self.params["beta"]
 
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
         # The running variance estimates the population's, hence the unbiased

@@ -117,7 +117,7 @@ class Network:
         """Predicted digits (N,) as int64."""
         return self.forward(as_input_batch(images)).argmax(axis=1)
 
-    def score(self, images: np.ndarray, labels: np.ndarray, chunk: int = 2500) -> float:
+    def score(self, images: np.ndarray, labels: np.ndarray, chunk: int = 500) -> float:
         """Accuracy on (N, 784) images, evaluated in chunks to bound memory."""
         labels = np.asarray(labels)
         correct = 0

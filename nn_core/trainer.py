@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .augment import augment_batch
+from .augment import AugmentConfig, augment_batch
 from .config import TrainConfig
 from .errors import ShapeError
 from .losses import LOSSES
@@ -156,7 +156,7 @@ class Trainer:
     def _input_batch(self, indices: np.ndarray) -> np.ndarray:
         pixels = self.images[indices]
         if self.config.augment:
-            return augment_batch(pixels, self.rng)
+            return augment_batch(pixels, self.rng, AugmentConfig(elastic=self.config.elastic))
         batch = pixels.astype(np.float32)
         batch *= _INV_255
         return batch

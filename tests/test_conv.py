@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -82,7 +84,13 @@ def test_conv_matches_naive_convolution(padding, kernel, in_channels, rng):
 @pytest.mark.parametrize("in_channels", [2, 1])
 def test_conv_gradients(padding, kernel, size, in_channels, rng):
     layer = conv64(rng, in_channels, 3, kernel, padding)
-    check_layer_gradients(layer, rng.standard_normal((2, size, size, in_channels)), rng)
+    check_layer_gradients(layer, rng.standard_normal((2, size, size, in_channels)), rng, training=True)
+
+
+def test_conv_gradients_after_an_inference_forward(rng):
+    """Saliency maps run backward after forward(training=False), which uses its own scratch."""
+    layer = conv64(rng, 2, 3, 3, "same")
+    check_layer_gradients(layer, rng.standard_normal((2, 5, 5, 2)), rng, training=False)
 
 
 @pytest.mark.parametrize("kernel,padding,expected", [
@@ -122,18 +130,19 @@ def test_conv_without_input_gradient_fills_the_same_grads(rng):
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])
-def test_conv_in_slices_matches_one_pass(in_channels, rng, monkeypatch):
+@pytest.mark.parametrize("training", [True, False])
+def test_conv_in_slices_matches_one_pass(in_channels, training, rng, monkeypatch):
     """A batch too big for one cols matrix is convolved in slices with identical results."""
     layer = conv64(rng, in_channels, 4, 3, "same")
     x = rng.standard_normal((7, 6, 6, in_channels))
     grad = rng.standard_normal((7, 6, 6, 4))
-    whole_out = layer.forward(x)
+    whole_out = layer.forward(x, training)
     whole_dx = layer.backward(grad.copy())
     whole_grads = {key: value.copy() for key, value in layer.grads.items()}
     # Room for 3 images' patches: slices of 3, 3 and 1.
     monkeypatch.setattr(conv, "MAX_COLS_BYTES", 3 * 36 * 9 * in_channels * 8)
     monkeypatch.setattr(conv, "INPUT_GRAD_COLS_BYTES", 2 * 36 * 9 * 4 * 8)
-    np.testing.assert_allclose(layer.forward(x), whole_out, rtol=1e-12)
+    np.testing.assert_allclose(layer.forward(x, training), whole_out, rtol=1e-12)
     np.testing.assert_allclose(layer.backward(grad.copy()), whole_dx, rtol=1e-12)
     for key, value in whole_grads.items():
         np.testing.assert_allclose(layer.grads[key], value, rtol=1e-12)
@@ -144,16 +153,16 @@ def test_conv_reused_buffers_follow_batch_shape_changes(rng):
     layer = conv64(rng, 2, 3, 3, "same")
     big, small = rng.standard_normal((5, 7, 7, 2)), rng.standard_normal((2, 4, 5, 2))
     grad = rng.standard_normal((2, 4, 5, 3))
-    layer.forward(big)
+    layer.forward(big, training=True)
     layer.backward(rng.standard_normal((5, 7, 7, 3)))
-    out_small = layer.forward(small)
+    out_small = layer.forward(small, training=True)
     dx_small = layer.backward(grad.copy())
     fresh = conv64(np.random.default_rng(0), 2, 3, 3, "same")
     for key in layer.params:
         fresh.params[key][...] = layer.params[key]
-    np.testing.assert_allclose(out_small, fresh.forward(small), rtol=1e-12)
+    np.testing.assert_allclose(out_small, fresh.forward(small, training=True), rtol=1e-12)
     np.testing.assert_allclose(dx_small, fresh.backward(grad.copy()), rtol=1e-12)
-    np.testing.assert_allclose(layer.forward(big),
+    np.testing.assert_allclose(layer.forward(big, training=True),
                                naive_convolution(big, layer.params["weight"], layer.params["bias"], "same"),
                                rtol=1e-12, atol=1e-12)
 
@@ -162,7 +171,7 @@ def test_conv_backward_twice_gives_the_same_gradients(rng):
     """E.g. saliency for two classes after one forward; the input gradient's patches
     (fewer here: C_out < C_in) reuse the memory of the forward's."""
     layer = conv64(rng, 3, 2, 3, "same")
-    layer.forward(rng.standard_normal((2, 5, 5, 3)))
+    layer.forward(rng.standard_normal((2, 5, 5, 3)), training=True)
     grad = rng.standard_normal((2, 5, 5, 2))
     first_dx = layer.backward(grad.copy())
     first_weight_grad = layer.grads["weight"].copy()
@@ -170,13 +179,34 @@ def test_conv_backward_twice_gives_the_same_gradients(rng):
     np.testing.assert_allclose(layer.grads["weight"], first_weight_grad, rtol=1e-12)
 
 
+def test_conv_predictions_stay_right_while_other_threads_use_the_layer(rng):
+    """The dashboard predicts from threads while training may run: forwards must not share scratch."""
+    layer = Conv2D(16, 32, 5, rng)
+    inputs = [rng.standard_normal((32, 14, 14, 16), dtype=np.float32) for _ in range(3)]
+    expected = [layer.forward(x) for x in inputs]
+    failures: list[int] = []
+
+    def predict_repeatedly(index: int, training: bool) -> None:
+        for _ in range(10):
+            out = layer.forward(inputs[index], training=training)
+            if not np.allclose(out, expected[index], rtol=1e-5, atol=1e-5):
+                failures.append(index)
+
+    threads = [threading.Thread(target=predict_repeatedly, args=(index, index == 0)) for index in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
 def test_conv_returns_fresh_arrays(rng):
     """Outputs are kept by callers (activations, in-place ReLU), so they never alias scratch memory."""
     layer = Conv2D(2, 3, 3, rng)
     x = rng.standard_normal((2, 5, 5, 2), dtype=np.float32)
-    first = layer.forward(x)
+    first = layer.forward(x, training=True)
     kept = first.copy()
-    layer.forward(x * 2)
+    layer.forward(x * 2, training=True)
     np.testing.assert_array_equal(first, kept)
 
 
@@ -217,7 +247,8 @@ def distinct_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     return rng.permutation(np.arange(np.prod(shape))).reshape(shape) * 0.01
 
 
-@pytest.mark.parametrize("size,shape", [(2, (2, 4, 6, 3)), (2, (2, 5, 7, 2)), (3, (1, 7, 6, 2)), (1, (1, 3, 3, 2))])
+@pytest.mark.parametrize("size,shape", [(2, (2, 4, 6, 3)), (2, (2, 5, 7, 2)), (3, (1, 7, 6, 2)),
+                                        (1, (1, 3, 3, 2))])
 def test_maxpool_forward_and_gradients(size, shape, rng):
     x = distinct_values(rng, shape)
     layer = MaxPool2D(size)

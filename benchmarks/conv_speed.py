@@ -1,0 +1,277 @@
+"""Forward+backward speed of nn_core's convolutional layers, printed.
+
+    python benchmarks/conv_speed.py [--batch 128] [--runs 7] [--steps 10] [--profile]
+
+Times the small CNN conv16 k5 same → relu → pool2 → conv32 k5 same → relu →
+pool2 → flatten → dense 10 (softmax cross-entropy) on a batch of 128 28×28
+images, the figure the speed target is set on (≥ 0.7× PyTorch CPU, which does
+about 5,000 samples/s on the 2-core machine), then each layer on its own.
+The machine is shared, so every figure is the median of several runs, and a
+textbook im2col version runs alongside: its ratio to nn_core holds whatever
+the load. With threadpoolctl, BLAS is also timed limited to one thread
+(OpenBLAS's spinning threads are slow when other jobs take a core).
+With --profile, the top of a cProfile of the whole network is printed too.
+When PyTorch is importable the same network is timed with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, ContextManager
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from nn_core.conv import Conv2D, Flatten, MaxPool2D  # noqa: E402
+from nn_core.layers import Dense, Layer, ReLU  # noqa: E402
+from nn_core.losses import softmax_cross_entropy  # noqa: E402
+
+TORCH_SAMPLES_PER_SECOND_HERE = 5000  # PyTorch CPU on this machine, for the ratio when torch is absent
+TARGET_RATIO = 0.7
+
+
+def small_cnn(rng: np.random.Generator) -> list[Layer]:
+    return [Conv2D(1, 16, 5, rng), ReLU(), MaxPool2D(2),
+            Conv2D(16, 32, 5, rng), ReLU(), MaxPool2D(2),
+            Flatten(), Dense(7 * 7 * 32, 10, rng)]
+
+
+class NaiveConv2D(Layer):
+    """The textbook im2col baseline: np.pad and a fresh cols copy per call, col2im by k·k shifted adds."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.params = Conv2D(in_channels, out_channels, kernel, rng).params
+        self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        k, before = self.kernel, (self.kernel - 1) // 2
+        padded = np.pad(x, ((0, 0), (before, k - 1 - before), (before, k - 1 - before), (0, 0)))
+        windows = sliding_window_view(padded, (k, k), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
+        self._cols = np.ascontiguousarray(windows).reshape(-1, k * k * x.shape[3])
+        self._shape = x.shape
+        weight = self.params["weight"].reshape(self._cols.shape[1], -1)
+        return (self._cols @ weight + self.params["bias"]).reshape(*x.shape[:3], -1)
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        grad_rows = grad.reshape(-1, grad.shape[3])
+        weight = self.params["weight"].reshape(self._cols.shape[1], -1)
+        self.grads["weight"][...] = (self._cols.T @ grad_rows).reshape(self.grads["weight"].shape)
+        self.grads["bias"][...] = grad_rows.sum(axis=0)
+        if not need_input_grad:
+            return None
+        n, height, width, channels = self._shape
+        k, before = self.kernel, (self.kernel - 1) // 2
+        patches = (grad_rows @ weight.T).reshape(n, height, width, k, k, channels)
+        padded = np.zeros((n, height + k - 1, width + k - 1, channels), grad.dtype)
+        for i in range(k):
+            for j in range(k):
+                padded[:, i:i + height, j:j + width] += patches[:, :, :, i, j]
+        return padded[:, before:before + height, before:before + width]
+
+
+class NaiveMaxPool2D(Layer):
+    """Baseline 2×2 pooling: reshape + max over the window axes, gradient through an equality mask."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        n, height, width, channels = x.shape
+        windows = x.reshape(n, height // 2, 2, width // 2, 2, channels)
+        out = windows.max(axis=(2, 4))
+        self._mask = windows == out[:, :, None, :, None]
+        return out
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
+        n, half_h, _, half_w, _, channels = self._mask.shape
+        return (self._mask * grad[:, :, None, :, None]).reshape(n, half_h * 2, half_w * 2, channels)
+
+
+def naive_cnn(rng: np.random.Generator) -> list[Layer]:
+    return [NaiveConv2D(1, 16, 5, rng), ReLU(), NaiveMaxPool2D(),
+            NaiveConv2D(16, 32, 5, rng), ReLU(), NaiveMaxPool2D(),
+            Flatten(), Dense(7 * 7 * 32, 10, rng)]
+
+
+def train_step(layers: list[Layer], images: np.ndarray, labels: np.ndarray) -> float:
+    """One forward+backward pass, as the trainer does it (no input gradient for the first layer)."""
+    x = images
+    for layer in layers:
+        x = layer.forward(x, training=True)
+    loss, grad = softmax_cross_entropy(x, labels)
+    for index in range(len(layers) - 1, -1, -1):
+        grad = layers[index].backward(grad, need_input_grad=index > 0)
+    return loss
+
+
+def timed_run(action: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds per call, averaged over ``repeats`` calls.
+
+    CPU time (all threads of this process) is barely affected by other jobs on
+    the machine, so it is the steadier figure for comparing versions when BLAS
+    runs single-threaded; wall time is what a user sees.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(repeats):
+        action()
+    return (time.perf_counter() - wall) / repeats, (time.process_time() - cpu) / repeats
+
+
+def median_seconds(action: Callable[[], object], runs: int, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds per call over ``runs`` runs, after one warm-up call."""
+    action()
+    walls, cpus = zip(*(timed_run(action, repeats) for _ in range(runs)))
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def blas_thread_settings() -> dict[str, Callable[[], ContextManager]]:
+    """BLAS as configured and, when threadpoolctl is there, limited to one thread."""
+    settings: dict[str, Callable[[], ContextManager]] = {"BLAS default threads": contextlib.nullcontext}
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return settings
+    settings["BLAS 1 thread"] = lambda: threadpool_limits(limits=1, user_api="blas")
+    return settings
+
+
+Case = tuple[list[Layer], Callable[[], ContextManager]]
+
+
+def seconds_per_step(cases: dict[str, Case], images: np.ndarray, labels: np.ndarray, runs: int,
+                     steps: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds per training step of each (network, BLAS setting) case.
+
+    The cases take turns run by run, so load from other jobs on the shared
+    machine falls on all of them alike.
+    """
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    for layers, _ in cases.values():
+        train_step(layers, images, labels)
+    for _ in range(runs):
+        for name, (layers, limit) in cases.items():
+            with limit():
+                samples[name].append(timed_run(lambda: train_step(layers, images, labels), steps))
+    return {name: (statistics.median(wall for wall, _ in runs_),
+                   statistics.median(cpu for _, cpu in runs_)) for name, runs_ in samples.items()}
+
+
+def batch(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    return rng.random((size, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, size)
+
+
+def per_layer_milliseconds(layers: list[Layer], images: np.ndarray, runs: int,
+                           repeats: int) -> list[tuple[str, float, float, float, float]]:
+    """(description, forward wall/CPU ms, backward wall/CPU ms) of each layer on its real activations."""
+    rows = []
+    x = images
+    for index, layer in enumerate(layers):
+        # ReLU works in place while training: hand every forward a fresh copy.
+        forward = median_seconds(lambda: layer.forward(x.copy(), training=True), runs, repeats)
+        out = layer.forward(x.copy(), training=True)
+        grad = np.random.default_rng(index).standard_normal(out.shape, dtype=np.float32)
+        backward = median_seconds(lambda: layer.backward(grad.copy(), need_input_grad=index > 0),
+                                  runs, repeats)
+        rows.append((layer.describe(), *(seconds * 1e3 for seconds in forward + backward)))
+        x = out
+    return rows
+
+
+def profile_table(layers: list[Layer], images: np.ndarray, labels: np.ndarray, steps: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        train_step(layers, images, labels)
+    profiler.disable()
+    report = pstats.Stats(profiler)
+    report.sort_stats("tottime")
+    lines: list[str] = []
+    report.stream = type("Sink", (), {"write": lambda self, text: lines.append(text)})()
+    report.print_stats(15)
+    return "".join(lines)
+
+
+def torch_samples_per_second(batch_size: int, runs: int, steps: int) -> float | None:
+    """The same network in PyTorch (NCHW), forward+backward only, if torch is installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 16, 5, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 5, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(7 * 7 * 32, 10))
+    images = torch.rand(batch_size, 1, 28, 28)
+    labels = torch.randint(0, 10, (batch_size,))
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        loss_fn(model(images), labels).backward()
+
+    return batch_size / median_seconds(step, runs, steps)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=128, help="images per step")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs; the median is reported")
+    parser.add_argument("--steps", type=int, default=10, help="forward+backward steps per run")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of the network")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    layers = small_cnn(rng)
+    images, labels = batch(rng, args.batch)
+
+    settings = blas_thread_settings()
+    networks = {"nn_core": small_cnn(rng), "naive im2col": naive_cnn(np.random.default_rng(0))}
+    cases = {(network, setting): (layers, limit)
+             for network, layers in networks.items() for setting, limit in settings.items()}
+    timings = seconds_per_step(cases, images, labels, args.runs, args.steps)
+    print(f"small CNN forward+backward, batch {args.batch} "
+          f"(median of {args.runs} runs of {args.steps} steps)")
+    rates = {case: args.batch / seconds for case, (seconds, _) in timings.items()}
+    for (network, setting), (seconds, cpu_seconds) in timings.items():
+        print(f"  {network:<13}{setting:<22}{rates[network, setting]:>7,.0f} samples/s  "
+              f"{seconds * 1e3:6.1f} ms/step wall  {cpu_seconds * 1e3:6.1f} ms CPU")
+    fastest = max(settings, key=lambda setting: rates["nn_core", setting])
+    for setting in settings:
+        print(f"  nn_core / naive, {setting}: "
+              f"{rates['nn_core', setting] / rates['naive im2col', setting]:.2f}x")
+    layers = networks["nn_core"]
+
+    print(f"\nper layer, {fastest} (ms, wall / CPU)")
+    print(f"{'layer':<28}{'forward':>16}{'backward':>16}")
+    with settings[fastest]():
+        for name, *times in per_layer_milliseconds(layers, images, args.runs, max(1, args.steps // 4)):
+            forward, backward = (f"{wall:.2f} / {cpu:.2f}" for wall, cpu in zip(times[::2], times[1::2]))
+            print(f"{name:<28}{forward:>16}{backward:>16}")
+
+    if args.profile:
+        with settings[fastest]():
+            print(profile_table(layers, images, labels, args.steps))
+
+    torch_rate = torch_samples_per_second(args.batch, args.runs, args.steps)
+    if torch_rate is None:
+        reference, source = TORCH_SAMPLES_PER_SECOND_HERE, "PyTorch not installed; its figure measured here"
+    else:
+        reference, source = torch_rate, "PyTorch now"
+    ratio = rates["nn_core", fastest] / reference
+    print(f"{source}: {reference:,.0f} samples/s; nn_core ({fastest})/PyTorch = {ratio:.2f}x "
+          f"(target ≥ {TARGET_RATIO}x)")
+
+
+if __name__ == "__main__":
+    main()
