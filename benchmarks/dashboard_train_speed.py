@@ -1,0 +1,113 @@
+"""Training speed on the dashboard's Train page versus a plain Trainer loop (the CLI's).
+
+1. Plain loop: ``Trainer.step(50)`` over and over, as ``Trainer.run`` (the CLI)
+   does, twice: with the BLAS library's default threads (as the CLI runs) and
+   with one BLAS thread (as the dashboard server runs, see
+   ``dashboard.services.limit_blas_threads``).
+2. Dashboard: the real app in headless Chromium, Train page, Start; samples/s is
+   read from the page's "Samples seen" metric over wall-clock time, so it
+   includes everything the page does between batches (charts, evaluation,
+   reruns, the browser drawing on the same CPU).
+3. Both plain loops again; each pair is averaged so a change in the machine's
+   load during the measurement hits all sides alike.
+
+Same network (784-256-128-10 relu) and settings (momentum, lr 0.05, batch 128)
+on the same 55,000 MNIST training images. Prints both figures and the ratio
+(target: the dashboard reaches at least 70 % of the plain loop).
+
+    MNIST_DIR=/path/to/mnist python benchmarks/dashboard_train_speed.py [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from nn_core.config import NetworkConfig, TrainConfig  # noqa: E402
+from nn_core.mnist import load_mnist  # noqa: E402
+from nn_core.network import Network  # noqa: E402
+from nn_core.network_file import Metadata, save_network  # noqa: E402
+from nn_core.trainer import Trainer  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+from tests.browser import harness  # noqa: E402
+
+TARGET_RATIO = 0.7
+WARM_UP_SECONDS = 3.0
+# The Train page's defaults (but more epochs), so both sides do the same work per sample.
+NETWORK = NetworkConfig(layers=(784, 256, 128, 10), activation="relu")
+TRAINING = TrainConfig(optimizer="momentum", learning_rate=0.05, batch_size=128, epochs=100)
+
+
+def plain_loop_rate(seconds: float, blas_threads: int | None) -> float:
+    """Samples/s of the CLI's loop: step(50) repeatedly, evaluating at each epoch's end."""
+    train_x, train_y, val_x, val_y = load_mnist().validation_split()
+    trainer = Trainer(Network(NETWORK), train_x, train_y, TRAINING, val_x, val_y)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        trainer.step(5)  # warm-up
+        samples, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            result = trainer.step(50)
+            samples += result.samples
+            if result.epoch_finished:
+                trainer.evaluate()
+        return samples / (time.perf_counter() - started)
+
+
+def plain_loop_rates(seconds: float) -> dict[str, float]:
+    rates = {"default BLAS threads (the CLI)": plain_loop_rate(seconds, None),
+             "one BLAS thread (as the dashboard)": plain_loop_rate(seconds, 1)}
+    for name, rate in rates.items():
+        print(f"plain Trainer loop, {name:34s} {rate:8,.0f} samples/s", flush=True)
+    return rates
+
+
+def dashboard_rate(seconds: float) -> float:
+    """Samples/s the Train page's fragment achieves in a real browser session."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as scratch:
+        network = harness.trained_network_file()
+        if network is None:  # the Train page does not need a trained one
+            network = save_network(Path(scratch) / "untrained.npz", Network(NETWORK), Metadata.new("untrained"))
+        library = harness.scratch_library(Path(scratch) / "networks", network)
+        with harness.running_app(library) as url, sync_playwright() as playwright:
+            browser = harness.launch_chromium(playwright)
+            page = harness.open_page(harness.new_context(browser), url, "train")
+            page.get_by_label("Epochs").fill(str(TRAINING.epochs))  # so training outlasts the measurement
+            page.get_by_label("Epochs").press("Enter")
+            harness.wait_until_idle(page)
+            page.get_by_role("button", name="Start").click()
+            page.locator('[data-testid="stMetric"]', has_text="Samples seen").wait_for(timeout=30_000)
+            time.sleep(WARM_UP_SECONDS)
+            first, first_at = harness.metric_number(page, "Samples seen"), time.perf_counter()
+            time.sleep(seconds)
+            last, last_at = harness.metric_number(page, "Samples seen"), time.perf_counter()
+            page.get_by_role("button", name="Pause").click()
+            browser.close()
+    return (last - first) / (last_at - first_at)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="measuring time per part (default 15)")
+    args = parser.parse_args()
+    missing = harness.missing_requirement()
+    if missing:
+        sys.exit(f"cannot run the browser part: {missing}")
+    before = plain_loop_rates(args.seconds)
+    dashboard = dashboard_rate(args.seconds)
+    print(f"dashboard Train page (in Chromium){'':21s} {dashboard:8,.0f} samples/s", flush=True)
+    after = plain_loop_rates(args.seconds)
+    for name in before:
+        ratio = dashboard / ((before[name] + after[name]) / 2)
+        verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+        print(f"dashboard / plain loop with {name}: {ratio:.0%} (target ≥ {TARGET_RATIO:.0%}: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

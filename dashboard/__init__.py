@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: draw, train, debug and manage networks (run dashboard/app.py)."""

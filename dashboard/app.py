@@ -1,0 +1,34 @@
+"""Entry point: ``streamlit run dashboard/app.py`` from the repository root.
+
+Only routing and the sidebar live here; each page is a file in ``views/``.
+"""
+
+import sys
+from pathlib import Path
+
+# Streamlit puts this script's folder on sys.path, not the working directory;
+# the repository root is needed to import nn_core and dashboard.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard.services import limit_blas_threads  # noqa: E402
+from dashboard.widgets import active_network_sidebar  # noqa: E402
+
+# Not "pages/": Streamlit treats a pages/ folder beside the entry point as a legacy
+# multipage app until st.navigation first runs, so a visitor opening /train on a
+# fresh server would get that page without this file's routing and sidebar.
+PAGES_DIR = Path(__file__).parent / "views"
+
+st.set_page_config(page_title="Handwritten digits", page_icon=":material/draw:", layout="wide")
+limit_blas_threads()
+navigation = st.navigation([
+    st.Page(PAGES_DIR / "draw.py", title="Draw", icon=":material/draw:", default=True),
+    st.Page(PAGES_DIR / "train.py", title="Train", icon=":material/model_training:"),
+    st.Page(PAGES_DIR / "debug.py", title="Debug", icon=":material/bug_report:"),
+    st.Page(PAGES_DIR / "networks.py", title="Networks", icon=":material/folder_open:"),
+])
+active_network_sidebar()
+navigation.run()

@@ -1,0 +1,100 @@
+"""Small pure-numpy helpers that turn nn_core outputs into things worth showing.
+
+No Streamlit and no Plotly here: these are shared by the chart builders and the
+pages, and tested with plain pytest.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def ema(values: list[float] | np.ndarray, smoothing: float = 0.9) -> np.ndarray:
+    """Exponential moving average with bias correction (as TensorBoard's smoothing).
+
+    ``smoothing`` = 0 returns the values unchanged; near 1 is very smooth.
+    The correction keeps the first points from being dragged towards zero.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    smoothed = np.empty_like(values)
+    running, weight = 0.0, 0.0
+    for index, value in enumerate(values):
+        running = smoothing * running + (1 - smoothing) * value
+        weight = smoothing * weight + (1 - smoothing)
+        smoothed[index] = running / weight
+    return smoothed
+
+
+def downsample_indices(length: int, max_points: int) -> np.ndarray:
+    """At most ``max_points`` evenly spread indices into a series, always keeping the last one.
+
+    Charts redrawn every half second stay light however long training runs.
+    """
+    if length <= max_points:
+        return np.arange(length)
+    indices = np.linspace(0, length - 1, max_points).round().astype(np.int64)
+    return np.unique(indices)
+
+
+def upscale_nearest(image: np.ndarray, size: int = 168) -> np.ndarray:
+    """A 2-D image in [0, 1] → (size, size·w/h) uint8, every pixel a crisp square.
+
+    Browsers blur small images when they enlarge them; repeating each pixel
+    shows the network's input exactly as it is.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    factor = max(1, size // max(image.shape))
+    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+
+
+def to_uint8_image(image: np.ndarray) -> np.ndarray:
+    """A (28, 28) float image in [0, 1] → uint8 (28, 28), as MNIST stores digits."""
+    return np.round(np.clip(np.asarray(image, np.float32), 0, 1) * 255).astype(np.uint8)
+
+
+def grid_shape(n_units: int) -> tuple[int, int]:
+    """(rows, columns) of the most square grid holding ``n_units`` cells, wider than tall."""
+    rows = max(1, math.isqrt(n_units))
+    while n_units % rows:
+        rows -= 1
+    columns = n_units // rows
+    if columns > 4 * rows:
+        # Awkward sizes (primes): a near-square grid padded with empty cells reads better.
+        rows = math.isqrt(n_units)
+        columns = math.ceil(n_units / rows)
+    return rows, columns
+
+
+def as_grid(values: np.ndarray) -> np.ndarray:
+    """A 1-D vector (e.g. one layer's activations) → 2-D grid, padded with NaN."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    rows, columns = grid_shape(values.size)
+    padded = np.full(rows * columns, np.nan)
+    padded[:values.size] = values
+    return padded.reshape(rows, columns)
+
+
+def weight_mosaic(weights: np.ndarray, n_units: int = 32, columns: int = 8) -> np.ndarray:
+    """First-layer weights (784, n_out) → one 2-D mosaic of 28×28 tiles separated by NaN.
+
+    Each tile is one hidden unit's incoming weights, scaled to [-1, 1] by its own
+    largest magnitude so faint units are as readable as strong ones.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[0] != 784:
+        raise ValueError(f"first-layer weights must be (784, n_units); got {weights.shape}")
+    n_units = min(n_units, weights.shape[1])
+    columns = min(columns, n_units)
+    rows = math.ceil(n_units / columns)
+    tile, gap = 28, 1
+    mosaic = np.full((rows * (tile + gap) - gap, columns * (tile + gap) - gap), np.nan)
+    for unit in range(n_units):
+        image = weights[:, unit].reshape(tile, tile)
+        scale = np.abs(image).max()
+        row, column = divmod(unit, columns)
+        top, left = row * (tile + gap), column * (tile + gap)
+        mosaic[top:top + tile, left:left + tile] = image / scale if scale > 0 else image
+    return mosaic

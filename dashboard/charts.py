@@ -1,0 +1,169 @@
+"""Chart builders: arrays in, ``plotly.graph_objects.Figure`` out.
+
+Pure functions (no Streamlit, no session state) so each is tested with plain
+pytest and reused by any page. Shapes follow nn_core: probabilities (10,),
+images (28, 28) or (784,), first-layer weights (784, n_units).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dashboard.arrays import as_grid, downsample_indices, ema, weight_mosaic
+
+DIGITS = list(range(10))
+MAX_LINE_POINTS = 1000  # more points than the chart has pixels only slow the browser down
+PREDICTED_COLOUR = "#e4572e"
+BAR_COLOUR = "#4c78a8"
+TRUE_COLOUR = "#2ca02c"
+RAW_COLOUR = "rgba(76, 120, 168, 0.25)"
+
+
+def _finish(figure: go.Figure, title: str, height: int, **layout: object) -> go.Figure:
+    figure.update_layout(title={"text": title, "x": 0, "xanchor": "left"}, height=height,
+                         margin={"l": 10, "r": 10, "t": 40, "b": 10}, **layout)
+    return figure
+
+
+def probability_bars(probabilities: np.ndarray, true_label: int | None = None,
+                     title: str = "Probability of each digit", height: int = 260) -> go.Figure:
+    """Ten bars, one per digit; the predicted digit in orange, the true one (if known) in green."""
+    probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
+    if probabilities.shape != (10,):
+        raise ValueError(f"expected 10 probabilities; got shape {probabilities.shape}")
+    predicted = int(probabilities.argmax())
+    colours = [BAR_COLOUR] * 10
+    if true_label is not None:
+        colours[true_label] = TRUE_COLOUR
+    colours[predicted] = PREDICTED_COLOUR
+    figure = go.Figure(go.Bar(
+        x=DIGITS, y=probabilities, marker_color=colours,
+        text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
+        hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+    return _finish(figure, title, height, showlegend=False,
+                   xaxis={"tickmode": "array", "tickvals": DIGITS, "title": {"text": "digit"}},
+                   yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": {"text": "probability"}})
+
+
+def _line(x: Sequence[float], y: Sequence[float], name: str, **style: object) -> go.Scatter:
+    keep = downsample_indices(len(x), MAX_LINE_POINTS)
+    return go.Scatter(x=np.asarray(x)[keep], y=np.asarray(y)[keep], name=name, mode="lines", **style)
+
+
+def loss_chart(steps: Sequence[int], losses: Sequence[float], smoothing: float = 0.9,
+               height: int = 280) -> go.Figure:
+    """Loss per batch: raw values faint, their moving average bold."""
+    figure = go.Figure()
+    if len(steps):
+        figure.add_trace(_line(steps, losses, "loss per batch", line={"color": RAW_COLOUR, "width": 1}))
+        figure.add_trace(_line(steps, ema(losses, smoothing), "smoothed", line={"color": BAR_COLOUR, "width": 2}))
+    return _finish(figure, "Training loss", height, xaxis={"title": {"text": "batch"}},
+                   yaxis={"title": {"text": "loss"}, "rangemode": "tozero"},
+                   legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"})
+
+
+def accuracy_chart(steps: Sequence[int], train_accuracy: Sequence[float], eval_steps: Sequence[int],
+                   eval_accuracy: Sequence[float], smoothing: float = 0.9, height: int = 280) -> go.Figure:
+    """Training accuracy per batch (smoothed) and validation accuracy at each evaluation."""
+    figure = go.Figure()
+    if len(steps):
+        figure.add_trace(_line(steps, ema(train_accuracy, smoothing), "train (smoothed)",
+                               line={"color": BAR_COLOUR, "width": 2}))
+    if len(eval_steps):
+        figure.add_trace(go.Scatter(x=list(eval_steps), y=list(eval_accuracy), name="validation",
+                                    mode="lines+markers", line={"color": PREDICTED_COLOUR, "width": 2}))
+    return _finish(figure, "Accuracy", height, xaxis={"title": {"text": "batch"}},
+                   yaxis={"title": {"text": "accuracy"}, "tickformat": ".0%"},
+                   legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"})
+
+
+def learning_rate_chart(steps: Sequence[int], learning_rates: Sequence[float],
+                        height: int = 220) -> go.Figure:
+    """The learning rate each batch used (changes when the schedule or a slider moves it)."""
+    figure = go.Figure()
+    if len(steps):
+        figure.add_trace(_line(steps, learning_rates, "learning rate", line={"color": BAR_COLOUR, "shape": "hv"}))
+    return _finish(figure, "Learning rate", height, xaxis={"title": {"text": "batch"}},
+                   yaxis={"title": {"text": "rate"}, "rangemode": "tozero"})
+
+
+def image_heatmap(image: np.ndarray, title: str, colorscale: str = "gray", symmetric: bool = False,
+                  height: int = 260, show_scale: bool = False) -> go.Figure:
+    """A 2-D array (or 784 vector) drawn pixel by pixel, row 0 at the top, square pixels."""
+    array = np.asarray(image, dtype=np.float64)
+    if array.ndim == 1 and array.size == 784:
+        array = array.reshape(28, 28)
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-D image or 784 values; got shape {array.shape}")
+    limit = float(np.nanmax(np.abs(array))) if symmetric and np.isfinite(array).any() else None
+    figure = go.Figure(go.Heatmap(
+        z=array, colorscale=colorscale, showscale=show_scale,
+        zmid=0 if symmetric else None, zmin=-limit if limit else None, zmax=limit if limit else None,
+        hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
+    return _finish(figure, title, height,
+                   xaxis={"visible": False, "constrain": "domain"},
+                   yaxis={"visible": False, "autorange": "reversed", "scaleanchor": "x", "constrain": "domain"})
+
+
+def saliency_chart(saliency: np.ndarray, image: np.ndarray | None = None,
+                   title: str = "Saliency: which pixels push the prediction", height: int = 300) -> go.Figure:
+    """d logit / d pixel over the 28×28 input: red raises the predicted digit's score, blue lowers it.
+
+    With the input ``image`` (28×28 or 784, values in [0, 1]) the outline of its ink is drawn on top.
+    """
+    figure = image_heatmap(np.asarray(saliency).reshape(28, 28), title, colorscale="RdBu_r",
+                           symmetric=True, height=height, show_scale=True)
+    if image is not None:
+        figure.add_trace(go.Contour(z=np.asarray(image, dtype=np.float64).reshape(28, 28), showscale=False,
+                                    contours={"start": 0.5, "end": 0.5, "coloring": "none"},
+                                    line={"color": "black", "width": 1}, hoverinfo="skip", name="ink outline"))
+    return figure
+
+
+def activation_chart(values: np.ndarray, title: str, height: int = 240) -> go.Figure:
+    """One layer's activations (n_units,) as a near-square heatmap, one cell per unit."""
+    grid = as_grid(values)
+    figure = image_heatmap(grid, title, colorscale="Viridis", height=height, show_scale=True)
+    figure.update_traces(customdata=np.arange(grid.size).reshape(grid.shape),
+                         hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>")
+    return figure
+
+
+def weight_grid_chart(weights: np.ndarray, n_units: int = 32, columns: int = 8,
+                      height: int = 360) -> go.Figure:
+    """First-layer weights (784, n) as 28×28 tiles: what each hidden unit looks for."""
+    shown = min(n_units, np.asarray(weights).shape[1])
+    return image_heatmap(weight_mosaic(weights, n_units, columns),
+                         f"First-layer weights of {shown} units (red +, blue −)",
+                         colorscale="RdBu_r", symmetric=True, height=height)
+
+
+def confusion_matrix_chart(confusion: np.ndarray, height: int = 460) -> go.Figure:
+    """(10, 10) counts, row = true digit, column = predicted; mistakes stand out on a log-like scale."""
+    confusion = np.asarray(confusion)
+    if confusion.shape != (10, 10):
+        raise ValueError(f"expected a (10, 10) confusion matrix; got {confusion.shape}")
+    # sqrt keeps the large diagonal from washing out the few-count mistakes.
+    figure = go.Figure(go.Heatmap(
+        z=np.sqrt(confusion), x=DIGITS, y=DIGITS, text=confusion, texttemplate="%{text}",
+        colorscale="Blues", showscale=False,
+        customdata=confusion, hovertemplate="true %{y} → predicted %{x}: %{customdata}<extra></extra>"))
+    return _finish(figure, "Confusion matrix (test set)", height,
+                   xaxis={"title": {"text": "predicted digit"}, "tickvals": DIGITS, "side": "top"},
+                   yaxis={"title": {"text": "true digit"}, "tickvals": DIGITS, "autorange": "reversed",
+                          "scaleanchor": "x"})
+
+
+def per_class_accuracy_chart(accuracies: np.ndarray, height: int = 260) -> go.Figure:
+    """Accuracy of each true digit; the axis starts near the worst class so differences show."""
+    accuracies = np.asarray(accuracies, dtype=np.float64)
+    worst = float(np.nanmin(accuracies)) if np.isfinite(accuracies).any() else 0.0
+    figure = go.Figure(go.Bar(x=DIGITS, y=accuracies, marker_color=BAR_COLOUR,
+                              text=[f"{a:.1%}" for a in accuracies], textposition="outside",
+                              hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+    return _finish(figure, "Accuracy per digit (test set)", height,
+                   xaxis={"tickvals": DIGITS, "title": {"text": "true digit"}},
+                   yaxis={"tickformat": ".0%", "range": [max(0.0, worst - 0.05), 1.02]})

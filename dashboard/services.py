@@ -1,0 +1,323 @@
+"""What the pages ask of nn_core, in one place: data, networks, classification.
+
+Shared, read-only things (MNIST arrays, the bundled default network's bytes)
+live in ``st.cache_resource``; results per network (test-set probabilities)
+in ``st.cache_data`` keyed by a fingerprint of the weights. Nothing here
+touches session state: a network being trained belongs to one session
+(see ``dashboard.state``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from threadpoolctl import threadpool_limits
+
+from nn_core import network_file
+from nn_core.config import NetworkConfig
+from nn_core.errors import ConfigError, NetworkFileError
+from nn_core.layers import ACTIVATION_LAYERS
+from nn_core.mnist import MnistData, load_mnist
+from nn_core.network import Network
+from nn_core.network_file import Metadata
+from nn_core.preprocess import PreprocessResult, preprocess
+
+from dashboard.arrays import to_uint8_image
+
+# Tests point these at temporary copies so they never touch the repository's files.
+NETWORKS_DIR_ENV = "DIGITS_NETWORKS_DIR"
+DEFAULT_NETWORK_ENV = "DIGITS_DEFAULT_NETWORK"
+DEFAULT_STEM = "default"
+
+
+# -- the server process -----------------------------------------------------------------
+BLAS_THREADS = 1
+
+
+@st.cache_resource(show_spinner=False)
+def limit_blas_threads() -> threadpool_limits:
+    """Cap BLAS at one thread, once per server process.
+
+    The server shares two cores with the browser and with other sessions; a
+    multi-threaded BLAS then spins waiting for its second thread and a batch
+    takes 10-50x longer. One thread per session keeps training fast and lets
+    two sessions train side by side.
+    """
+    return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+
+
+# -- where networks live --------------------------------------------------------------
+def networks_dir() -> Path:
+    return Path(os.environ.get(NETWORKS_DIR_ENV) or network_file.SAVED_NETWORKS_DIR)
+
+
+def default_network_path() -> Path:
+    return Path(os.environ.get(DEFAULT_NETWORK_ENV) or network_file.DEFAULT_NETWORK)
+
+
+def is_protected(path: Path) -> bool:
+    """The bundled default must not be deleted, renamed or overwritten from the UI."""
+    path = Path(path)
+    return path.stem == DEFAULT_STEM or path.resolve() == default_network_path().resolve()
+
+
+# -- the active network ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ActiveNetwork:
+    """The network a session draws with and inspects; never trained in place."""
+
+    network: Network
+    metadata: Metadata
+    path: Path | None  # the file it was loaded from; None while unsaved
+
+    @property
+    def fingerprint(self) -> str:
+        return network_fingerprint(self.network)
+
+    @property
+    def label(self) -> str:
+        return self.metadata.name if self.path else f"{self.metadata.name} (unsaved)"
+
+
+def network_fingerprint(network: Network) -> str:
+    """A short hash of architecture and weights: the cache key for per-network results."""
+    digest = hashlib.sha1(network.describe().encode())
+    for name, param in network.state_dict().items():
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(param).tobytes())
+    return digest.hexdigest()[:16]
+
+
+@st.cache_resource(show_spinner=False)
+def _default_network_bytes(path: str) -> bytes:
+    """The bundled network's file, read once per server and shared (bytes are immutable).
+
+    A missing file raises (OSError), and errors are not cached: the file is
+    picked up as soon as it appears.
+    """
+    return Path(path).read_bytes()
+
+
+def load_default_network() -> tuple[ActiveNetwork, str | None]:
+    """A fresh copy of the bundled network for one session, and a warning if it is unusable.
+
+    Every session builds its own Network from the shared bytes, so no session
+    can change another's weights.
+    """
+    path = default_network_path()
+    try:
+        network, metadata = network_file.load_network(_default_network_bytes(str(path)))
+        return ActiveNetwork(network, metadata, path), None
+    except OSError:
+        problem = f"no bundled network at {path}"
+    except NetworkFileError as error:
+        problem = f"the bundled network {path} is unusable: {error}"
+    untrained = ActiveNetwork(Network(NetworkConfig()), Metadata.new("untrained"), None)
+    return untrained, f"{problem}. Using an untrained network: train one on the Train page."
+
+
+def parse_hidden_layers(text: str) -> tuple[int, ...]:
+    """ "256, 128" → (256, 128); empty text → () (no hidden layer). ConfigError if not whole numbers."""
+    parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    try:
+        return tuple(int(part) for part in parts)
+    except ValueError:
+        raise ConfigError(f"hidden layers must be whole numbers separated by commas, e.g. 256,128; "
+                          f"got {text!r}") from None
+
+
+def new_untrained_network(name: str, hidden_layers: str, activation: str, seed: int) -> ActiveNetwork:
+    """A freshly initialised network (unsaved). ConfigError if the settings are invalid."""
+    config = NetworkConfig(layers=(784, *parse_hidden_layers(hidden_layers), 10),
+                           activation=activation, seed=seed)
+    return ActiveNetwork(Network(config), Metadata.new(name.strip() or "untrained"), None)
+
+
+# -- MNIST, shared read-only ------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading MNIST…")
+def mnist() -> MnistData:
+    """The four MNIST arrays, loaded once per server and made read-only for every session."""
+    data = load_mnist()
+    for array in (data.train_images, data.train_labels, data.test_images, data.test_labels):
+        array.flags.writeable = False
+    return data
+
+
+@st.cache_resource(show_spinner=False)
+def training_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train_x, train_y, val_x, val_y): 55,000 images to train on, 5,000 to validate, read-only."""
+    arrays = mnist().validation_split()
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring the network on the 10,000 test images…")
+def test_set_probabilities(_network: Network, fingerprint: str) -> np.ndarray:
+    """(10000, 10) float32 probabilities on the MNIST test set, cached per network fingerprint."""
+    return _network.predict_proba(mnist().test_images)
+
+
+def test_accuracy(network: Network) -> float:
+    data = mnist()
+    return network.score(data.test_images, data.test_labels)
+
+
+# -- classifying one image ------------------------------------------------------------
+@dataclass(frozen=True)
+class Classification:
+    """A preprocessed image and, unless it was empty, the network's (10,) probabilities."""
+
+    preprocessed: PreprocessResult
+    probabilities: np.ndarray | None
+
+    @property
+    def predicted(self) -> int | None:
+        return None if self.probabilities is None else int(self.probabilities.argmax())
+
+    @property
+    def confidence(self) -> float | None:
+        return None if self.probabilities is None else float(self.probabilities.max())
+
+
+def classify(network: Network, image: np.ndarray) -> Classification:
+    """Any image array (canvas RGBA, file pixels) → preprocessing stages and probabilities."""
+    result = preprocess(image)
+    if result.empty:
+        return Classification(result, None)
+    return Classification(result, network.predict_proba(result.image)[0])
+
+
+# -- looking inside a network -------------------------------------------------------------
+def hidden_activations(network: Network, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(title, (n_units,) values) for the output of every hidden activation layer, first to last."""
+    outputs = network.activations(image)
+    activation_types = tuple(ACTIVATION_LAYERS.values())
+    hidden = [(index, layer) for index, layer in enumerate(network.layers) if isinstance(layer, activation_types)]
+    return [(f"Hidden layer {number}: {outputs[index + 1].shape[1]} {layer.describe()} units",
+             outputs[index + 1][0]) for number, (index, layer) in enumerate(hidden, start=1)]
+
+
+def first_layer_weights(network: Network) -> np.ndarray:
+    """(784, n_units) weights of the first Dense layer: one 28×28 template per unit."""
+    return next(layer.params["weight"] for layer in network.layers if "weight" in layer.params)
+
+
+# -- the network library (saved_networks/) ------------------------------------------------
+@dataclass(frozen=True)
+class SavedNetwork:
+    """One file in saved_networks/: its network and metadata, or why it cannot be used."""
+
+    path: Path
+    network: Network | None
+    metadata: Metadata | None
+    error: str | None
+
+    @property
+    def protected(self) -> bool:
+        return is_protected(self.path)
+
+
+def list_saved_networks() -> list[SavedNetwork]:
+    """Every .npz in the networks folder, loaded and validated, sorted by file name."""
+    listing = []
+    for path in sorted(networks_dir().glob("*.npz")):
+        try:
+            network, metadata = network_file.load_network(path)
+            listing.append(SavedNetwork(path, network, metadata, None))
+        except NetworkFileError as error:
+            listing.append(SavedNetwork(path, None, None, str(error)))
+    return listing
+
+
+def library_path(name: str) -> Path:
+    """Where a network called ``name`` would be saved (name sanitised; NetworkFileError if unusable)."""
+    return network_file.network_path(name, networks_dir())
+
+
+def save_to_library(network: Network, metadata: Metadata, name: str, overwrite: bool = False) -> Path:
+    """Save under a sanitised name; never over the bundled default."""
+    path = library_path(name)
+    if is_protected(path):
+        raise NetworkFileError(f"{path.name} is the bundled default network; choose another name")
+    return network_file.save_network(path, network, metadata, overwrite=overwrite)
+
+
+def rename_network(path: Path, new_name: str) -> Path:
+    """Rename a saved network file; the default is protected and existing names are not replaced."""
+    if is_protected(path):
+        raise NetworkFileError("the bundled default network cannot be renamed")
+    target = library_path(new_name)
+    if is_protected(target):
+        raise NetworkFileError(f"{target.name} is reserved for the bundled default network")
+    if target.exists():
+        raise NetworkFileError(f"{target.name} already exists; choose another name")
+    path.rename(target)
+    return target
+
+
+def delete_network(path: Path) -> None:
+    if is_protected(path):
+        raise NetworkFileError("the bundled default network cannot be deleted")
+    path.unlink()
+
+
+def read_uploaded_network(data: bytes) -> tuple[Network, Metadata]:
+    """Validate an uploaded file completely (NetworkFileError says what is wrong)."""
+    return network_file.load_network(data)
+
+
+def network_download(active: ActiveNetwork) -> bytes:
+    return network_file.network_to_bytes(active.network, active.metadata)
+
+
+def download_file_name(active: ActiveNetwork) -> str:
+    if active.path is not None:
+        return active.path.name
+    try:
+        return f"{network_file.sanitize_name(active.metadata.name)}.npz"
+    except NetworkFileError:
+        return "network.npz"
+
+
+def metadata_for_saving(network: Network, metadata: Metadata, name: str) -> Metadata:
+    """``metadata`` under a new name, with the test accuracy measured if it is missing."""
+    accuracy = metadata.test_accuracy
+    if accuracy is None:
+        accuracy = test_accuracy(network)
+    return replace(metadata, name=name, test_accuracy=accuracy)
+
+
+# -- labelled drawings ------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabelledDrawing:
+    """A drawing as the network saw it, (28, 28) uint8, with the digit the user says it is."""
+
+    image: np.ndarray
+    label: int
+
+    @classmethod
+    def from_preprocessed(cls, image: np.ndarray, label: int) -> LabelledDrawing:
+        if not 0 <= label <= 9:
+            raise ValueError(f"a label must be a digit 0-9; got {label}")
+        return cls(to_uint8_image(image), int(label))
+
+
+def drawings_as_arrays(drawings: list[LabelledDrawing]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) uint8 images and (N,) int64 labels."""
+    images = np.stack([d.image for d in drawings]) if drawings else np.zeros((0, 28, 28), np.uint8)
+    return images, np.array([d.label for d in drawings], dtype=np.int64)
+
+
+def drawings_to_npz(drawings: list[LabelledDrawing]) -> bytes:
+    """A small dataset file: ``images`` (N, 28, 28) uint8 and ``labels`` (N,) int64."""
+    images, labels = drawings_as_arrays(drawings)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images, labels=labels)
+    return buffer.getvalue()

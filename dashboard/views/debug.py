@@ -1,0 +1,129 @@
+"""Debug page: why the network says what it says, for one image and for the whole test set."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from nn_core.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
+
+from dashboard import services, state
+from dashboard.charts import (activation_chart, confusion_matrix_chart, per_class_accuracy_chart,
+                              probability_bars, saliency_chart, weight_grid_chart)
+from dashboard.services import ActiveNetwork
+from dashboard.widgets import require_mnist, show_digit, show_digit_gallery
+
+SOURCES = ["Current drawing", "MNIST test image"]
+STAGE_TITLES = {"grey": "1. ink (grey)", "cropped": "2. cropped", "scaled": "3. scaled to 20 px",
+                "centred": "4. centred in 28×28"}
+MAX_GALLERY = 24
+
+
+def chosen_image() -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
+    """(stages to show, the (28, 28) input or None, true label if known) for the chosen source."""
+    source = st.segmented_control("Image", SOURCES, key=state.kept_widget("debug_source", SOURCES[0]),
+                                  label_visibility="collapsed") or SOURCES[0]
+    if source == SOURCES[0]:
+        classification = state.current_classification()
+        if classification is None or classification.preprocessed.empty:
+            st.info("Nothing drawn yet: draw a digit on the Draw page, or pick an MNIST test image.")
+            return {}, None, None
+        stages = classification.preprocessed.stages
+        return {STAGE_TITLES.get(name, name): image for name, image in stages.items()}, \
+            classification.preprocessed.image, None
+    data = services.mnist()
+    index = int(st.number_input("Test image index", 0, len(data.test_labels) - 1,
+                                key=state.kept_widget("debug_index", 0)))
+    image = data.test_images[index].reshape(28, 28) / np.float32(255)
+    return {"MNIST digits are already 28×28 and centred": image}, image, int(data.test_labels[index])
+
+
+def preprocessing_stages(stages: dict[str, np.ndarray]) -> None:
+    st.subheader("Preprocessing, stage by stage")
+    for column, (title, image) in zip(st.columns(max(len(stages), 4)), stages.items()):
+        with column:
+            show_digit(image, f"{title} ({image.shape[0]}×{image.shape[1]})")
+
+
+def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int | None) -> None:
+    """Saliency, every hidden layer's activations, and the output probabilities."""
+    st.subheader("Inside the network")
+    network = active.network
+    probabilities = network.predict_proba(image)[0]
+    predicted = int(probabilities.argmax())
+    verdict = f"Predicted **{predicted}** with {probabilities[predicted]:.0%} confidence"
+    if true_label is not None:
+        verdict += f"; the true digit is **{true_label}**" + (" ✓" if predicted == true_label else " ✗")
+    st.markdown(verdict)
+    saliency_column, layers_column, output_column = st.columns([1.1, 1.3, 1.3])
+    with saliency_column:
+        st.plotly_chart(saliency_chart(network.saliency(image)[0], image, f"Saliency for {predicted}"),
+                        key="saliency")
+        st.caption(f"How much each input pixel changes the score of {predicted}: ink on red pixels "
+                   "raises it, ink on blue pixels lowers it. The black line outlines the input's ink.")
+    with layers_column:
+        layers = services.hidden_activations(network, image)
+        if not layers:
+            st.caption("This network has no hidden layers: inputs connect straight to the outputs.")
+        for number, (title, values) in enumerate(layers):
+            st.plotly_chart(activation_chart(values, title), key=f"activations_{number}")
+    with output_column:
+        st.plotly_chart(probability_bars(probabilities, true_label, title="Output probabilities"),
+                        key="debug_probabilities")
+
+
+def first_layer(active: ActiveNetwork) -> None:
+    st.subheader("What the first layer looks for")
+    st.caption("Each tile is one hidden unit's 784 incoming weights drawn as a 28×28 image: "
+               "ink on red pixels excites the unit, ink on blue pixels inhibits it.")
+    st.plotly_chart(weight_grid_chart(services.first_layer_weights(active.network)), key="weights")
+
+
+def misclassified_browser(probabilities: np.ndarray, labels: np.ndarray, confusion: np.ndarray) -> None:
+    """Pick a (true, predicted) pair and look at those test images with their probabilities."""
+    pairs = most_confused_pairs(confusion, top=confusion.size)
+    if not pairs:
+        st.success("No test image is misclassified.")
+        return
+    true_digit, predicted_digit, _ = st.selectbox(
+        "Browse the mistakes", pairs, format_func=lambda p: f"true {p[0]} → predicted {p[1]} ({p[2]} images)",
+        key="debug_pair")
+    predictions = probabilities.argmax(axis=1)
+    indices = np.flatnonzero((labels == true_digit) & (predictions == predicted_digit))[:MAX_GALLERY]
+    images = services.mnist().test_images[indices].reshape(-1, 28, 28) / np.float32(255)
+    captions = [f"#{i} · {predicted_digit}: {probabilities[i, predicted_digit]:.0%} · "
+                f"{true_digit}: {probabilities[i, true_digit]:.0%}" for i in indices]
+    st.caption(f"Each caption: test image index, then the probability the network gave to {predicted_digit} "
+               f"and to the right digit {true_digit}. Pick *MNIST test image* at the top and type the index "
+               "to look inside.")
+    show_digit_gallery(list(images), captions)
+
+
+def test_set_analysis(active: ActiveNetwork) -> None:
+    st.subheader("On the 10,000 test images")
+    labels = services.mnist().test_labels
+    probabilities = services.test_set_probabilities(active.network, active.fingerprint)
+    confusion = confusion_matrix(labels, probabilities.argmax(axis=1))
+    accuracies = per_class_accuracy(confusion)
+    accuracy = np.trace(confusion) / confusion.sum()
+    st.metric("Test accuracy", f"{accuracy:.2%}", help=f"{confusion.sum() - np.trace(confusion)} mistakes")
+    matrix_column, detail_column = st.columns([1.1, 1], gap="large")
+    with matrix_column:
+        st.plotly_chart(confusion_matrix_chart(confusion), key="confusion")
+    with detail_column:
+        st.plotly_chart(per_class_accuracy_chart(accuracies), key="per_class")
+        pairs = most_confused_pairs(confusion, top=5)
+        st.markdown("**Most confused pairs**  \n" + "  \n".join(
+            f"{true} mistaken for {predicted}: {count} times" for true, predicted, count in pairs))
+    misclassified_browser(probabilities, labels, confusion)
+
+
+st.title("Look inside the network")
+require_mnist()
+active_network = state.active_network()
+stages, network_input, label = chosen_image()
+if network_input is not None:
+    preprocessing_stages(stages)
+    inside_the_network(active_network, network_input, label)
+first_layer(active_network)
+test_set_analysis(active_network)

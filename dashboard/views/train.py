@@ -1,0 +1,283 @@
+"""Train page: build or pick a network, train it live in small steps, keep the result.
+
+Training advances inside a fragment while running: each tick trains for
+COMPUTE_BUDGET_SECONDS, then redraws the charts (about 0.15 s more). The
+fragment asks to rerun every TICK_SECONDS, less than a tick lasts; Streamlit
+queues such requests without interrupting the running tick, so ticks follow
+back to back and the charts refresh every ~0.8 s. A longer budget trains
+faster (less drawing per sample) but answers Pause later.
+The buttons and settings sit outside the fragment, so pressing Pause or moving
+a slider reruns the whole page, which takes over as soon as the current tick
+ends; slider values reach the trainer through Trainer.update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import streamlit as st
+
+from nn_core.config import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, NetworkConfig, TrainConfig
+from nn_core.errors import ConfigError
+from nn_core.network import Network
+from nn_core.network_file import Metadata
+
+from dashboard import services, state
+from dashboard.charts import accuracy_chart, learning_rate_chart, loss_chart
+from dashboard.services import ActiveNetwork
+from dashboard.training import MODES, TrainingRun, clone_network, fine_tune_dataset
+from dashboard.widgets import format_accuracy, require_mnist, save_network_form
+
+TICK_SECONDS = 0.25
+COMPUTE_BUDGET_SECONDS = 0.6
+LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+BATCH_SIZES = [16, 32, 64, 128, 256, 512]
+WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
+LAYER_WIDTHS = [16, 32, 64, 128, 256, 512, 1024]
+DEFAULT_WIDTHS = [256, 128, 64, 32]
+# Settings a running trainer accepts through Trainer.update; the rest need a new run.
+LIVE_FIELDS = ("optimizer", "learning_rate", "batch_size", "weight_decay", "augment", "epochs", "lr_schedule")
+
+
+# -- settings ---------------------------------------------------------------------------
+def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
+    """Hidden layers, activation and dropout of a new network (None if invalid)."""
+    n_hidden = st.slider("Hidden layers", 0, 4, key=state.kept_widget("train_n_hidden", 2), disabled=locked)
+    columns = st.columns(max(n_hidden, 1))
+    widths = [column.select_slider(f"Layer {i + 1} units", LAYER_WIDTHS, disabled=locked,
+                                   key=state.kept_widget(f"train_width_{i}", DEFAULT_WIDTHS[i]))
+              for i, column in zip(range(n_hidden), columns)]
+    activation = st.selectbox("Activation", ACTIVATIONS, key=state.kept_widget("train_activation", "relu"),
+                              disabled=locked)
+    dropout = st.slider("Dropout", 0.0, 0.5, step=0.05, key=state.kept_widget("train_dropout", 0.0),
+                        disabled=locked)
+    try:
+        return NetworkConfig(layers=(784, *widths, 10), activation=activation, dropout=dropout,
+                             seed=seed)
+    except ConfigError as error:
+        st.error(str(error))
+        return None
+
+
+def optimisation_settings(seed: int) -> TrainConfig | None:
+    """Optimizer and friends; all of them can change while training runs."""
+    learning_rate = st.select_slider("Learning rate", LEARNING_RATES, key=state.kept_widget("train_lr", 0.05))
+    left, right = st.columns(2)
+    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key=state.kept_widget("train_optimizer", "momentum"))
+    schedule = right.selectbox("Schedule", LR_SCHEDULES, key=state.kept_widget("train_schedule", "constant"),
+                               help="cosine lowers the learning rate smoothly to 0 over all epochs")
+    left, right = st.columns(2)
+    batch_size = left.select_slider("Batch size", BATCH_SIZES, key=state.kept_widget("train_batch", 128))
+    weight_decay = right.select_slider("L2 weight decay", WEIGHT_DECAYS, format_func=lambda v: f"{v:g}",
+                                       key=state.kept_widget("train_l2", 0.0))
+    left, right = st.columns(2, vertical_alignment="bottom")
+    epochs = left.number_input("Epochs", 1, 100, key=state.kept_widget("train_epochs", 5))
+    augment = right.toggle("Augment", key=state.kept_widget("train_augment", False),
+                           help="Random shifts, rotations, scaling and stroke thickness on every batch")
+    try:
+        return TrainConfig(optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
+                           epochs=int(epochs), weight_decay=weight_decay, augment=augment,
+                           lr_schedule=schedule, seed=seed)
+    except ConfigError as error:
+        st.error(str(error))
+        return None
+
+
+def apply_live_settings(run: TrainingRun, config: TrainConfig) -> None:
+    """Hand changed sliders to the running trainer (takes effect from the next batch)."""
+    changes = {name: getattr(config, name) for name in LIVE_FIELDS
+               if getattr(config, name) != getattr(run.trainer.config, name)}
+    if changes:
+        run.trainer.update(**changes)
+
+
+# -- starting a run ----------------------------------------------------------------------
+def training_data(mode: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(N, 784) uint8 images and labels for ``mode``; None if fine-tuning has no drawings."""
+    train_x, train_y, _, _ = services.training_split()
+    if mode != "fine_tune":
+        return train_x, train_y
+    drawings = state.labelled_drawings()
+    if not drawings:
+        return None
+    images, labels = services.drawings_as_arrays(drawings)
+    return fine_tune_dataset(images, labels, train_x, train_y, np.random.default_rng(len(drawings)))
+
+
+def new_run(mode: str, network_config: NetworkConfig | None, train_config: TrainConfig) -> TrainingRun | None:
+    data = training_data(mode)
+    if data is None:
+        return None
+    active = state.active_network()
+    if mode == "new":
+        network, base_name = Network(network_config), f"net-{'-'.join(map(str, network_config.layers[1:-1]))}"
+    else:
+        suffix = "finetuned" if mode == "fine_tune" else "continued"
+        network, base_name = clone_network(active.network), f"{active.metadata.name}-{suffix}"
+    _, _, val_x, val_y = services.training_split()
+    return TrainingRun.create(network, *data, train_config, val_x, val_y, mode, base_name)
+
+
+def settings_complete(mode: str, network_config: NetworkConfig | None, train_config: TrainConfig | None) -> bool:
+    """Whether a new run can start: valid settings, and drawings to fine-tune on if fine-tuning."""
+    if train_config is None or (mode == "new" and network_config is None):
+        return False
+    return mode != "fine_tune" or bool(state.labelled_drawings())
+
+
+def current_or_new_run(mode: str, network_config: NetworkConfig | None,
+                       train_config: TrainConfig | None) -> TrainingRun | None:
+    """The session's run, creating it from the settings on first use (None if they cannot start one)."""
+    run = state.training_run()
+    if run is None and train_config is not None:
+        run = new_run(mode, network_config, train_config)
+        state.set_training_run(run)
+    return run
+
+
+# -- controls ----------------------------------------------------------------------------
+# Callbacks run before the page is drawn, so the buttons, the sidebar and the
+# fragment's run_every all reflect the new state in the same rerun.
+def start_training(get_run: Callable[[], TrainingRun | None]) -> None:
+    state.set_training_running(get_run() is not None)
+
+
+def pause_training() -> None:
+    state.training_run().pause()
+    state.set_training_running(False)
+
+
+def step_one_batch(get_run: Callable[[], TrainingRun | None]) -> None:
+    get_run().step_batches(1)
+
+
+def reset_training() -> None:
+    state.set_training_run(None)
+
+
+def control_buttons(get_run: Callable[[], TrainingRun | None], can_start: bool) -> None:
+    """Start / Pause / Step one batch / Step one epoch / Reset."""
+    run, running = state.training_run(), state.training_running()
+    idle_disabled = running or not can_start or (run is not None and run.done)
+    start, batch, epoch, reset = st.columns(4)
+    if running:
+        start.button("Pause", icon=":material/pause:", type="primary", width="stretch", on_click=pause_training)
+    else:
+        start.button("Start" if run is None else "Resume", icon=":material/play_arrow:", type="primary",
+                     width="stretch", disabled=idle_disabled, on_click=start_training, args=(get_run,))
+    batch.button("Step one batch", width="stretch", disabled=idle_disabled, on_click=step_one_batch,
+                 args=(get_run,))
+    if epoch.button("Step one epoch", width="stretch", disabled=idle_disabled):
+        with st.spinner("Training one epoch…"):
+            get_run().step_epoch()
+    reset.button("Reset", icon=":material/restart_alt:", width="stretch", disabled=run is None,
+                 on_click=reset_training)
+
+
+# -- the live panel -----------------------------------------------------------------------
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "…"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def progress_line(run: TrainingRun) -> None:
+    trainer = run.trainer
+    rate = run.samples_per_second
+    rate_text = f"{rate:,.0f} samples/s" if rate else "samples/s: …"
+    st.progress(run.progress, text=f"Epoch {min(trainer.epochs_done + 1, trainer.config.epochs)} of "
+                                   f"{trainer.config.epochs} · {rate_text} · ETA {format_duration(run.eta_seconds)}")
+    batches, samples, loss, validation = st.columns(4)
+    batches.metric("Batches", f"{trainer.step_count:,}")
+    samples.metric("Samples seen", f"{run.samples_seen:,}")
+    loss.metric("Last loss", f"{trainer.history.loss[-1]:.3f}" if trainer.history.loss else "–")
+    accuracy = run.latest_validation_accuracy
+    validation.metric("Validation accuracy", "–" if accuracy is None else f"{accuracy:.2%}")
+
+
+def training_charts(run: TrainingRun) -> None:
+    history = run.trainer.history
+    st.plotly_chart(loss_chart(history.step, history.loss), key="loss_chart")
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(accuracy_chart(history.step, history.train_accuracy, history.eval_step,
+                                       history.eval_accuracy), key="accuracy_chart")
+    with right:
+        st.plotly_chart(learning_rate_chart(history.step, history.learning_rate), key="lr_chart")
+
+
+def live_panel() -> None:
+    """Progress and charts; trains one tick per rerun while running."""
+    run = state.training_run()
+    if run is None:
+        st.info("Choose the settings, then press **Start** (or step one batch at a time).")
+        return
+    if state.training_running():
+        run.tick(COMPUTE_BUDGET_SECONDS)
+        if run.done:
+            state.set_training_running(False)
+            st.rerun()  # the whole page: stop ticking, offer saving
+    if run.done:
+        st.success(f"Training finished: validation accuracy {format_accuracy(run.latest_validation_accuracy)}.")
+    progress_line(run)
+    training_charts(run)
+
+
+# -- keeping the result ------------------------------------------------------------------------
+def trained_metadata(run: TrainingRun, name: str) -> Metadata:
+    return Metadata.new(name, test_accuracy=services.test_accuracy(run.network),
+                        train_config=run.trainer.config.to_dict(), history=run.trainer.history.to_dict(),
+                        command=f"dashboard Train page: {MODES[run.mode].lower()}")
+
+
+def keep_result(run: TrainingRun) -> None:
+    """Make the trained network active, or save it to saved_networks/."""
+    st.subheader("Keep the result")
+    activate, save = st.columns([1, 2], gap="large")
+    with activate:
+        st.caption("Use it on the Draw and Debug pages (for this session only).")
+        if st.button("Make it the active network", icon=":material/check_circle:"):
+            with st.spinner("Measuring test accuracy…"):
+                metadata = trained_metadata(run, run.base_name)
+            state.set_active_network(ActiveNetwork(clone_network(run.network), metadata, None))
+            st.rerun()
+    with save:
+        save_network_form("train_save", run.network, run.base_name, lambda stem: trained_metadata(run, stem))
+
+
+# -- the page ----------------------------------------------------------------------------------
+st.title("Train a network")
+require_mnist()
+current = state.training_run()
+mode = st.segmented_control("What to train", list(MODES), format_func=MODES.get,
+                            key=state.kept_widget("train_mode", "new"), disabled=current is not None) or "new"
+if current is not None:
+    mode = current.mode
+    st.caption(f"Current run: {MODES[mode].lower()} · `{current.network.describe()}` — press Reset to change "
+               "the architecture or the mode.")
+if mode == "fine_tune" and not state.labelled_drawings():
+    st.info("Fine-tuning needs labelled drawings: draw digits on the Draw page and tell it the right digit.")
+
+settings_column, live_column = st.columns([1, 2.2], gap="large")
+with settings_column:
+    seed = int(st.number_input("Seed", 0, 2**31 - 1, key=state.kept_widget("train_seed", 0),
+                               disabled=current is not None, help="Initial weights, shuffling, augmentation"))
+    with st.expander("Network", expanded=mode == "new"):
+        if mode == "new":
+            network_config = structure_settings(locked=current is not None, seed=seed)
+        else:
+            network_config = None
+            st.write(f"Starts from the active network `{state.active_network().network.describe()}`.")
+    st.markdown("**Training**")
+    train_config = optimisation_settings(seed)
+if current is not None and train_config is not None:
+    apply_live_settings(current, train_config)
+with live_column:
+    control_buttons(lambda: current_or_new_run(mode, network_config, train_config),
+                    can_start=current is not None or settings_complete(mode, network_config, train_config))
+    st.fragment(live_panel, run_every=TICK_SECONDS if state.training_running() else None)()
+run = state.training_run()
+if run is not None and run.trainer.step_count and not state.training_running():
+    keep_result(run)

@@ -1,0 +1,99 @@
+"""Small UI pieces used by more than one page (so no page repeats them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from nn_core.errors import DataError, NetworkFileError
+from nn_core.network import Network
+from nn_core.network_file import Metadata
+
+from dashboard import services, state
+from dashboard.arrays import upscale_nearest
+
+DIGIT_DISPLAY_PX = 168  # 28 × 6: every input pixel a crisp 6×6 square
+
+
+def format_accuracy(accuracy: float | None) -> str:
+    return "not measured" if accuracy is None else f"{accuracy:.2%}"
+
+
+def require_mnist() -> None:
+    """Stop the page with a readable error when MNIST cannot be found or downloaded."""
+    try:
+        services.mnist()
+    except DataError as error:
+        st.error(f"This page needs the MNIST dataset: {error}")
+        st.stop()
+
+
+def active_network_sidebar() -> None:
+    """Name, architecture and test accuracy of this session's active network, on every page."""
+    active = state.active_network()
+    with st.sidebar:
+        st.subheader("Active network")
+        st.markdown(f"**{active.label}**")
+        st.caption(f"Architecture: `{active.network.describe()}`  \n"
+                   f"Parameters: {active.network.n_parameters:,}  \n"
+                   f"Test accuracy: {format_accuracy(active.metadata.test_accuracy)}")
+        warning = state.active_network_warning()
+        if warning:
+            st.warning(warning)
+
+
+def show_digit(image: np.ndarray, caption: str | None = None, size: int = DIGIT_DISPLAY_PX) -> None:
+    """A grey image fitted in a ``size`` box: small ones enlarged without blurring (every
+    pixel the network sees stays visible), large ones shrunk."""
+    pixels = upscale_nearest(image, size)
+    shrink = min(1.0, size / max(pixels.shape))
+    st.image(pixels, caption=caption, width=max(1, round(pixels.shape[1] * shrink)))
+
+
+def show_digit_gallery(images: list[np.ndarray], captions: list[str], columns: int = 8,
+                       size: int = 84) -> None:
+    """Rows of small digits with captions (misclassified images, labelled drawings)."""
+    for start in range(0, len(images), columns):
+        cells = st.columns(columns)
+        for cell, image, caption in zip(cells, images[start:start + columns], captions[start:start + columns]):
+            with cell:
+                show_digit(image, caption, size)
+
+
+def save_network_form(key: str, network: Network, suggested_name: str,
+                      build_metadata: Callable[[str], Metadata]) -> tuple[Path, Metadata] | None:
+    """Name → sanitised file in saved_networks/, asking before replacing an existing file.
+
+    ``build_metadata(stem)`` is called only when saving (it may measure test accuracy).
+    Returns the saved path and metadata on the run that saved.
+    """
+    name = st.text_input("Name", value=suggested_name, key=f"{key}_name", max_chars=64)
+    try:
+        path = services.library_path(name)
+    except NetworkFileError as error:
+        st.error(str(error))
+        return None
+    if services.is_protected(path):
+        st.error(f"{path.name} is the bundled default network; choose another name.")
+        return None
+    exists = path.exists()
+    replace = False
+    if exists:
+        st.warning(f"`{path.name}` already exists.")
+        replace = st.checkbox(f"Replace the existing {path.name}", key=f"{key}_replace")
+    else:
+        st.caption(f"Saved as `saved_networks/{path.name}`")
+    if not st.button("Save network", key=f"{key}_save", disabled=exists and not replace, icon=":material/save:"):
+        return None
+    with st.spinner("Measuring test accuracy…"):
+        metadata = build_metadata(path.stem)
+    try:
+        saved = services.save_to_library(network, metadata, path.stem, overwrite=replace)
+    except NetworkFileError as error:
+        st.error(str(error))
+        return None
+    st.success(f"Saved `{saved.name}` (test accuracy {format_accuracy(metadata.test_accuracy)}).")
+    return saved, metadata

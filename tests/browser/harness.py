@@ -1,0 +1,182 @@
+"""Driving the real dashboard in headless Chromium: shared by the browser tests and benchmarks.
+
+Starts ``streamlit run dashboard/app.py`` on a free port (networks folder
+pointed at a scratch copy, so nothing in the repository changes), launches
+Debian's Chromium through Playwright, waits the way Streamlit needs, draws on
+the canvas. See /work/shared/BROWSER_TESTING.md for why each step is so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 1600}
+CANVAS = ".st-key-draw_canvas canvas.upper-canvas"
+METRIC_VALUE = '[data-testid="stMetricValue"]'
+IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+SCREENSHOTS = REPO_ROOT / "tests" / "screenshots"
+
+
+def missing_requirement() -> str | None:
+    """Why the browser cannot run here, or None when it can."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is missing (pip install playwright)"
+    return None
+
+
+def trained_network_file() -> Path | None:
+    """A trained network for drawing tests: $DIGITS_DEFAULT_NETWORK, else the bundled default."""
+    candidate = Path(os.environ.get("DIGITS_DEFAULT_NETWORK") or REPO_ROOT / "saved_networks" / "default.npz")
+    return candidate if candidate.is_file() else None
+
+
+def scratch_library(directory: Path, default_network: Path) -> Path:
+    """A networks folder for the app with a copy of ``default_network`` as default.npz."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(default_network, directory / "default.npz")
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def running_app(library: Path, startup_timeout: float = 60) -> Iterator[str]:
+    """The dashboard served from the repo root on a free port; yields its URL, stops it after."""
+    port = free_port()
+    env = {**os.environ, "DIGITS_NETWORKS_DIR": str(library),
+           "DIGITS_DEFAULT_NETWORK": str(library / "default.npz")}
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+               "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not _healthy(url):
+            if server.poll() is not None:
+                raise RuntimeError(f"streamlit exited early: {server.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"streamlit did not answer on {url} within {startup_timeout} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+
+
+def wait_until_idle(page, settle: float = 0.35, timeout_ms: int = 30_000) -> None:
+    """Wait until no script runs and none starts for ``settle`` s (the canvas triggers a second run)."""
+    page.wait_for_selector(IDLE_APP, timeout=timeout_ms)
+    time.sleep(settle)
+    page.wait_for_selector(IDLE_APP, timeout=timeout_ms)
+
+
+def new_context(browser):
+    """A browser context: pages opened in it share the HTTP cache (faster loads) but each
+    page still has its own websocket, hence its own Streamlit session."""
+    return browser.new_context(viewport=VIEWPORT)
+
+
+def open_page(context, url: str, path: str = ""):
+    """A new page, and so a new Streamlit session, on ``url/path``, ready to use."""
+    page = context.new_page()
+    page.goto(f"{url}/{path}")
+    wait_until_idle(page)
+    return page
+
+
+def go_to(page, link: str, heading: str) -> None:
+    """Switch page through the sidebar (staying in the same session) and wait for its heading."""
+    page.get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=30_000)
+    wait_until_idle(page)
+
+
+def draw(page, points: list[tuple[float, float]]) -> None:
+    """One stroke through ``points`` given as fractions (0-1) of the canvas."""
+    box = page.locator(CANVAS).bounding_box()
+    absolute = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*absolute[0])
+    page.mouse.down()
+    for x, y in absolute[1:]:
+        page.mouse.move(x, y, steps=3)
+    page.mouse.up()
+
+
+def diagonal_stroke() -> list[tuple[float, float]]:
+    """A "/" stroke, slanted like a hand-written 1 or the leg of a 7."""
+    return [(0.62 - 0.25 * step / 20, 0.18 + 0.64 * step / 20) for step in range(21)]
+
+
+def vertical_stroke() -> list[tuple[float, float]]:
+    """A "1": straight down the middle."""
+    return [(0.5, 0.18 + 0.64 * step / 20) for step in range(21)]
+
+
+def top_bar() -> list[tuple[float, float]]:
+    """A horizontal bar across the top: with a vertical stroke below it, the network reads a 7."""
+    return [(0.2 + 0.6 * step / 20, 0.2) for step in range(21)]
+
+
+def ellipse() -> list[tuple[float, float]]:
+    """A "0": an upright ellipse, closed."""
+    return [(0.5 + 0.2 * math.sin(2 * math.pi * step / 40), 0.5 - 0.32 * math.cos(2 * math.pi * step / 40))
+            for step in range(42)]
+
+
+def prediction(page, timeout_ms: int = 15_000) -> str:
+    """The "Prediction" metric's value once it shows."""
+    locator = page.locator('[data-testid="stMetric"]', has_text="Prediction").locator(METRIC_VALUE)
+    locator.wait_for(timeout=timeout_ms)
+    return locator.inner_text().strip()
+
+
+def metric_number(page, label: str) -> int:
+    """A metric shown as a whole number with thousands separators, e.g. "Samples seen"."""
+    text = page.locator('[data-testid="stMetric"]', has_text=label).locator(METRIC_VALUE).inner_text()
+    return int(text.replace(",", "").strip())
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,170 @@
+"""The dashboard in real headless Chromium: drawing, training, debugging, managing networks.
+
+Each test saves a screenshot of its page to tests/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nn_core.config import NetworkConfig
+from nn_core.network import Network
+from nn_core.network_file import Metadata, load_network, network_to_bytes
+from tests.browser.harness import (draw, ellipse, go_to, metric_number, prediction, screenshot, top_bar,
+                                   vertical_stroke, wait_until_idle)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
+DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
+
+
+def plotly_point_count(page, chart_key: str) -> int:
+    """Points in a Plotly chart's first trace as drawn (numpy data arrives base64-packed,
+    so read plotly.js's decoded copy, ``_fullData``). While a rerun replaces a chart the
+    old copy can linger hidden beside the new one: take the larger."""
+    return page.evaluate(
+        """key => Math.max(0, ...[...document.querySelectorAll(`.st-key-${key} .js-plotly-plot`)]
+            .map(plot => plot._fullData && plot._fullData[0] && plot._fullData[0].x
+                         ? plot._fullData[0].x.length : 0))""", chart_key)
+
+
+def wait_for_growth(read, above: int, timeout: float = 20.0) -> int:
+    """Poll ``read()`` until it exceeds ``above`` (never wait for an exact value on a live page)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = read()
+        if value > above:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"value stayed at {read()} (needed more than {above}) for {timeout} s")
+
+
+def wait_for_prediction(page, digit: str) -> None:
+    page.wait_for_function(
+        """digit => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+                    .some(value => value.innerText.trim() === digit)""", arg=digit, timeout=15_000)
+    wait_until_idle(page)
+
+
+def test_draw_undo_clear_and_draw_again(page):
+    page.locator(DRAW_A_DIGIT).wait_for()
+    draw(page, vertical_stroke())
+    assert prediction(page) == "1"
+    wait_until_idle(page)
+    draw(page, top_bar())  # the bar on top turns the 1 into a 7
+    wait_for_prediction(page, "7")
+    page.get_by_role("button", name="Undo stroke").click()
+    wait_for_prediction(page, "1")
+    page.get_by_role("button", name="Clear").click()
+    page.locator(DRAW_A_DIGIT).wait_for()
+    wait_until_idle(page)
+    draw(page, ellipse())
+    wait_for_prediction(page, "0")
+    assert prediction(page) == "0"
+    assert page.locator('[data-testid="stImage"] img').first.evaluate("img => img.naturalWidth") == 168
+    screenshot(page, "draw")
+
+
+def test_upload_a_photo_of_a_digit_and_a_broken_file(page, tmp_path):
+    photo = np.full((300, 200), 235, np.uint8)  # grey paper, dark ink: the other polarity
+    photo[40:260, 90:115] = 20
+    Image.fromarray(photo).save(tmp_path / "one.png")
+    (tmp_path / "broken.png").write_bytes(b"not really a png")
+    page.locator(".st-key-draw_source").get_by_role("radio", name="Upload an image").click()
+    uploader = page.locator('.st-key-digit_upload input[type="file"]')
+    uploader.wait_for(state="attached")
+    uploader.set_input_files(str(tmp_path / "broken.png"))
+    page.get_by_text("Could not read broken.png").wait_for(timeout=15_000)
+    uploader.set_input_files(str(tmp_path / "one.png"))
+    assert prediction(page) == "1"
+    wait_until_idle(page)
+    screenshot(page, "draw_upload")
+
+
+def test_label_a_drawing_and_download_the_dataset(page):
+    draw(page, vertical_stroke())
+    prediction(page)
+    wait_until_idle(page)
+    page.locator(".st-key-right_digit").get_by_role("radio", name="7", exact=True).click()
+    wait_until_idle(page)
+    page.get_by_role("button", name="Keep this drawing with its label").click()
+    page.get_by_text("1 labelled drawing(s) in this session").wait_for()
+    page.locator(DRAW_A_DIGIT).wait_for()  # keeping a drawing clears the canvas for the next one
+    wait_until_idle(page)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download as .npz").click()
+    with np.load(download_info.value.path()) as data:
+        assert data["images"].shape == (1, 28, 28) and list(data["labels"]) == [7]
+    screenshot(page, "draw_labelled")
+
+
+def test_training_streams_charts_and_pauses(page):
+    go_to(page, "Train", "Train a network")
+    screenshot(page, "train_idle")
+    page.get_by_label("Epochs").fill("50")  # 5 epochs can be over in seconds: keep it running until Pause
+    page.get_by_label("Epochs").press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Start").click()
+    first = wait_for_growth(lambda: plotly_point_count(page, "loss_chart"), 0)
+    wait_for_growth(lambda: plotly_point_count(page, "loss_chart"), first)  # the chart keeps streaming
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Resume").wait_for(timeout=5_000)
+    wait_until_idle(page)
+    paused = metric_number(page, "Samples seen")
+    time.sleep(1.0)  # longer than a training tick: a running fragment would have moved on
+    assert metric_number(page, "Samples seen") == paused
+    screenshot(page, "train_paused")
+
+
+def test_debug_shows_the_confusion_matrix(page):
+    draw(page, ellipse())
+    prediction(page)
+    wait_until_idle(page)
+    go_to(page, "Debug", "Look inside the network")
+    page.locator(".st-key-confusion .js-plotly-plot").first.wait_for(timeout=30_000)
+    wait_until_idle(page)
+    cells = page.evaluate("() => document.querySelector('.st-key-confusion .js-plotly-plot')._fullData[0].z.length")
+    assert cells == 10
+    assert page.get_by_role("heading", name="Preprocessing, stage by stage").is_visible()  # the drawing came along
+    screenshot(page, "debug")
+
+
+def test_networks_upload_download_and_delete(page, tmp_path, library):
+    spare = library / "spare.npz"
+    spare.write_bytes((library / "default.npz").read_bytes())
+    go_to(page, "Networks", "Networks")
+    # A bad upload says what is wrong and changes nothing; a good one can become active.
+    uploader = page.locator('.st-key-network_upload input[type="file"]')
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"this is not a network")
+    uploader.set_input_files(str(bad))
+    page.get_by_text("broken.npz is not a valid network file").wait_for(timeout=15_000)
+    good = tmp_path / "tiny.npz"
+    good.write_bytes(network_to_bytes(Network(NetworkConfig(layers=(784, 20, 10))), Metadata.new("tiny")))
+    uploader.set_input_files(str(good))
+    page.get_by_text("tiny.npz is a valid network").wait_for(timeout=15_000)
+    wait_until_idle(page)
+    screenshot(page, "networks_upload")
+    page.get_by_role("button", name="Make it the active network").click()
+    page.locator('[data-testid="stSidebar"]').get_by_text("784-20-10 relu").wait_for(timeout=15_000)
+    wait_until_idle(page)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download the active network").click()
+    network, metadata = load_network(download_info.value.path())
+    assert metadata.name == "tiny" and network.describe() == "784-20-10 relu"
+    assert sorted(path.name for path in library.glob("*.npz")) == ["default.npz", "spare.npz"]  # none saved
+    # Deleting asks first.
+    page.locator(".st-key-networks_chosen").click()
+    page.get_by_role("option", name="spare.npz").click()
+    wait_until_idle(page)
+    page.get_by_role("button", name="Delete…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("for good?").wait_for()
+    assert spare.exists()
+    screenshot(page, "networks_delete_dialog")
+    dialog.get_by_role("button", name="Delete", exact=True).click()
+    dialog.wait_for(state="detached", timeout=15_000)
+    assert not spare.exists() and (library / "default.npz").exists()

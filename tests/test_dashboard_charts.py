@@ -1,0 +1,156 @@
+"""The dashboard's pure parts: array helpers and chart builders (no Streamlit runtime needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from dashboard import charts
+from dashboard.arrays import (as_grid, downsample_indices, ema, grid_shape, to_uint8_image, upscale_nearest,
+                              weight_mosaic)
+
+
+# -- arrays ------------------------------------------------------------------------------------
+def test_ema_without_smoothing_is_identity_and_smooths_noise():
+    values = np.array([1.0, 3.0, 2.0, 5.0])
+    np.testing.assert_allclose(ema(values, 0.0), values)
+    noisy = np.random.default_rng(0).normal(1.0, 0.5, 2000)
+    smoothed = ema(noisy, 0.95)
+    assert smoothed.std() < noisy.std() / 3
+    assert smoothed[0] == pytest.approx(noisy[0])  # bias correction: no pull towards zero
+
+
+def test_downsample_indices_keeps_ends_and_bounds_length():
+    assert list(downsample_indices(5, 10)) == [0, 1, 2, 3, 4]
+    indices = downsample_indices(10_000, 500)
+    assert len(indices) <= 500 and indices[0] == 0 and indices[-1] == 9_999
+    assert np.all(np.diff(indices) > 0)
+
+
+def test_upscale_nearest_repeats_pixels_exactly():
+    image = np.zeros((28, 28), np.float32)
+    image[3, 5] = 1.0
+    big = upscale_nearest(image, 168)
+    assert big.shape == (168, 168) and big.dtype == np.uint8
+    assert np.all(big[18:24, 30:36] == 255) and big.sum() == 36 * 255
+    assert upscale_nearest(np.ones((280, 280)), 168).shape == (280, 280)  # large images stay as they are
+
+
+def test_to_uint8_image_rounds_and_clips():
+    image = np.array([[0.0, 0.5, 1.2], [-0.1, 1 / 255, 1.0]], np.float32)
+    np.testing.assert_array_equal(to_uint8_image(image), [[0, 128, 255], [0, 1, 255]])
+
+
+@pytest.mark.parametrize("n_units, expected", [(256, (16, 16)), (128, (8, 16)), (64, (8, 8)), (10, (2, 5))])
+def test_grid_shape_is_near_square(n_units, expected):
+    assert grid_shape(n_units) == expected
+
+
+def test_as_grid_pads_awkward_sizes_with_nan():
+    grid = as_grid(np.arange(13.0))
+    assert grid.size >= 13 and np.isnan(grid).sum() == grid.size - 13
+    assert grid.shape[1] <= 4 * grid.shape[0]
+
+
+def test_weight_mosaic_tiles_each_unit_scaled_to_unit_range():
+    weights = np.random.default_rng(1).normal(size=(784, 40))
+    mosaic = weight_mosaic(weights, n_units=32, columns=8)
+    assert mosaic.shape == (4 * 29 - 1, 8 * 29 - 1)
+    np.testing.assert_allclose(mosaic[:28, :28], weights[:, 0].reshape(28, 28) / np.abs(weights[:, 0]).max())
+    assert np.isnan(mosaic[28, :]).all()  # separator row
+    with pytest.raises(ValueError, match="784"):
+        weight_mosaic(np.zeros((100, 4)))
+
+
+# -- charts ------------------------------------------------------------------------------------
+def test_probability_bars_highlight_prediction_and_true_label():
+    probabilities = np.full(10, 0.02)
+    probabilities[7] = 0.82
+    figure = charts.probability_bars(probabilities, true_label=1)
+    assert isinstance(figure, go.Figure)
+    (bars,) = figure.data
+    assert list(bars.x) == list(range(10))
+    np.testing.assert_allclose(bars.y, probabilities)
+    assert bars.marker.color[7] == charts.PREDICTED_COLOUR
+    assert bars.marker.color[1] == charts.TRUE_COLOUR
+    with pytest.raises(ValueError):
+        charts.probability_bars(np.ones(9) / 9)
+
+
+def test_loss_chart_has_raw_and_smoothed_lines():
+    steps = list(range(1, 101))
+    losses = list(np.linspace(2.3, 0.2, 100))
+    figure = charts.loss_chart(steps, losses)
+    raw, smooth = figure.data
+    np.testing.assert_allclose(raw.y, losses)
+    assert smooth.name == "smoothed" and smooth.y[-1] > losses[-1]  # the average lags behind a falling loss
+    assert charts.loss_chart([], []).data == ()
+
+
+def test_long_histories_are_downsampled_for_display():
+    steps = list(range(10_000))
+    figure = charts.loss_chart(steps, list(np.ones(10_000)))
+    assert all(len(trace.x) <= charts.MAX_LINE_POINTS for trace in figure.data)
+    assert figure.data[0].x[-1] == 9_999
+
+
+def test_accuracy_chart_shows_train_and_validation():
+    figure = charts.accuracy_chart([1, 2, 3], [0.5, 0.6, 0.7], [3], [0.65])
+    names = [trace.name for trace in figure.data]
+    assert names == ["train (smoothed)", "validation"]
+    assert list(figure.data[1].x) == [3] and list(figure.data[1].y) == [0.65]
+    only_validation = charts.accuracy_chart([], [], [10, 20], [0.9, 0.95])
+    assert [trace.name for trace in only_validation.data] == ["validation"]
+
+
+def test_learning_rate_chart_plots_each_batch():
+    figure = charts.learning_rate_chart([1, 2, 3], [0.1, 0.1, 0.01])
+    np.testing.assert_allclose(figure.data[0].y, [0.1, 0.1, 0.01])
+
+
+def test_saliency_chart_is_symmetric_diverging_28_by_28():
+    saliency = np.linspace(-1, 3, 784)
+    (heatmap,) = charts.saliency_chart(saliency).data
+    z = np.asarray(heatmap.z)
+    assert z.shape == (28, 28)
+    assert heatmap.zmin == -3 and heatmap.zmax == 3 and heatmap.zmid == 0
+
+
+def test_saliency_chart_outlines_the_input_ink():
+    image = np.zeros((28, 28))
+    image[5:20, 12:15] = 1.0
+    heatmap, outline = charts.saliency_chart(np.zeros(784), image).data
+    assert outline.type == "contour" and outline.contours.start == 0.5
+    np.testing.assert_array_equal(np.asarray(outline.z), image)
+
+
+def test_activation_chart_puts_every_unit_in_a_grid():
+    values = np.arange(128.0)
+    (heatmap,) = charts.activation_chart(values, "layer").data
+    z = np.asarray(heatmap.z, dtype=float)
+    assert z.shape == (8, 16)
+    np.testing.assert_allclose(np.sort(z.ravel()), values)
+
+
+def test_weight_grid_chart_titles_the_number_of_units():
+    figure = charts.weight_grid_chart(np.random.default_rng(0).normal(size=(784, 10)))
+    assert "10 units" in figure.layout.title.text
+    assert np.asarray(figure.data[0].z).shape == (2 * 29 - 1, 8 * 29 - 1)
+
+
+def test_confusion_matrix_chart_shows_counts():
+    confusion = np.diag(np.full(10, 100))
+    confusion[4, 9] = 7
+    (heatmap,) = charts.confusion_matrix_chart(confusion).data
+    assert np.asarray(heatmap.text)[4, 9] == 7 and np.asarray(heatmap.customdata)[4, 9] == 7
+    assert heatmap.texttemplate == "%{text}"
+    with pytest.raises(ValueError):
+        charts.confusion_matrix_chart(np.zeros((3, 3)))
+
+
+def test_per_class_accuracy_chart():
+    accuracies = np.linspace(0.9, 0.99, 10)
+    figure = charts.per_class_accuracy_chart(accuracies)
+    np.testing.assert_allclose(figure.data[0].y, accuracies)
+    assert figure.layout.yaxis.range[0] == pytest.approx(0.85)

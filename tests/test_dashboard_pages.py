@@ -1,0 +1,240 @@
+"""Every dashboard page through Streamlit's AppTest (no browser): opens, reacts, keeps sessions apart.
+
+The canvas cannot draw here (AppTest shows it as an unknown element); drawing
+is tested in tests/browser. Pages needing MNIST are skipped without MNIST_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from nn_core.config import NetworkConfig
+from nn_core.network import Network
+from nn_core.network_file import Metadata, load_network, save_network
+
+from dashboard import services
+from dashboard.services import LabelledDrawing
+from dashboard.training import DRAWING_REPEATS, MNIST_PER_DRAWING
+
+APP = "../dashboard/app.py"  # AppTest resolves this from this file's folder
+TIMEOUT = 60
+needs_mnist = pytest.mark.skipif(not os.environ.get("MNIST_DIR"),
+                                 reason="MNIST_DIR is not set: point it at the MNIST files to test these pages")
+
+
+@pytest.fixture
+def library(tmp_path, monkeypatch) -> Path:
+    """A networks folder with a small default and one other network; the app is pointed at it."""
+    save_network(tmp_path / "default.npz", Network(NetworkConfig(layers=(784, 32, 10))), Metadata.new("bundled"))
+    save_network(tmp_path / "other.npz", Network(NetworkConfig(layers=(784, 24, 10), seed=1)),
+                 Metadata.new("other", test_accuracy=0.5))
+    monkeypatch.setenv(services.NETWORKS_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(services.DEFAULT_NETWORK_ENV, str(tmp_path / "default.npz"))
+    return tmp_path
+
+
+def open_app(page: str | None = None, **session_state) -> AppTest:
+    """The app after its first run, on ``page``, with ``session_state`` preset before that run."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in session_state.items():
+        app.session_state[key] = value
+    app.run()
+    if page is not None:
+        app.switch_page(f"views/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def by_label(elements, label: str):
+    matches = [element for element in elements if element.label == label]
+    assert matches, f"no element labelled {label!r}; have {[e.label for e in elements]}"
+    return matches[0]
+
+
+def sidebar_text(app: AppTest) -> str:
+    return " ".join(str(element.value) for element in [*app.sidebar.markdown, *app.sidebar.caption])
+
+
+# -- every page opens ---------------------------------------------------------------------------------
+def test_draw_page_opens_with_the_default_network_in_the_sidebar(library):
+    app = open_app()
+    assert app.title[0].value == "Draw a digit"
+    assert [info.value for info in app.info] == ["Draw a digit"]  # empty canvas: no prediction
+    assert not app.metric
+    assert "bundled" in sidebar_text(app) and "784-32-10 relu" in sidebar_text(app)
+
+
+@needs_mnist
+@pytest.mark.parametrize("page, title", [("train", "Train a network"), ("debug", "Look inside the network"),
+                                         ("networks", "Networks")])
+def test_every_page_opens_without_exception(library, page, title):
+    app = open_app(page)
+    assert app.title[0].value == title
+    assert "bundled" in sidebar_text(app)
+
+
+# -- train ----------------------------------------------------------------------------------------------
+@needs_mnist
+def test_step_one_batch_grows_the_history(library):
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+    run = app.session_state["training_run"]
+    assert len(run.trainer.history.loss) == 1
+    assert by_label(app.metric, "Batches").value == "1"
+    assert by_label(app.metric, "Samples seen").value == "128"
+    by_label(app.button, "Step one batch").click().run()
+    assert len(run.trainer.history.loss) == 2 and not app.exception
+
+
+@needs_mnist
+def test_start_trains_in_ticks_and_pause_stops(library):
+    app = open_app("train")
+    by_label(app.button, "Start").click().run()  # this run also ticks the fragment once
+    run = app.session_state["training_run"]
+    assert app.session_state["training_running"] and run.trainer.step_count > 0
+    by_label(app.button, "Pause").click().run()
+    paused_at = run.trainer.step_count
+    app.run()
+    assert not app.session_state["training_running"] and run.trainer.step_count == paused_at
+    assert by_label(app.button, "Resume")
+
+
+@needs_mnist
+def test_sliders_change_the_running_trainer(library):
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+    app.select_slider(key="train_lr").set_value(0.01).run()
+    app.toggle(key="train_augment").set_value(True).run()
+    config = app.session_state["training_run"].trainer.config
+    assert config.learning_rate == 0.01 and config.augment
+
+
+@needs_mnist
+def test_fine_tune_on_labelled_drawings(library):
+    drawings = [LabelledDrawing.from_preprocessed(np.eye(28, dtype=np.float32), label) for label in (1, 7)]
+    app = open_app("train", labelled_drawings=drawings, train_mode="fine_tune")
+    by_label(app.button, "Step one batch").click().run()
+    run = app.session_state["training_run"]
+    assert run.mode == "fine_tune" and run.base_name == "bundled-finetuned"
+    assert len(run.trainer.images) == 2 * (DRAWING_REPEATS + MNIST_PER_DRAWING)
+    assert run.network is not app.session_state["active_network"].network  # the active one is untouched
+
+
+@needs_mnist
+def test_fine_tuning_without_drawings_cannot_start(library):
+    app = open_app("train", train_mode="fine_tune")
+    assert by_label(app.button, "Start").disabled and by_label(app.button, "Step one batch").disabled
+    assert any("Fine-tuning needs labelled drawings" in info.value for info in app.info)
+
+
+@needs_mnist
+def test_trained_network_can_become_active(library):
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+    by_label(app.button, "Make it the active network").click().run()
+    active = app.session_state["active_network"]
+    assert active.path is None and active.metadata.test_accuracy is not None
+    assert active.network is not app.session_state["training_run"].network  # training goes on separately
+    assert "(unsaved)" in sidebar_text(app)
+
+
+@needs_mnist
+def test_reset_discards_the_run(library):
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+    by_label(app.button, "Reset").click().run()
+    assert app.session_state["training_run"] is None
+    assert any("press **Start**" in info.value for info in app.info)
+
+
+# -- debug -----------------------------------------------------------------------------------------------
+@needs_mnist
+def test_debug_page_on_an_mnist_test_image(library):
+    app = open_app("debug", debug_source="MNIST test image")
+    headers = [header.value for header in app.subheader]
+    assert headers[:2] == ["Preprocessing, stage by stage", "Inside the network"]
+    assert "On the 10,000 test images" in headers
+    assert by_label(app.metric, "Test accuracy").value.endswith("%")
+    assert any("the true digit is **7**" in md.value for md in app.markdown)  # test image 0 is a 7
+
+
+# -- networks ----------------------------------------------------------------------------------------------
+@needs_mnist
+def test_make_a_saved_network_active(library):
+    app = open_app("networks")
+    app.selectbox(key="networks_chosen").select_index(1)  # other.npz (sorted after default.npz)
+    app.run()
+    by_label(app.button, "Make active").click().run()
+    assert app.session_state["active_network"].path == library / "other.npz"
+    assert "other" in sidebar_text(app) and "784-24-10" in sidebar_text(app)
+
+
+@needs_mnist
+def test_create_an_untrained_network_from_the_form(library):
+    app = open_app("networks")
+    by_label(app.text_input, "Hidden layer sizes").set_value("20")
+    by_label(app.text_input, "Name").set_value("fresh")
+    by_label(app.button, "Create and make active").click().run()
+    active = app.session_state["active_network"]
+    assert active.network.describe() == "784-20-10 relu" and active.metadata.name == "fresh"
+
+
+@needs_mnist
+def test_bad_layer_sizes_show_an_error_and_change_nothing(library):
+    app = open_app("networks")
+    by_label(app.text_input, "Hidden layer sizes").set_value("many")
+    by_label(app.button, "Create and make active").click().run()
+    assert any("whole numbers" in error.value for error in app.error)
+    assert app.session_state["active_network"].metadata.name == "bundled"
+
+
+@needs_mnist
+def test_the_default_network_cannot_be_renamed_or_deleted(library):
+    app = open_app("networks")
+    assert app.selectbox(key="networks_chosen").value.path.name == "default.npz"
+    assert by_label(app.button, "Rename…").disabled and by_label(app.button, "Delete…").disabled
+
+
+@needs_mnist
+def test_delete_asks_for_confirmation_first(library):
+    # The dialog's own buttons rerun only the dialog (a fragment), which AppTest cannot
+    # do; deleting itself is tested in test_dashboard_services and in the browser.
+    app = open_app("networks")
+    app.selectbox(key="networks_chosen").select_index(1).run()
+    by_label(app.button, "Delete…").click().run()
+    assert any("Delete `other.npz` for good?" in md.value for md in app.markdown)
+    assert by_label(app.button, "Delete") and (library / "other.npz").exists()
+
+
+@needs_mnist
+def test_save_the_active_network_asks_before_replacing(library):
+    app = open_app("networks")
+    by_label(app.button, "Create and make active").click().run()  # "my-network", unsaved
+    by_label(app.button, "Save network").click().run()
+    saved = library / "my-network.npz"
+    assert saved.exists() and load_network(saved)[1].test_accuracy is not None
+    assert app.session_state["active_network"].path == saved
+    app = open_app("networks")
+    by_label(app.button, "Create and make active").click().run()
+    assert by_label(app.button, "Save network").disabled  # the name is taken
+    by_label(app.checkbox, "Replace the existing my-network.npz").check().run()
+    assert not by_label(app.button, "Save network").disabled
+
+
+# -- sessions ------------------------------------------------------------------------------------------------
+@needs_mnist
+def test_sessions_do_not_see_each_others_networks_or_training(library):
+    alice, bob = open_app("networks"), open_app("train")
+    by_label(alice.text_input, "Hidden layer sizes").set_value("12")
+    by_label(alice.button, "Create and make active").click().run()
+    by_label(bob.button, "Step one batch").click().run()
+    bob.run()
+    assert alice.session_state["active_network"].network.describe() == "784-12-10 relu"
+    assert bob.session_state["active_network"].metadata.name == "bundled"
+    assert "training_run" not in alice.session_state or alice.session_state["training_run"] is None
+    assert alice.session_state["active_network"].network is not bob.session_state["active_network"].network

@@ -1,0 +1,247 @@
+"""The dashboard's logic below the pages: classification, the network library, training runs.
+
+Runs without a Streamlit server and without MNIST (small random data stands in).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nn_core.config import NetworkConfig, TrainConfig
+from nn_core.errors import ConfigError, NetworkFileError
+from nn_core.network import Network
+from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
+
+from dashboard import services
+from dashboard.services import ActiveNetwork, LabelledDrawing
+from dashboard.training import (DRAWING_REPEATS, MNIST_PER_DRAWING, TrainingRun, clone_network,
+                                fine_tune_dataset)
+
+SMALL = NetworkConfig(layers=(784, 16, 10), seed=3)
+
+
+@pytest.fixture
+def library(tmp_path, monkeypatch) -> Path:
+    """A networks folder holding a protected default.npz; the dashboard is pointed at it."""
+    default = save_network(tmp_path / "default.npz", Network(SMALL), Metadata.new("bundled"))
+    monkeypatch.setenv(services.NETWORKS_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(services.DEFAULT_NETWORK_ENV, str(default))
+    return tmp_path
+
+
+def canvas_with_stroke() -> np.ndarray:
+    """A 280×280 RGBA canvas as the browser sends it: opaque black with one white vertical stroke."""
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[50:230, 130:150, :3] = 255
+    return canvas
+
+
+def random_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 784), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+# -- classification ------------------------------------------------------------------------------
+def test_empty_canvas_gives_no_prediction():
+    blank = np.zeros((280, 280, 4), np.uint8)
+    blank[..., 3] = 255
+    result = services.classify(Network(SMALL), blank)
+    assert result.preprocessed.empty and result.probabilities is None and result.predicted is None
+
+
+def test_drawn_canvas_gives_probabilities_of_the_28x28_input():
+    network = Network(SMALL)
+    result = services.classify(network, canvas_with_stroke())
+    assert result.preprocessed.image.shape == (28, 28)
+    assert result.probabilities.shape == (10,) and result.probabilities.sum() == pytest.approx(1, abs=1e-5)
+    assert result.predicted == int(network.predict(result.preprocessed.image)[0])
+    assert result.confidence == pytest.approx(result.probabilities.max())
+
+
+def test_hidden_activations_and_first_layer_weights():
+    network = Network(NetworkConfig(layers=(784, 32, 16, 10), activation="tanh"))
+    layers = services.hidden_activations(network, np.zeros((28, 28), np.float32))
+    assert [values.shape for _, values in layers] == [(32,), (16,)]
+    assert "32 Tanh" in layers[0][0]
+    assert services.first_layer_weights(network).shape == (784, 32)
+    assert services.hidden_activations(Network(NetworkConfig(layers=(784, 10))), np.zeros(784)) == []
+
+
+def test_fingerprint_follows_the_weights():
+    network = Network(SMALL)
+    copy = clone_network(network)
+    assert services.network_fingerprint(network) == services.network_fingerprint(copy)
+    copy.layers[0].params["weight"][0, 0] += 1
+    assert services.network_fingerprint(network) != services.network_fingerprint(copy)
+
+
+# -- labelled drawings -------------------------------------------------------------------------------
+def test_labelled_drawings_download_as_npz():
+    image = np.zeros((28, 28), np.float32)
+    image[10:20, 14] = 1.0
+    drawings = [LabelledDrawing.from_preprocessed(image, 1), LabelledDrawing.from_preprocessed(image * 0.5, 7)]
+    with np.load(io.BytesIO(services.drawings_to_npz(drawings))) as data:
+        assert data["images"].shape == (2, 28, 28) and data["images"].dtype == np.uint8
+        assert data["images"][0, 15, 14] == 255 and data["images"][1, 15, 14] == 128
+        assert list(data["labels"]) == [1, 7]
+    with pytest.raises(ValueError, match="digit"):
+        LabelledDrawing.from_preprocessed(image, 10)
+
+
+# -- the network library ----------------------------------------------------------------------------------
+def test_default_network_is_loaded_per_session_as_a_separate_copy(library):
+    first, warning = services.load_default_network()
+    second, _ = services.load_default_network()
+    assert warning is None and first.metadata.name == "bundled"
+    assert first.network is not second.network
+    first.network.layers[0].params["weight"][:] = 0
+    assert np.abs(second.network.layers[0].params["weight"]).sum() > 0
+
+
+def test_missing_default_falls_back_to_an_untrained_network(tmp_path, monkeypatch):
+    monkeypatch.setenv(services.DEFAULT_NETWORK_ENV, str(tmp_path / "nowhere.npz"))
+    active, warning = services.load_default_network()
+    assert active.path is None and "no bundled network" in warning
+
+
+def test_save_refuses_to_overwrite_unless_asked_and_never_the_default(library):
+    network = Network(SMALL)
+    path = services.save_to_library(network, Metadata.new("mine"), "My net!")
+    assert path == library / "My-net.npz" and load_network(path)[1].name == "mine"
+    with pytest.raises(NetworkFileError, match="exists"):
+        services.save_to_library(network, Metadata.new("again"), "My net")
+    services.save_to_library(network, Metadata.new("again"), "My net", overwrite=True)
+    assert load_network(path)[1].name == "again"
+    with pytest.raises(NetworkFileError, match="default"):
+        services.save_to_library(network, Metadata.new("x"), "default", overwrite=True)
+
+
+def test_rename_and_delete_protect_the_default(library):
+    default = library / "default.npz"
+    with pytest.raises(NetworkFileError):
+        services.rename_network(default, "other")
+    with pytest.raises(NetworkFileError):
+        services.delete_network(default)
+    assert default.exists()
+    path = services.save_to_library(Network(SMALL), Metadata.new("a"), "a")
+    services.save_to_library(Network(SMALL), Metadata.new("b"), "b")
+    with pytest.raises(NetworkFileError, match="exists"):
+        services.rename_network(path, "b")
+    with pytest.raises(NetworkFileError, match="reserved"):
+        services.rename_network(path, "default")
+    renamed = services.rename_network(path, "c")
+    assert renamed.name == "c.npz" and not path.exists()
+    services.delete_network(renamed)
+    assert [item.path.name for item in services.list_saved_networks()] == ["b.npz", "default.npz"]
+
+
+def test_listing_reports_broken_files_instead_of_failing(library):
+    (library / "broken.npz").write_bytes(b"not a zip at all")
+    listing = {item.path.name: item for item in services.list_saved_networks()}
+    assert listing["broken.npz"].network is None and "zip" in listing["broken.npz"].error
+    assert listing["default.npz"].protected and listing["default.npz"].network.describe() == "784-16-10 relu"
+
+
+def test_uploaded_bytes_are_validated():
+    network = Network(SMALL)
+    data = network_to_bytes(network, Metadata.new("up"))
+    loaded, metadata = services.read_uploaded_network(data)
+    assert metadata.name == "up" and loaded.describe() == network.describe()
+    for bad in (b"", b"PK\x03\x04 truncated", data[: len(data) // 2]):
+        with pytest.raises(NetworkFileError):
+            services.read_uploaded_network(bad)
+
+
+def test_new_untrained_network_from_the_form():
+    active = services.new_untrained_network(" tiny ", "32; 16", "sigmoid", 5)
+    assert active.network.describe() == "784-32-16-10 sigmoid" and active.metadata.name == "tiny"
+    assert active.path is None and active.label == "tiny (unsaved)"
+    assert services.new_untrained_network("", "", "relu", 0).network.describe() == "784-10 relu"
+    with pytest.raises(ConfigError, match="whole numbers"):
+        services.new_untrained_network("x", "12, lots", "relu", 0)
+    with pytest.raises(ConfigError):
+        services.new_untrained_network("x", "0", "relu", 0)
+
+
+def test_download_name_and_metadata_for_saving():
+    active = ActiveNetwork(Network(SMALL), Metadata.new("Nice net", test_accuracy=0.5), None)
+    assert services.download_file_name(active) == "Nice-net.npz"
+    renamed = services.metadata_for_saving(active.network, active.metadata, "stem")
+    assert renamed.name == "stem" and renamed.test_accuracy == 0.5
+
+
+# -- training runs ---------------------------------------------------------------------------------------
+def make_run(n: int = 512, batch_size: int = 32, epochs: int = 2,
+             eval_every_seconds: float = 1000.0) -> TrainingRun:
+    images, labels = random_data(n)
+    val_images, val_labels = random_data(64, seed=1)
+    return TrainingRun.create(Network(SMALL), images, labels, TrainConfig(batch_size=batch_size, epochs=epochs),
+                              val_images, val_labels, mode="new", base_name="run",
+                              eval_every_seconds=eval_every_seconds)
+
+
+def test_step_batches_counts_batches_and_samples():
+    run = make_run()
+    report = run.step_batches(5)
+    assert report.batches == 5 and report.samples == 160 and not report.evaluated
+    assert len(run.trainer.history.loss) == 5 and run.samples_seen == 160
+
+
+def test_validation_points_come_every_few_training_seconds():
+    run = make_run(eval_every_seconds=0.0)  # due after every chunk of training
+    run.step_batches(1)
+    run.step_batches(2)
+    assert run.trainer.history.eval_step == [1, 3]
+
+
+def test_step_epoch_stops_at_the_epoch_end_and_finishes_training():
+    run = make_run()
+    run.step_batches(3)
+    run.step_epoch()
+    assert run.trainer.epochs_done == 1 and run.trainer.step_count == 16
+    assert run.trainer.history.eval_step[-1] == 16
+    run.step_epoch()
+    assert run.done and run.progress == 1.0
+    assert run.step_batches(1).batches == 0  # nothing left to do
+
+
+def test_tick_trains_for_about_its_budget_and_measures_throughput():
+    run = make_run(n=4096, epochs=50)
+    first = run.tick(0.05)
+    assert first.batches >= 1 and run.samples_per_second is None
+    run.tick(0.05)
+    assert run.samples_per_second > 0 and run.eta_seconds > 0
+    run.pause()
+    assert run.samples_per_second > 0  # the last rate stays on screen while paused
+
+
+def test_training_a_clone_leaves_the_original_untouched():
+    original = Network(SMALL)
+    before = original.layers[0].params["weight"].copy()
+    images, labels = random_data(128)
+    run = TrainingRun.create(clone_network(original), images, labels, TrainConfig(batch_size=32), images[:32],
+                             labels[:32], mode="continue", base_name="x")
+    run.step_batches(4)
+    np.testing.assert_array_equal(original.layers[0].params["weight"], before)
+    assert not np.array_equal(run.network.layers[0].params["weight"], before)
+
+
+def test_fine_tune_dataset_mixes_repeated_drawings_with_mnist():
+    drawings = np.full((3, 28, 28), 200, np.uint8)
+    mnist_images, mnist_labels = random_data(1000)
+    images, labels = fine_tune_dataset(drawings, np.array([4, 4, 9]), mnist_images, mnist_labels,
+                                       np.random.default_rng(0))
+    assert images.shape == (3 * DRAWING_REPEATS + 3 * MNIST_PER_DRAWING, 784) and images.dtype == np.uint8
+    assert (labels[: 3 * DRAWING_REPEATS] == np.repeat([4, 4, 9], DRAWING_REPEATS)).all()
+    assert (images[: 3 * DRAWING_REPEATS] == 200).all()
+
+
+def test_unknown_mode_is_refused():
+    images, labels = random_data(64)
+    with pytest.raises(ValueError, match="mode"):
+        TrainingRun.create(Network(SMALL), images, labels, TrainConfig(), images, labels, "guess", "x")
