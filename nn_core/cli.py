@@ -219,6 +219,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nn_core",
                                      description="Train and use a from-scratch numpy digit classifier.")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="BLAS threads (default: numpy's, one per core); 1 is faster when "
+                             "other programs keep the cores busy")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def data_dir(sub: argparse.ArgumentParser) -> None:

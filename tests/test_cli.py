@@ -99,6 +99,15 @@ def test_predict_json_with_the_default_network(mnist, tmp_path):
     assert "nothing drawn" in plain.stdout
 
 
+def test_threads_option_sizes_the_blas_pool(tiny_network):
+    assert "tiny" in cli("--threads", "1", "info", str(tiny_network)).stdout
+    probe = ("import os, runpy, sys; sys.argv = ['nn_core', '--threads', '1', '--help'];\n"
+             "try: runpy.run_module('nn_core', run_name='__main__')\n"
+             "except SystemExit: print(os.environ['OPENBLAS_NUM_THREADS'])")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "1"
+
+
 def test_bad_input_gives_one_line_errors(tmp_path, tiny_network):
     assert_clean_failure(cli("info", str(tmp_path / "missing.npz"), check=False), "no network file")
     corrupt = tmp_path / "corrupt.npz"
