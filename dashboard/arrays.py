@@ -77,6 +77,30 @@ def as_grid(values: np.ndarray) -> np.ndarray:
     return padded.reshape(rows, columns)
 
 
+def tile_mosaic(tiles: np.ndarray, columns: int = 8, scale_each: bool = False, gap: int = 1) -> np.ndarray:
+    """(n, h, w) tiles → one 2-D mosaic, ``columns`` tiles per row, separated by NaN.
+
+    With ``scale_each`` every tile is divided by its own largest magnitude (to [-1, 1]),
+    so faint tiles are as readable as strong ones; otherwise values are kept, so
+    tiles can be compared with each other.
+    """
+    tiles = np.asarray(tiles, dtype=np.float64)
+    if tiles.ndim != 3 or not len(tiles):
+        raise ValueError(f"tiles must be a non-empty (n, height, width) array; got shape {tiles.shape}")
+    n_tiles, height, width = tiles.shape
+    columns = max(1, min(columns, n_tiles))
+    rows = math.ceil(n_tiles / columns)
+    mosaic = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for index, tile in enumerate(tiles):
+        if scale_each:
+            scale = np.abs(tile).max()
+            tile = tile / scale if scale > 0 else tile
+        row, column = divmod(index, columns)
+        top, left = row * (height + gap), column * (width + gap)
+        mosaic[top:top + height, left:left + width] = tile
+    return mosaic
+
+
 def weight_mosaic(weights: np.ndarray, n_units: int = 32, columns: int = 8) -> np.ndarray:
     """First-layer weights (784, n_out) → one 2-D mosaic of 28×28 tiles separated by NaN.
 
@@ -87,14 +111,24 @@ def weight_mosaic(weights: np.ndarray, n_units: int = 32, columns: int = 8) -> n
     if weights.ndim != 2 or weights.shape[0] != 784:
         raise ValueError(f"first-layer weights must be (784, n_units); got {weights.shape}")
     n_units = min(n_units, weights.shape[1])
-    columns = min(columns, n_units)
-    rows = math.ceil(n_units / columns)
-    tile, gap = 28, 1
-    mosaic = np.full((rows * (tile + gap) - gap, columns * (tile + gap) - gap), np.nan)
-    for unit in range(n_units):
-        image = weights[:, unit].reshape(tile, tile)
-        scale = np.abs(image).max()
-        row, column = divmod(unit, columns)
-        top, left = row * (tile + gap), column * (tile + gap)
-        mosaic[top:top + tile, left:left + tile] = image / scale if scale > 0 else image
-    return mosaic
+    return tile_mosaic(weights[:, :n_units].T.reshape(n_units, 28, 28), columns, scale_each=True)
+
+
+def filter_tiles(weight: np.ndarray) -> np.ndarray:
+    """A conv layer's weight (k, k, C_in, C_out) → (C_out, k, k): each filter summed over its inputs.
+
+    For the first layer C_in is 1 (grey pixels), so each tile is exactly the
+    k×k pattern the filter responds to.
+    """
+    weight = np.asarray(weight)
+    if weight.ndim != 4:
+        raise ValueError(f"conv weights must be (k, k, C_in, C_out); got shape {weight.shape}")
+    return weight.sum(axis=2).transpose(2, 0, 1)
+
+
+def channel_tiles(maps: np.ndarray) -> np.ndarray:
+    """Feature maps (H, W, C) channels-last, as nn_core computes them → (C, H, W) tiles."""
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"feature maps must be (height, width, channels); got shape {maps.shape}")
+    return maps.transpose(2, 0, 1)

@@ -2,7 +2,8 @@
 
 Pure functions (no Streamlit, no session state) so each is tested with plain
 pytest and reused by any page. Shapes follow nn_core: probabilities (10,),
-images (28, 28) or (784,), first-layer weights (784, n_units).
+images (28, 28) or (784,), first-layer weights (784, n_units), conv weights
+(k, k, C_in, C_out), feature maps channels-last (H, W, C).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.arrays import as_grid, downsample_indices, ema, weight_mosaic
+from dashboard.arrays import (as_grid, channel_tiles, downsample_indices, ema, filter_tiles, tile_mosaic,
+                              weight_mosaic)
 
 DIGITS = list(range(10))
 MAX_LINE_POINTS = 1000  # more points than the chart has pixels only slow the browser down
@@ -139,6 +141,41 @@ def weight_grid_chart(weights: np.ndarray, n_units: int = 32, columns: int = 8,
     return image_heatmap(weight_mosaic(weights, n_units, columns),
                          f"First-layer weights of {shown} units (red +, blue −)",
                          colorscale="RdBu_r", symmetric=True, height=height)
+
+
+def _mosaic_height(mosaic: np.ndarray, width_px: int, title_px: int = 50) -> int:
+    """Figure height that shows a mosaic at ``width_px`` wide with square pixels."""
+    return title_px + round(width_px * mosaic.shape[0] / mosaic.shape[1])
+
+
+def _label_tiles(figure: go.Figure, tiles: np.ndarray, columns: int, name: str) -> go.Figure:
+    """Hover says which tile (filter or channel) a pixel belongs to; the gaps say nothing."""
+    n_tiles = len(tiles)
+    numbers = tile_mosaic(np.broadcast_to(np.arange(n_tiles)[:, None, None], tiles.shape), columns)
+    figure.update_traces(customdata=numbers, hoverongaps=False,
+                         hovertemplate=f"{name} %{{customdata}}: %{{z:.3f}}<extra></extra>")
+    return figure
+
+
+def conv_filter_chart(weight: np.ndarray, columns: int = 8, width_px: int = 540) -> go.Figure:
+    """A conv layer's filters (k, k, C_in, C_out) as C_out k×k tiles (red +, blue −), each scaled
+    to its own range. For the first layer (C_in = 1) a tile is the pattern the filter looks for."""
+    tiles = filter_tiles(weight)
+    mosaic = tile_mosaic(tiles, columns, scale_each=True)
+    n_filters, kernel = tiles.shape[0], tiles.shape[1]
+    figure = image_heatmap(mosaic, f"{n_filters} filters, {kernel}×{kernel} (red +, blue −)",
+                           colorscale="RdBu_r", symmetric=True, height=_mosaic_height(mosaic, width_px))
+    return _label_tiles(figure, tiles, columns, "filter")
+
+
+def feature_map_chart(maps: np.ndarray, title: str, columns: int = 8, width_px: int = 520) -> go.Figure:
+    """One layer's output for one image, (H, W, C), as C heatmaps on one shared colour scale,
+    so strongly and weakly responding channels can be told apart."""
+    tiles = channel_tiles(maps)
+    mosaic = tile_mosaic(tiles, columns)
+    figure = image_heatmap(mosaic, title, colorscale="Viridis", height=_mosaic_height(mosaic, width_px),
+                           show_scale=True)
+    return _label_tiles(figure, tiles, columns, "channel")
 
 
 def confusion_matrix_chart(confusion: np.ndarray, height: int = 460) -> go.Figure:

@@ -20,14 +20,16 @@ import streamlit as st
 from threadpoolctl import threadpool_limits
 
 from nn_core import network_file
-from nn_core.config import NetworkConfig
+from nn_core.config import PRESETS, NetworkConfig
+from nn_core.conv import Conv2D, MaxPool2D
 from nn_core.errors import ConfigError, NetworkFileError
-from nn_core.layers import ACTIVATION_LAYERS
+from nn_core.layers import ACTIVATION_LAYERS, Dense
 from nn_core.mnist import MnistData, load_mnist
 from nn_core.network import Network
 from nn_core.network_file import Metadata
 from nn_core.preprocess import PreprocessResult, preprocess
 
+from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
 
 # Tests point these at temporary copies so they never touch the repository's files.
@@ -132,14 +134,27 @@ def parse_hidden_layers(text: str) -> tuple[int, ...]:
                           f"got {text!r}") from None
 
 
-def new_untrained_network(name: str, hidden_layers: str, activation: str, seed: int) -> ActiveNetwork:
-    """A freshly initialised network (unsaved). ConfigError if the settings are invalid."""
-    config = NetworkConfig(layers=(784, *parse_hidden_layers(hidden_layers), 10),
-                           activation=activation, seed=seed)
+def new_untrained_network(name: str, hidden_layers: str, activation: str, seed: int,
+                          architecture: str = "mlp") -> ActiveNetwork:
+    """A freshly initialised network (unsaved). ConfigError if the settings are invalid.
+
+    ``architecture`` "mlp" uses ``hidden_layers``; "cnn" is the small preset CNN
+    (``PRESETS["cnn"]``) and ignores them.
+    """
+    if architecture == "cnn":
+        layers = PRESETS["cnn"]
+    elif architecture == "mlp":
+        layers = mlp_layers(parse_hidden_layers(hidden_layers))
+    else:
+        raise ConfigError(f"architecture must be mlp or cnn; got {architecture!r}")
+    config = NetworkConfig(layers=layers, activation=activation, seed=seed)
     return ActiveNetwork(Network(config), Metadata.new(name.strip() or "untrained"), None)
 
 
 # -- MNIST, shared read-only ------------------------------------------------------------
+SCORING_CHUNK = 500
+
+
 @st.cache_resource(show_spinner="Loading MNIST…")
 def mnist() -> MnistData:
     """The four MNIST arrays, loaded once per server and made read-only for every session."""
@@ -161,7 +176,10 @@ def training_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 @st.cache_data(max_entries=16, show_spinner="Scoring the network on the 10,000 test images…")
 def test_set_probabilities(_network: Network, fingerprint: str) -> np.ndarray:
     """(10000, 10) float32 probabilities on the MNIST test set, cached per network fingerprint."""
-    return _network.predict_proba(mnist().test_images)
+    # In chunks: a CNN's feature maps for all 10,000 images at once would take gigabytes.
+    images = mnist().test_images
+    return np.concatenate([_network.predict_proba(images[start:start + SCORING_CHUNK])
+                           for start in range(0, len(images), SCORING_CHUNK)])
 
 
 def test_accuracy(network: Network) -> float:
@@ -195,17 +213,51 @@ def classify(network: Network, image: np.ndarray) -> Classification:
 
 
 # -- looking inside a network -------------------------------------------------------------
-def hidden_activations(network: Network, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """(title, (n_units,) values) for the output of every hidden activation layer, first to last."""
-    outputs = network.activations(image)
+def _activation_after(network: Network, index: int) -> int:
+    """Index of the first activation layer after layer ``index`` (past any batch norm)."""
     activation_types = tuple(ACTIVATION_LAYERS.values())
-    hidden = [(index, layer) for index, layer in enumerate(network.layers) if isinstance(layer, activation_types)]
-    return [(f"Hidden layer {number}: {outputs[index + 1].shape[1]} {layer.describe()} units",
-             outputs[index + 1][0]) for number, (index, layer) in enumerate(hidden, start=1)]
+    return next(i for i in range(index + 1, len(network.layers)) if isinstance(network.layers[i], activation_types))
+
+
+def hidden_activations(network: Network, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(title, (n_units,) values) for the output of every hidden dense layer's activation, first to last."""
+    outputs = network.activations(image)
+    dense = [index for index, layer in enumerate(network.layers[:-1]) if isinstance(layer, Dense)]
+    titles_and_values = []
+    for number, index in enumerate(dense, start=1):
+        activation = _activation_after(network, index)
+        values = outputs[activation + 1][0]
+        titles_and_values.append((f"Hidden layer {number}: {values.shape[0]} "
+                                  f"{network.layers[activation].describe()} units", values))
+    return titles_and_values
+
+
+def feature_maps(network: Network, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(title, (H, W, C) maps) for every conv layer (after its activation) and every pooling layer.
+
+    Empty for a network without convolutions.
+    """
+    outputs = network.activations(image)
+    maps, n_conv, n_pool = [], 0, 0
+    for index, layer in enumerate(network.layers):
+        if isinstance(layer, Conv2D):
+            n_conv += 1
+            activation = _activation_after(network, index)
+            values = outputs[activation + 1][0]
+            kernel = layer.params["weight"].shape[0]
+            maps.append((f"Conv {n_conv} ({kernel}×{kernel}, {network.layers[activation].describe()}): "
+                         f"{values.shape[2]} maps {values.shape[0]}×{values.shape[1]}", values))
+        elif isinstance(layer, MaxPool2D):
+            n_pool += 1
+            values = outputs[index + 1][0]
+            maps.append((f"Pool {n_pool} (max {layer.size}×{layer.size}): {values.shape[2]} maps "
+                         f"{values.shape[0]}×{values.shape[1]}", values))
+    return maps
 
 
 def first_layer_weights(network: Network) -> np.ndarray:
-    """(784, n_units) weights of the first Dense layer: one 28×28 template per unit."""
+    """The first trainable layer's weights: (784, n_units) for an MLP (one 28×28 template per
+    unit), (k, k, 1, C_out) for a CNN (one k×k filter per output channel)."""
     return next(layer.params["weight"] for layer in network.layers if "weight" in layer.params)
 
 

@@ -47,7 +47,7 @@ def active_network() -> ActiveNetwork:
 def active_network_warning() -> str | None:
     """Why the bundled network could not be used, if it could not."""
     active_network()
-    return st.session_state[_ACTIVE_WARNING]
+    return _get(_ACTIVE_WARNING, None)  # None when a network was set without loading the default
 
 
 def set_active_network(active: ActiveNetwork) -> None:

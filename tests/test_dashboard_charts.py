@@ -6,9 +6,12 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from nn_core.config import PRESETS, NetworkConfig
+
 from dashboard import charts
-from dashboard.arrays import (as_grid, downsample_indices, ema, grid_shape, to_uint8_image, upscale_nearest,
-                              weight_mosaic)
+from dashboard.architecture import cnn_layers, mlp_layers, run_name, shape_summary
+from dashboard.arrays import (as_grid, channel_tiles, downsample_indices, ema, filter_tiles, grid_shape, tile_mosaic,
+                              to_uint8_image, upscale_nearest, weight_mosaic)
 
 
 # -- arrays ------------------------------------------------------------------------------------
@@ -61,6 +64,46 @@ def test_weight_mosaic_tiles_each_unit_scaled_to_unit_range():
     assert np.isnan(mosaic[28, :]).all()  # separator row
     with pytest.raises(ValueError, match="784"):
         weight_mosaic(np.zeros((100, 4)))
+
+
+def test_tile_mosaic_keeps_values_unless_asked_to_scale_each_tile():
+    tiles = np.stack([np.full((3, 2), 2.0), np.full((3, 2), -4.0), np.full((3, 2), 1.0)])
+    mosaic = tile_mosaic(tiles, columns=2)
+    assert mosaic.shape == (2 * 4 - 1, 2 * 3 - 1)
+    np.testing.assert_array_equal(mosaic[:3, :2], 2.0)
+    np.testing.assert_array_equal(mosaic[:3, 3:], -4.0)
+    np.testing.assert_array_equal(mosaic[4:, :2], 1.0)
+    assert np.isnan(mosaic[4:, 3:]).all() and np.isnan(mosaic[3]).all()  # empty cell and separator
+    np.testing.assert_array_equal(tile_mosaic(tiles, columns=2, scale_each=True)[:3, 3:], -1.0)
+    with pytest.raises(ValueError):
+        tile_mosaic(np.zeros((4, 4)))
+
+
+def test_conv_weights_and_feature_maps_become_tiles():
+    weight = np.random.default_rng(2).normal(size=(5, 5, 1, 16))
+    tiles = filter_tiles(weight)
+    assert tiles.shape == (16, 5, 5)
+    np.testing.assert_array_equal(tiles[3], weight[:, :, 0, 3])
+    maps = np.random.default_rng(3).random((14, 14, 32))
+    assert channel_tiles(maps).shape == (32, 14, 14)
+    np.testing.assert_array_equal(channel_tiles(maps)[7], maps[:, :, 7])
+
+
+# -- architectures --------------------------------------------------------------------------------
+def test_cnn_builder_defaults_are_the_preset():
+    assert cnn_layers([16, 32]) == PRESETS["cnn"]
+    assert mlp_layers([256, 128]) == PRESETS["mlp"]
+
+
+def test_cnn_builder_with_every_option():
+    layers = cnn_layers([8, 16, 32], kernel=3, batchnorm=True, dense_width=64)
+    config = NetworkConfig(layers=layers)
+    assert config.describe() == "c8k3bn-p2-c16k3bn-p2-c32k3bn-p2-d64-d10 relu"
+    assert config.shapes()[-3:] == [(3, 3, 32), (64,), (10,)]
+    assert run_name(config) == "cnn-c8k3bn-p2-c16k3bn-p2-c32k3bn-p2-d64-d10"
+    assert shape_summary(NetworkConfig(layers=cnn_layers([16]))) == "28×28×1 → 28×28×16 → 14×14×16 → 10"
+    assert run_name(NetworkConfig(layers=(784, 64, 10))) == "net-64"
+    assert shape_summary(NetworkConfig(layers=(784, 64, 10))) == "784 → 64 → 10"
 
 
 # -- charts ------------------------------------------------------------------------------------
@@ -154,3 +197,30 @@ def test_per_class_accuracy_chart():
     figure = charts.per_class_accuracy_chart(accuracies)
     np.testing.assert_allclose(figure.data[0].y, accuracies)
     assert figure.layout.yaxis.range[0] == pytest.approx(0.85)
+
+
+def test_conv_filter_chart_tiles_each_filter_on_a_diverging_scale():
+    weight = np.random.default_rng(4).normal(size=(5, 5, 1, 16))
+    figure = charts.conv_filter_chart(weight, columns=8)
+    (heatmap,) = figure.data
+    z = np.asarray(heatmap.z, dtype=float)
+    assert z.shape == (2 * 6 - 1, 8 * 6 - 1)
+    np.testing.assert_allclose(z[:5, 6:11], weight[:, :, 0, 1] / np.abs(weight[:, :, 0, 1]).max())
+    assert heatmap.zmid == 0 and heatmap.colorscale[0][1] != heatmap.colorscale[-1][1]
+    customdata = np.asarray(heatmap.customdata, dtype=float)
+    assert customdata[0, 6] == 1 and customdata[6, 0] == 8 and heatmap.hoverongaps is False
+    assert "16 filters, 5×5" in figure.layout.title.text
+
+
+def test_feature_map_chart_shows_every_channel_on_one_scale():
+    maps = np.random.default_rng(5).random((7, 7, 12)) * np.arange(12)  # channel 11 is the strongest
+    figure = charts.feature_map_chart(maps, "Pool 2", columns=8)
+    (heatmap,) = figure.data
+    z = np.asarray(heatmap.z, dtype=float)
+    assert z.shape == (2 * 8 - 1, 8 * 8 - 1)
+    np.testing.assert_allclose(z[8:15, 24:31], maps[:, :, 11])  # values kept, not rescaled per channel
+    assert np.nanmax(z) == pytest.approx(maps.max())
+    assert np.asarray(heatmap.customdata, dtype=float)[8, 24] == 11
+    assert figure.layout.title.text == "Pool 2" and figure.layout.height > 100
+    with pytest.raises(ValueError):
+        charts.feature_map_chart(np.zeros((7, 7)), "flat")

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nn_core.config import NetworkConfig
+from nn_core.config import PRESETS, NetworkConfig
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, save_network
 
 from dashboard import services
-from dashboard.services import LabelledDrawing
-from dashboard.training import DRAWING_REPEATS, MNIST_PER_DRAWING
+from dashboard.architecture import cnn_layers
+from dashboard.services import ActiveNetwork, LabelledDrawing
+from dashboard.training import CONV_EVAL_IMAGES, DRAWING_REPEATS, MNIST_PER_DRAWING
 
 APP = "../dashboard/app.py"  # AppTest resolves this from this file's folder
 TIMEOUT = 60
@@ -54,6 +55,17 @@ def by_label(elements, label: str):
     matches = [element for element in elements if element.label == label]
     assert matches, f"no element labelled {label!r}; have {[e.label for e in elements]}"
     return matches[0]
+
+
+def small_cnn() -> ActiveNetwork:
+    """An untrained, unsaved CNN to make active: small, so pages with it open quickly."""
+    config = NetworkConfig(layers=cnn_layers([4, 8], kernel=3, batchnorm=True), seed=2)
+    return ActiveNetwork(Network(config), Metadata.new("tiny-cnn"), None)
+
+
+def chart_keys(app: AppTest) -> list[str]:
+    """The keys of the page's Plotly charts (AppTest knows them only as unknown elements)."""
+    return [chart.proto.id.rsplit("-", 1)[-1] for chart in app.get("plotly_chart")]
 
 
 def sidebar_text(app: AppTest) -> str:
@@ -152,6 +164,45 @@ def test_reset_discards_the_run(library):
     assert any("press **Start**" in info.value for info in app.info)
 
 
+@needs_mnist
+def test_step_one_batch_of_the_preset_cnn(library):
+    app = open_app("train", train_kind="CNN")
+    assert any("c16k5-p2-c32k5-p2-d10 relu" in caption.value for caption in app.caption)
+    by_label(app.button, "Step one batch").click().run()
+    run = app.session_state["training_run"]
+    assert run.network.config.layers == PRESETS["cnn"] and run.trainer.step_count == 1
+    assert run.base_name == "cnn-c16k5-p2-c32k5-p2-d10" and len(run.trainer.eval_images) == CONV_EVAL_IMAGES
+    assert by_label(app.metric, "Samples seen").value == "128"
+
+
+@needs_mnist
+def test_cnn_builder_controls_make_the_network_config(library):
+    app = open_app("train", train_kind="CNN", train_conv_blocks=3, train_kernel=3, train_batchnorm=True,
+                   train_dense=32, train_dropout=0.2)
+    app.select_slider(key="train_channels_0").set_value(8)
+    app.select_slider(key="train_channels_2").set_value(16)
+    app.run()
+    by_label(app.button, "Step one batch").click().run()
+    config = app.session_state["training_run"].network.config
+    assert config.layers == ({"conv": 8, "kernel": 3, "batchnorm": True}, {"pool": 2},
+                             {"conv": 32, "kernel": 3, "batchnorm": True}, {"pool": 2},
+                             {"conv": 16, "kernel": 3, "batchnorm": True}, {"pool": 2},
+                             {"dense": 32}, {"dense": 10})
+    assert config.dropout == 0.2 and not app.exception
+
+
+@needs_mnist
+@pytest.mark.parametrize("mode", ["continue", "fine_tune"])
+def test_continue_and_fine_tune_an_active_cnn(library, mode):
+    drawings = [LabelledDrawing.from_preprocessed(np.eye(28, dtype=np.float32), 1)]
+    app = open_app("train", active_network=small_cnn(), train_mode=mode, labelled_drawings=drawings)
+    by_label(app.button, "Step one batch").click().run()
+    run = app.session_state["training_run"]
+    assert run.mode == mode and run.network.describe() == "c4k3bn-p2-c8k3bn-p2-d10 relu"
+    assert run.trainer.step_count == 1 and run.network is not app.session_state["active_network"].network
+    assert any("c4k3bn-p2-c8k3bn-p2-d10" in caption.value for caption in app.caption)
+
+
 # -- debug -----------------------------------------------------------------------------------------------
 @needs_mnist
 def test_debug_page_on_an_mnist_test_image(library):
@@ -161,6 +212,27 @@ def test_debug_page_on_an_mnist_test_image(library):
     assert "On the 10,000 test images" in headers
     assert by_label(app.metric, "Test accuracy").value.endswith("%")
     assert any("the true digit is **7**" in md.value for md in app.markdown)  # test image 0 is a 7
+    keys = chart_keys(app)
+    assert {"saliency", "activations_0", "weights", "confusion"} <= set(keys)
+    assert not [key for key in keys if key.startswith("feature_maps") or key == "filters"]
+
+
+@needs_mnist
+def test_debug_page_shows_filters_and_feature_maps_of_a_cnn_for_the_drawing(library):
+    cnn = small_cnn()
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[50:230, 130:150, :3] = 255  # a "1"
+    app = open_app(active_network=cnn)  # the Draw page sets the current drawing: replace it afterwards
+    app.session_state["current_classification"] = services.classify(cnn.network, canvas)
+    app.switch_page("views/debug.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    headers = [header.value for header in app.subheader]
+    assert headers[:3] == ["Preprocessing, stage by stage", "Inside the network", "What the first layer looks for"]
+    keys = chart_keys(app)
+    assert [key for key in keys if key.startswith("feature_maps")] == [f"feature_maps_{i}" for i in range(4)]
+    assert {"saliency", "filters", "debug_probabilities", "confusion"} <= set(keys) and "weights" not in keys
+    assert "c4k3bn-p2-c8k3bn-p2-d10 relu" in sidebar_text(app)
 
 
 # -- networks ----------------------------------------------------------------------------------------------
@@ -182,6 +254,16 @@ def test_create_an_untrained_network_from_the_form(library):
     by_label(app.button, "Create and make active").click().run()
     active = app.session_state["active_network"]
     assert active.network.describe() == "784-20-10 relu" and active.metadata.name == "fresh"
+
+
+@needs_mnist
+def test_create_the_preset_cnn_from_the_form(library):
+    app = open_app("networks")
+    by_label(app.radio, "Architecture").set_value("cnn")
+    by_label(app.button, "Create and make active").click().run()
+    active = app.session_state["active_network"]
+    assert active.network.config.layers == PRESETS["cnn"] and active.path is None
+    assert "c16k5-p2-c32k5-p2-d10 relu" in sidebar_text(app)
 
 
 @needs_mnist

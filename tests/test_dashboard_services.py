@@ -6,22 +6,25 @@ Runs without a Streamlit server and without MNIST (small random data stands in).
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nn_core.config import NetworkConfig, TrainConfig
+from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
 
-from dashboard import services
+from dashboard import services, training
+from dashboard.architecture import cnn_layers
 from dashboard.services import ActiveNetwork, LabelledDrawing
-from dashboard.training import (DRAWING_REPEATS, MNIST_PER_DRAWING, TrainingRun, clone_network,
+from dashboard.training import (CONV_EVAL_IMAGES, DRAWING_REPEATS, MNIST_PER_DRAWING, TrainingRun, clone_network,
                                 fine_tune_dataset)
 
 SMALL = NetworkConfig(layers=(784, 16, 10), seed=3)
+SMALL_CNN = NetworkConfig(layers=cnn_layers([4, 8], kernel=3, batchnorm=True, dense_width=16), seed=3)
 
 
 @pytest.fixture
@@ -70,6 +73,30 @@ def test_hidden_activations_and_first_layer_weights():
     assert "32 Tanh" in layers[0][0]
     assert services.first_layer_weights(network).shape == (784, 32)
     assert services.hidden_activations(Network(NetworkConfig(layers=(784, 10))), np.zeros(784)) == []
+
+
+def test_feature_maps_of_every_conv_and_pool_layer_of_a_cnn():
+    network = Network(SMALL_CNN)
+    image = np.zeros((28, 28), np.float32)
+    image[5:23, 13:16] = 1.0
+    maps = services.feature_maps(network, image)
+    assert [values.shape for _, values in maps] == [(28, 28, 4), (14, 14, 4), (14, 14, 8), (7, 7, 8)]
+    assert [title.split(" (")[0] for title, _ in maps] == ["Conv 1", "Pool 1", "Conv 2", "Pool 2"]
+    assert "4 maps 28×28" in maps[0][0] and "ReLU" in maps[0][0]
+    assert min(values.min() for _, values in maps) >= 0  # after ReLU (past batch norm), not before
+    outputs = network.activations(image)
+    np.testing.assert_array_equal(maps[1][1], outputs[5][0])  # ToImage, Conv, BatchNorm, ReLU, Pool
+    assert services.feature_maps(Network(SMALL), image) == []
+
+
+def test_a_cnn_has_dense_activations_filters_and_saliency():
+    network = Network(SMALL_CNN)
+    image = np.zeros((28, 28), np.float32)
+    (title, values), = services.hidden_activations(network, image)
+    assert values.shape == (16,) and title == "Hidden layer 1: 16 ReLU units"
+    assert services.first_layer_weights(network).shape == (3, 3, 1, 4)
+    assert network.saliency(image).shape == (1, 784)
+    assert services.hidden_activations(Network(NetworkConfig(layers=cnn_layers([4]))), image) == []
 
 
 def test_fingerprint_follows_the_weights():
@@ -166,6 +193,10 @@ def test_new_untrained_network_from_the_form():
         services.new_untrained_network("x", "12, lots", "relu", 0)
     with pytest.raises(ConfigError):
         services.new_untrained_network("x", "0", "relu", 0)
+    cnn = services.new_untrained_network("conv", "ignored", "relu", 1, architecture="cnn")
+    assert cnn.network.config.layers == PRESETS["cnn"] and cnn.network.describe() == "c16k5-p2-c32k5-p2-d10 relu"
+    with pytest.raises(ConfigError, match="mlp or cnn"):
+        services.new_untrained_network("x", "", "relu", 0, architecture="rnn")
 
 
 def test_download_name_and_metadata_for_saving():
@@ -192,7 +223,8 @@ def test_step_batches_counts_batches_and_samples():
     assert len(run.trainer.history.loss) == 5 and run.samples_seen == 160
 
 
-def test_validation_points_come_every_few_training_seconds():
+def test_validation_points_come_every_few_training_seconds(monkeypatch):
+    monkeypatch.setattr(training, "MAX_EVAL_SHARE", float("inf"))  # however long validating takes
     run = make_run(eval_every_seconds=0.0)  # due after every chunk of training
     run.step_batches(1)
     run.step_batches(2)
@@ -218,6 +250,37 @@ def test_tick_trains_for_about_its_budget_and_measures_throughput():
     assert run.samples_per_second > 0 and run.eta_seconds > 0
     run.pause()
     assert run.samples_per_second > 0  # the last rate stays on screen while paused
+
+
+def test_tick_sizes_chunks_by_samples_so_a_larger_batch_does_not_overrun():
+    run = make_run(n=4096, batch_size=16, epochs=50)
+    run.tick(0.05)
+    run.trainer.update(batch_size=512)  # 32x the work per batch
+    started = time.perf_counter()
+    report = run.tick(0.1)
+    assert report.batches >= 1 and time.perf_counter() - started < 1.0
+
+
+def test_a_cnn_run_validates_on_fewer_images_and_less_often_when_validating_is_slow():
+    images, labels = random_data(256)
+    val_images, val_labels = random_data(CONV_EVAL_IMAGES + 500, seed=1)
+    run = TrainingRun.create(Network(SMALL_CNN), images, labels, TrainConfig(batch_size=32), val_images,
+                             val_labels, mode="new", base_name="cnn", eval_every_seconds=0.0)
+    assert len(run.trainer.eval_images) == CONV_EVAL_IMAGES
+    assert run.step_batches(1).evaluated  # eval_every_seconds=0: the first point is due at once
+    assert not run.step_batches(1).evaluated  # one tiny batch is far less than the stretched interval
+
+
+def test_a_cnn_clone_trains_separately_and_keeps_batch_norm_statistics():
+    original = Network(SMALL_CNN)
+    original.layers[2].buffers["running_mean"][:] = 0.5
+    copy = clone_network(original)
+    np.testing.assert_array_equal(copy.layers[2].buffers["running_mean"], 0.5)
+    images, labels = random_data(64)
+    TrainingRun.create(copy, images, labels, TrainConfig(batch_size=32), images, labels, "continue",
+                       "x").step_batches(1)
+    assert not np.array_equal(copy.layers[1].params["weight"], original.layers[1].params["weight"])
+    np.testing.assert_array_equal(original.layers[2].buffers["running_mean"], 0.5)
 
 
 def test_training_a_clone_leaves_the_original_untouched():

@@ -6,10 +6,11 @@ import numpy as np
 import streamlit as st
 
 from nn_core.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
+from nn_core.network import Network
 
 from dashboard import services, state
-from dashboard.charts import (activation_chart, confusion_matrix_chart, per_class_accuracy_chart,
-                              probability_bars, saliency_chart, weight_grid_chart)
+from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_filter_chart, feature_map_chart,
+                              per_class_accuracy_chart, probability_bars, saliency_chart, weight_grid_chart)
 from dashboard.services import ActiveNetwork
 from dashboard.widgets import require_mnist, show_digit, show_digit_gallery
 
@@ -46,7 +47,7 @@ def preprocessing_stages(stages: dict[str, np.ndarray]) -> None:
 
 
 def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int | None) -> None:
-    """Saliency, every hidden layer's activations, and the output probabilities."""
+    """Saliency, every hidden layer's activations (feature maps for a CNN), and the output probabilities."""
     st.subheader("Inside the network")
     network = active.network
     probabilities = network.predict_proba(image)[0]
@@ -55,28 +56,58 @@ def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int
     if true_label is not None:
         verdict += f"; the true digit is **{true_label}**" + (" ✓" if predicted == true_label else " ✗")
     st.markdown(verdict)
-    saliency_column, layers_column, output_column = st.columns([1.1, 1.3, 1.3])
+    layers = services.hidden_activations(network, image)
+    if layers:  # input → hidden layers → output, left to right
+        saliency_column, layers_column, output_column = st.columns([1.1, 1.3, 1.3])
+        with layers_column:
+            for number, (title, values) in enumerate(layers):
+                st.plotly_chart(activation_chart(values, title), key=f"activations_{number}")
+    else:
+        saliency_column, output_column = st.columns([1.1, 1.3])
     with saliency_column:
         st.plotly_chart(saliency_chart(network.saliency(image)[0], image, f"Saliency for {predicted}"),
                         key="saliency")
         st.caption(f"How much each input pixel changes the score of {predicted}: ink on red pixels "
                    "raises it, ink on blue pixels lowers it. The black line outlines the input's ink.")
-    with layers_column:
-        layers = services.hidden_activations(network, image)
-        if not layers:
-            st.caption("This network has no hidden layers: inputs connect straight to the outputs.")
-        for number, (title, values) in enumerate(layers):
-            st.plotly_chart(activation_chart(values, title), key=f"activations_{number}")
     with output_column:
         st.plotly_chart(probability_bars(probabilities, true_label, title="Output probabilities"),
                         key="debug_probabilities")
+        if not layers:
+            st.caption("This network has no hidden dense layers: "
+                       + ("the last feature maps connect straight to the outputs."
+                          if network.config.is_convolutional else "inputs connect straight to the outputs."))
+    if network.config.is_convolutional:
+        feature_map_section(network, image)
+
+
+def feature_map_section(network: Network, image: np.ndarray) -> None:
+    """Every conv and pooling layer's output for this image, two layers to a row (a conv block and its pooling)."""
+    st.markdown("**Feature maps**")
+    st.caption("What each channel of a layer sees in this image, one small heatmap per channel on a shared "
+               "colour scale (bright: strong response). Each convolution slides its filters over the layer "
+               "below; pooling keeps the strongest response in each small square, shrinking the maps.")
+    maps = services.feature_maps(network, image)
+    for start in range(0, len(maps), 2):
+        for column, (number, (title, values)) in zip(st.columns(2), enumerate(maps[start:start + 2], start)):
+            with column:
+                st.plotly_chart(feature_map_chart(values, title), key=f"feature_maps_{number}")
 
 
 def first_layer(active: ActiveNetwork) -> None:
     st.subheader("What the first layer looks for")
+    weights = services.first_layer_weights(active.network)
+    if active.network.config.is_convolutional:
+        kernel = weights.shape[0]
+        st.caption(f"Each tile is one filter of the first convolution: {kernel}×{kernel} weights slid over "
+                   "the whole image. Where the ink covers red and avoids blue, that channel's feature map "
+                   "lights up; trained filters often look like edges or strokes at one angle.")
+        filters_column, _ = st.columns([1, 1])
+        with filters_column:
+            st.plotly_chart(conv_filter_chart(weights), key="filters")
+        return
     st.caption("Each tile is one hidden unit's 784 incoming weights drawn as a 28×28 image: "
                "ink on red pixels excites the unit, ink on blue pixels inhibits it.")
-    st.plotly_chart(weight_grid_chart(services.first_layer_weights(active.network)), key="weights")
+    st.plotly_chart(weight_grid_chart(weights), key="weights")
 
 
 def misclassified_browser(probabilities: np.ndarray, labels: np.ndarray, confusion: np.ndarray) -> None:

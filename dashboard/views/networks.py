@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from nn_core.config import ACTIVATIONS
+from nn_core.config import ACTIVATIONS, PRESETS, NetworkConfig
 from nn_core.errors import ConfigError, NetworkFileError
 
 from dashboard import services, state
@@ -14,6 +14,8 @@ from dashboard.services import ActiveNetwork, SavedNetwork
 from dashboard.widgets import format_accuracy, save_network_form
 
 PROTECTED_NOTE = "The bundled default network cannot be renamed or deleted."
+ARCHITECTURES = {"mlp": "MLP (hidden layers below)",
+                 "cnn": f"CNN preset ({NetworkConfig(layers=PRESETS['cnn']).describe().split()[0]})"}
 
 
 def saved_table(saved: list[SavedNetwork]) -> None:
@@ -109,12 +111,14 @@ def create_section() -> None:
     st.subheader("Create a new, untrained network")
     with st.form("create_network"):
         name = st.text_input("Name", value="my-network", max_chars=64)
-        hidden = st.text_input("Hidden layer sizes", value="128, 64", help="Comma-separated; empty for none")
+        kind = st.radio("Architecture", list(ARCHITECTURES), format_func=ARCHITECTURES.get, horizontal=True)
+        hidden = st.text_input("Hidden layer sizes", value="128, 64",
+                               help="For an MLP: comma-separated; empty for none. Not used by the CNN.")
         activation = st.selectbox("Activation", ACTIVATIONS)
         seed = st.number_input("Seed", 0, 2**31 - 1, value=0)
         if st.form_submit_button("Create and make active", icon=":material/add:"):
             try:
-                make_active(services.new_untrained_network(name, hidden, activation, int(seed)))
+                make_active(services.new_untrained_network(name, hidden, activation, int(seed), kind))
             except ConfigError as error:
                 st.error(str(error))
                 return

@@ -119,6 +119,18 @@ def test_training_streams_charts_and_pauses(page):
     screenshot(page, "train_paused")
 
 
+def test_build_a_cnn_and_train_one_batch(page):
+    go_to(page, "Train", "Train a network")
+    page.locator(".st-key-train_kind").get_by_text("CNN", exact=True).click()
+    page.get_by_text("c16k5-p2-c32k5-p2-d10 relu").first.wait_for(timeout=15_000)  # the preset
+    wait_until_idle(page)
+    page.get_by_role("button", name="Step one batch").click()
+    page.get_by_text("Current run: train a new network").wait_for(timeout=30_000)
+    wait_until_idle(page)
+    assert metric_number(page, "Batches") == 1 and metric_number(page, "Samples seen") == 128
+    screenshot(page, "train_cnn")
+
+
 def test_debug_shows_the_confusion_matrix(page):
     draw(page, ellipse())
     prediction(page)
