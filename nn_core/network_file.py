@@ -107,6 +107,10 @@ def save_network(path: str | Path, network: Network, metadata: Metadata,
     data = network_to_bytes(network, metadata)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a saved network is an ordinary file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp_name, 0o666 & ~umask)
         with os.fdopen(handle, "wb") as temp:
             temp.write(data)
             temp.flush()

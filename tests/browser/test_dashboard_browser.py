@@ -21,14 +21,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
 
 
-def plotly_point_count(page, chart_key: str) -> int:
-    """Points in a Plotly chart's first trace as drawn (numpy data arrives base64-packed,
-    so read plotly.js's decoded copy, ``_fullData``). While a rerun replaces a chart the
-    old copy can linger hidden beside the new one: take the larger."""
+def plotly_last_x(page, chart_key: str) -> int:
+    """The x (batch number) of the last point of a Plotly chart's first trace as drawn.
+
+    It keeps growing while training streams even once the chart is downsampled to
+    its point cap. Numpy data arrives base64-packed, so read plotly.js's decoded
+    copy, ``_fullData``. While a rerun replaces a chart the old copy can linger
+    hidden beside the new one: take the larger."""
     return page.evaluate(
         """key => Math.max(0, ...[...document.querySelectorAll(`.st-key-${key} .js-plotly-plot`)]
             .map(plot => plot._fullData && plot._fullData[0] && plot._fullData[0].x
-                         ? plot._fullData[0].x.length : 0))""", chart_key)
+                         && plot._fullData[0].x.length ? plot._fullData[0].x[plot._fullData[0].x.length - 1] : 0))""",
+        chart_key)
 
 
 def wait_for_growth(read, above: int, timeout: float = 20.0) -> int:
@@ -108,8 +112,8 @@ def test_training_streams_charts_and_pauses(page):
     page.get_by_label("Epochs").press("Enter")
     wait_until_idle(page)
     page.get_by_role("button", name="Start").click()
-    first = wait_for_growth(lambda: plotly_point_count(page, "loss_chart"), 0)
-    wait_for_growth(lambda: plotly_point_count(page, "loss_chart"), first)  # the chart keeps streaming
+    first = wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), 0)
+    wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), first)  # the chart keeps streaming
     page.get_by_role("button", name="Pause").click()
     page.get_by_role("button", name="Resume").wait_for(timeout=5_000)
     wait_until_idle(page)
