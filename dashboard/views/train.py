@@ -4,7 +4,7 @@ Training advances inside a fragment while running: each tick trains for
 COMPUTE_BUDGET_SECONDS, then redraws the charts (about 0.15 s more). The
 fragment asks to rerun every TICK_SECONDS, less than a tick lasts; Streamlit
 queues such requests without interrupting the running tick, so ticks follow
-back to back and the charts refresh every ~0.8 s. A longer budget trains
+back to back and the charts refresh about once a second. A longer budget trains
 faster (less drawing per sample) but answers Pause later.
 The buttons and settings sit outside the fragment, so pressing Pause or moving
 a slider reruns the whole page, which takes over as soon as the current tick
@@ -30,7 +30,7 @@ from dashboard.training import CONV_EVAL_IMAGES, MODES, TrainingRun, clone_netwo
 from dashboard.widgets import format_accuracy, require_mnist, save_network_form
 
 TICK_SECONDS = 0.25
-COMPUTE_BUDGET_SECONDS = 0.6
+COMPUTE_BUDGET_SECONDS = 0.7
 LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
