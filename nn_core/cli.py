@@ -98,6 +98,28 @@ def parse_layers(text: str) -> tuple:
                           f'{{"pool": 2}}, {{"dense": 10}}]\'; got {text!r}') from None
 
 
+MAX_EXTRA_IMAGES = 200_000
+
+
+def load_extra_data(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """--extra-data: an .npz of ``images`` (N, 28, 28) or (N, 784) uint8 and ``labels`` (N,) 0-9,
+    e.g. the labelled drawings the dashboard downloads. Never unpickled."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels = archive["images"], archive["labels"]
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise NNCoreError(f"--extra-data {path}: expected an .npz with arrays 'images' and "
+                          f"'labels' ({exc})") from None
+    if images.dtype != np.uint8 or images.ndim not in (2, 3) or images[0].size != 784:
+        raise NNCoreError(f"--extra-data {path}: images must be uint8 (N, 28, 28) or (N, 784); "
+                          f"got {images.dtype} {images.shape}")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) \
+            or labels.min() < 0 or labels.max() > 9 or len(images) > MAX_EXTRA_IMAGES:
+        raise NNCoreError(f"--extra-data {path}: labels must be {len(images)} digits 0-9 "
+                          f"(at most {MAX_EXTRA_IMAGES:,} images)")
+    return images.reshape(len(images), 784), labels.astype(np.uint8)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     network_config = NetworkConfig(layers=parse_layers(args.layers), activation=args.activation,
                                    dropout=args.dropout, seed=args.seed)
@@ -111,6 +133,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         images, labels = data.train_images, data.train_labels
         eval_images, eval_labels = data.test_images, data.test_labels
+    if args.extra_data:
+        extra_images, extra_labels = load_extra_data(args.extra_data)
+        images = np.concatenate([images, extra_images])
+        labels = np.concatenate([labels, extra_labels])
     network = Network(network_config)
     trainer = Trainer(network, images, labels, train_config, eval_images, eval_labels)
     log = sys.stderr if args.json else sys.stdout
@@ -253,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--validation", action="store_true",
                      help="hold out the last 5,000 training images for per-epoch evaluation")
+    sub.add_argument("--extra-data", metavar="NPZ",
+                     help="also train on these labelled images: an .npz with uint8 'images' "
+                          "(N, 28, 28) and 'labels' (N,), e.g. drawings saved from the dashboard")
     sub.add_argument("--name", help="name stored in the file (default: the file's stem)")
     sub.add_argument("--out", required=True, help="where to save, e.g. saved_networks/mine.npz")
     sub.add_argument("--force", action="store_true", help="overwrite --out if it exists")

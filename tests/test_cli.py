@@ -77,6 +77,23 @@ def test_train_saves_a_network_and_prints_json(mnist, tmp_path):
     assert_clean_failure(again, "already exists")
 
 
+def test_train_with_extra_labelled_images(mnist, tmp_path):
+    extra = tmp_path / "drawings.npz"
+    np.savez(extra, images=mnist.test_images[:50].reshape(-1, 28, 28), labels=mnist.test_labels[:50])
+    out = tmp_path / "extra.npz"
+    result = cli("train", "--layers", "784,16,10", "--epochs", "1", "--extra-data", str(extra),
+                 "--out", str(out))
+    assert "on 60,050 images" in result.stdout
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((3, 28, 28), np.float32), labels=np.zeros(3, np.int64))
+    assert_clean_failure(cli("train", "--epochs", "1", "--extra-data", str(bad), "--out",
+                             str(tmp_path / "y.npz"), check=False), "uint8")
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, images=np.array([object()], dtype=object), labels=np.zeros(1, np.int64))
+    assert_clean_failure(cli("train", "--epochs", "1", "--extra-data", str(pickled), "--out",
+                             str(tmp_path / "z.npz"), check=False), "--extra-data")
+
+
 def test_evaluate_prints_a_readable_report(mnist):
     result = cli("evaluate")
     assert "test accuracy" in result.stdout and "confusion matrix" in result.stdout

@@ -1,0 +1,1 @@
+"""Maintenance scripts (not part of nn_core): data preparation for training the bundled network."""

@@ -1,0 +1,66 @@
+"""Re-draw MNIST *training* digits the way people draw them, as extra training data.
+
+    python scripts/redraw_mnist.py --n 30000 --out data/redrawn-train.npz
+    python -m nn_core train ... --extra-data data/redrawn-train.npz
+
+People draw with a round brush of one width, so their strokes are uniform,
+while MNIST's pens vary in pressure. Each digit's skeleton is retraced with a
+random round brush at a random size on a 280×280 canvas (the stroke renderer of
+benchmarks/drawn_digits.py) and sent through the app's own preprocessing, so
+the network also learns from digits that look like drawings. Only training
+digits are used; the benchmarks draw from the test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.drawn_digits import BRUSH_RANGE, draw_digit  # noqa: E402
+from nn_core.mnist import load_mnist  # noqa: E402
+from nn_core.preprocess import preprocess  # noqa: E402
+
+
+def redraw(images: np.ndarray, seed: int) -> np.ndarray:
+    """(N, 784) uint8 training digits → (N, 784) uint8 re-drawn and preprocessed digits."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros_like(images)
+    for index, image in enumerate(images):
+        brush = int(rng.integers(BRUSH_RANGE[0], BRUSH_RANGE[1] + 1))
+        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng)
+        result = preprocess(coverage)
+        if not result.empty:
+            out[index] = np.round(result.image.reshape(784) * 255).astype(np.uint8)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=30000, help="training digits to re-draw")
+    parser.add_argument("--out", default=str(REPO_ROOT / "data" / "redrawn-train.npz"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, data/mnist)")
+    args = parser.parse_args()
+    data = load_mnist(args.data_dir)
+    picks = np.random.default_rng(args.seed).choice(len(data.train_images), args.n, replace=False)
+    chunks = np.array_split(picks, args.workers * 8)
+    with ProcessPoolExecutor(args.workers) as pool:
+        parts = list(pool.map(redraw, [data.train_images[c] for c in chunks],
+                              [args.seed + 1 + i for i in range(len(chunks))]))
+    images = np.concatenate(parts)
+    keep = images.any(axis=1)  # a digit whose re-drawing came out empty is dropped
+    np.savez_compressed(args.out, images=images[keep].reshape(-1, 28, 28),
+                        labels=data.train_labels[picks][keep])
+    print(f"wrote {keep.sum():,} re-drawn training digits to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""scripts/redraw_mnist.py: training digits re-drawn with a uniform brush, as the app would see them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nn_core.preprocess import preprocess
+from scripts.redraw_mnist import redraw
+
+
+def test_redrawn_digits_are_preprocessed_uniform_strokes(mnist):
+    originals = mnist.train_images[:12]
+    redrawn = redraw(originals, seed=3)
+    assert redrawn.shape == originals.shape and redrawn.dtype == np.uint8
+    assert (redrawn.max(axis=1) > 200).all()  # solid strokes, none came out empty
+    np.testing.assert_array_equal(redraw(originals, seed=3), redrawn)  # reproducible
+    for image in redrawn[:4].reshape(-1, 28, 28) / 255:
+        again = preprocess(image).image  # already normalised: preprocessing leaves it in place
+        assert np.abs(again - image).mean() < 0.05
+    # Same digit, different pen: close to the original shape but not a copy of it.
+    difference = np.abs(redrawn.astype(int) - originals.astype(int)).mean(axis=1) / 255
+    assert ((difference > 0.01) & (difference < 0.3)).all()
