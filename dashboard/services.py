@@ -278,14 +278,9 @@ class SavedNetwork:
 
 def list_saved_networks() -> list[SavedNetwork]:
     """Every .npz in the networks folder, loaded and validated, sorted by file name."""
-    listing = []
-    for path in sorted(networks_dir().glob("*.npz")):
-        try:
-            network, metadata = network_file.load_network(path)
-            listing.append(SavedNetwork(path, network, metadata, None))
-        except NetworkFileError as error:
-            listing.append(SavedNetwork(path, None, None, str(error)))
-    return listing
+    return [SavedNetwork(path, None, None, str(loaded)) if isinstance(loaded, NetworkFileError)
+            else SavedNetwork(path, *loaded, None)
+            for path, loaded in network_file.list_networks(networks_dir())]
 
 
 def library_path(name: str) -> Path:

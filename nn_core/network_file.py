@@ -297,12 +297,12 @@ def load_network(source: str | Path | bytes | BinaryIO) -> tuple[Network, Metada
 
 
 def list_networks(directory: Path = SAVED_NETWORKS_DIR
-                  ) -> list[tuple[Path, Metadata | NetworkFileError]]:
-    """Every .npz in ``directory`` with its metadata, or the error that makes it unusable."""
-    listing: list[tuple[Path, Metadata | NetworkFileError]] = []
+                  ) -> list[tuple[Path, tuple[Network, Metadata] | NetworkFileError]]:
+    """Every .npz in ``directory``, sorted by name, loaded and validated, or the error that makes it unusable."""
+    listing: list[tuple[Path, tuple[Network, Metadata] | NetworkFileError]] = []
     for path in sorted(Path(directory).glob("*.npz")):
         try:
-            listing.append((path, load_network(path)[1]))
+            listing.append((path, load_network(path)))
         except NetworkFileError as exc:
             listing.append((path, exc))
     return listing

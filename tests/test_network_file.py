@@ -192,8 +192,8 @@ def test_metadata_must_be_json_without_nan():
 def test_list_networks_reports_good_and_bad_files(tmp_path):
     save_network(tmp_path / "good.npz", Network(SMALL), Metadata.new("good"))
     (tmp_path / "bad.npz").write_bytes(b"garbage")
-    listing = dict((p.name, m) for p, m in list_networks(tmp_path))
-    assert listing["good.npz"].name == "good"
+    listing = dict((p.name, loaded) for p, loaded in list_networks(tmp_path))
+    assert listing["good.npz"][1].name == "good" and listing["good.npz"][0].config == SMALL
     assert isinstance(listing["bad.npz"], NetworkFileError)
 
 
