@@ -17,7 +17,7 @@ from nn_core.network_file import Metadata, load_network, network_to_bytes
 from tests.browser.harness import (draw, ellipse, go_to, metric_number, prediction, screenshot, top_bar,
                                    vertical_stroke, wait_until_idle)
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(60), pytest.mark.flaky(reruns=2, reruns_delay=1)]
 DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
 
 
