@@ -150,7 +150,7 @@ class Network:
     def buffers(self) -> Iterator[tuple[str, np.ndarray]]:
         """Saved but untrained arrays, e.g. ("layers.2.running_mean", ...) of batch norm."""
         for index, layer in enumerate(self.layers):
-            for key, buffer in getattr(layer, "buffers", {}).items():
+            for key, buffer in layer.buffers.items():
                 yield f"layers.{index}.{key}", buffer
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -176,7 +176,7 @@ class Network:
     def astype(self, dtype: np.dtype) -> Network:
         """Cast every parameter, gradient and buffer in place (float64 for gradient checks)."""
         for layer in self.layers:
-            for arrays in (layer.params, layer.grads, getattr(layer, "buffers", {})):
+            for arrays in (layer.params, layer.grads, layer.buffers):
                 for key in arrays:
                     arrays[key] = arrays[key].astype(dtype)
         return self
