@@ -1,6 +1,6 @@
 """Re-draw MNIST *training* digits the way people draw them, as extra training data.
 
-    python scripts/redraw_mnist.py --n 30000 --out data/redrawn-train.npz
+    python scripts/redraw_mnist.py --n 60000 --copies 3 --out data/redrawn-train.npz
     python -m nn_core train ... --extra-data data/redrawn-train.npz
 
 People draw with a round brush of one width, so their strokes are uniform,
@@ -41,25 +41,38 @@ def redraw(images: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
+def redraw_training_digits(images: np.ndarray, labels: np.ndarray, n: int, copies: int = 1,
+                           seed: int = 0, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Re-draw ``copies`` times each of n randomly picked digits, in ``workers`` processes.
+
+    Returns (M, 28, 28) uint8 images and their (M,) labels; M ≤ n·copies because a
+    digit whose re-drawing came out empty is dropped.
+    """
+    picks = np.tile(np.random.default_rng(seed).choice(len(images), n, replace=False), copies)
+    chunks = np.array_split(picks, workers * 8)
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(redraw, [images[c] for c in chunks],
+                              [seed + 1 + i for i in range(len(chunks))]))
+    redrawn = np.concatenate(parts)
+    keep = redrawn.any(axis=1)
+    return redrawn[keep].reshape(-1, 28, 28), labels[picks][keep]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=30000, help="training digits to re-draw")
+    parser.add_argument("--n", type=int, default=60000, help="training digits to re-draw")
+    parser.add_argument("--copies", type=int, default=3,
+                        help="re-drawings of each digit, each with its own brush and size")
     parser.add_argument("--out", default=str(REPO_ROOT / "data" / "redrawn-train.npz"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, data/mnist)")
     args = parser.parse_args()
     data = load_mnist(args.data_dir)
-    picks = np.random.default_rng(args.seed).choice(len(data.train_images), args.n, replace=False)
-    chunks = np.array_split(picks, args.workers * 8)
-    with ProcessPoolExecutor(args.workers) as pool:
-        parts = list(pool.map(redraw, [data.train_images[c] for c in chunks],
-                              [args.seed + 1 + i for i in range(len(chunks))]))
-    images = np.concatenate(parts)
-    keep = images.any(axis=1)  # a digit whose re-drawing came out empty is dropped
-    np.savez_compressed(args.out, images=images[keep].reshape(-1, 28, 28),
-                        labels=data.train_labels[picks][keep])
-    print(f"wrote {keep.sum():,} re-drawn training digits to {args.out}")
+    images, labels = redraw_training_digits(data.train_images, data.train_labels, args.n,
+                                            args.copies, args.seed, args.workers)
+    np.savez_compressed(args.out, images=images, labels=labels)
+    print(f"wrote {len(images):,} re-drawn training digits to {args.out}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nn_core.preprocess import preprocess
-from scripts.redraw_mnist import redraw
+from scripts.redraw_mnist import redraw, redraw_training_digits
 
 
 def test_redrawn_digits_are_preprocessed_uniform_strokes(mnist):
@@ -20,3 +20,13 @@ def test_redrawn_digits_are_preprocessed_uniform_strokes(mnist):
     # Same digit, different pen: close to the original shape but not a copy of it.
     difference = np.abs(redrawn.astype(int) - originals.astype(int)).mean(axis=1) / 255
     assert ((difference > 0.01) & (difference < 0.3)).all()
+
+
+def test_each_copy_is_a_fresh_drawing_with_the_same_label(mnist):
+    images, labels = redraw_training_digits(mnist.train_images, mnist.train_labels, n=6, copies=2,
+                                            seed=1, workers=1)
+    assert images.shape == (12, 28, 28) and images.dtype == np.uint8
+    np.testing.assert_array_equal(labels[:6], labels[6:])  # the same six digits, twice
+    assert set(labels) <= set(range(10))
+    # A second brush and size: each copy differs from the first drawing of its digit.
+    assert (np.abs(images[:6].astype(int) - images[6:].astype(int)).mean(axis=(1, 2)) > 1).all()
