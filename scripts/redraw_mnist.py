@@ -1,6 +1,6 @@
 """Re-draw MNIST *training* digits the way people draw them, as extra training data.
 
-    python scripts/redraw_mnist.py --n 60000 --copies 3 --out data/redrawn-train.npz
+    python scripts/redraw_mnist.py --n 60000 --copies 2 --out data/redrawn-train.npz
     python -m nn_core train ... --extra-data data/redrawn-train.npz
 
 People draw with a round brush of one width, so their strokes are uniform,
@@ -61,7 +61,7 @@ def redraw_training_digits(images: np.ndarray, labels: np.ndarray, n: int, copie
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=60000, help="training digits to re-draw")
-    parser.add_argument("--copies", type=int, default=3,
+    parser.add_argument("--copies", type=int, default=2,
                         help="re-drawings of each digit, each with its own brush and size")
     parser.add_argument("--out", default=str(REPO_ROOT / "data" / "redrawn-train.npz"))
     parser.add_argument("--seed", type=int, default=0)
