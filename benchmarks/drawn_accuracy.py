@@ -72,6 +72,9 @@ def cli_predictions(paths: list[Path], network: Path) -> list[int | None]:
 
 
 def report(title: str, cases: list[WrittenCase], predictions: list[int | None]) -> float:
+    if not cases:
+        print(f"{title}: none asked for")
+        return float("nan")
     correct = np.array([p == c.label for p, c in zip(predictions, cases)])
     by_encoding = defaultdict(list)
     for case, ok in zip(cases, correct):
