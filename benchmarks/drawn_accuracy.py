@@ -6,10 +6,11 @@ Builds realistic drawings from MNIST *test* digits (benchmarks/drawn_digits.py:
 round-brush strokes 10–26 px on a 280×280 canvas, 30–90% of its height, anywhere,
 in three encodings; by default each of the 10,000 test digits once, since on
 3,000 the figure wanders by ±0.2 points between seeds), writes them as PNGs and
-classifies them with the real CLI, so the figures are exactly what a user gets. Also prints typeset digits in
-common fonts, and the naive-resize baseline (the original app's squashing of the
-whole canvas to 28×28) on the same drawings. Targets: drawn ≥ 98.5% and no more
-than 0.5 points below MNIST test accuracy; printed ≥ 95%.
+classifies them with the real CLI, so the figures are exactly what a user gets.
+Also prints typeset digits in common fonts, and the naive-resize baseline (the
+original app's squashing of the whole canvas to 28×28) on the same drawings.
+Targets: drawn ≥ 98.5% and no more than 0.5 points below MNIST test accuracy;
+printed ≥ 95%.
 """
 
 from __future__ import annotations
