@@ -110,9 +110,9 @@ def load_extra_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise NNCoreError(f"--extra-data {path}: expected an .npz with arrays 'images' and "
                           f"'labels' ({exc})") from None
-    if images.dtype != np.uint8 or images.ndim not in (2, 3) or images[0].size != 784:
-        raise NNCoreError(f"--extra-data {path}: images must be uint8 (N, 28, 28) or (N, 784); "
-                          f"got {images.dtype} {images.shape}")
+    if images.dtype != np.uint8 or images.shape[1:] not in ((28, 28), (784,)) or len(images) == 0:
+        raise NNCoreError(f"--extra-data {path}: images must be uint8 (N, 28, 28) or (N, 784) "
+                          f"with N ≥ 1; got {images.dtype} {images.shape}")
     if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) \
             or labels.min() < 0 or labels.max() > 9 or len(images) > MAX_EXTRA_IMAGES:
         raise NNCoreError(f"--extra-data {path}: labels must be {len(images)} digits 0-9 "

@@ -88,6 +88,10 @@ def test_train_with_extra_labelled_images(mnist, tmp_path):
     np.savez(bad, images=np.zeros((3, 28, 28), np.float32), labels=np.zeros(3, np.int64))
     assert_clean_failure(cli("train", "--epochs", "1", "--extra-data", str(bad), "--out",
                              str(tmp_path / "y.npz"), check=False), "uint8")
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, images=np.zeros((0, 28, 28), np.uint8), labels=np.zeros(0, np.int64))
+    assert_clean_failure(cli("train", "--epochs", "1", "--extra-data", str(empty), "--out",
+                             str(tmp_path / "e.npz"), check=False), "N ≥ 1")
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, images=np.array([object()], dtype=object), labels=np.zeros(1, np.int64))
     assert_clean_failure(cli("train", "--epochs", "1", "--extra-data", str(pickled), "--out",
