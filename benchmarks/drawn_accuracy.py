@@ -1,6 +1,7 @@
 """Accuracy on digits as people draw them, through `python -m nn_core predict`.
 
     python benchmarks/drawn_accuracy.py [--network P] [--n 10000] [--printed 600]
+    python benchmarks/drawn_accuracy.py --skeleton-upsample 1   # jagged traces
 
 Builds realistic drawings from MNIST *test* digits (benchmarks/drawn_digits.py:
 round-brush strokes 10–26 px on a 280×280 canvas, 30–90% of its height, anywhere,
@@ -10,7 +11,10 @@ classifies them with the real CLI, so the figures are exactly what a user gets.
 Also prints typeset digits in common fonts, and the naive-resize baseline (the
 original app's squashing of the whole canvas to 28×28) on the same drawings.
 Targets: drawn ≥ 98.5% and no more than 0.5 points below MNIST test accuracy;
-printed ≥ 95%.
+printed ≥ 95%. ``--skeleton-upsample`` changes how each digit's path is found
+(thinned at 4× MNIST's resolution by default; 1 gives the jagged staircase a
+tracer working at 28×28 would draw), to check that the figures do not hang on
+one generator's style.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.drawn_digits import DrawnCase, drawn_cases, printed_cases, save_case_png  # noqa: E402
+from benchmarks.drawn_digits import (  # noqa: E402
+    UPSAMPLE, DrawnCase, drawn_cases, printed_cases, save_case_png)
 from nn_core.mnist import load_mnist  # noqa: E402
 from nn_core.network_file import DEFAULT_NETWORK, load_network  # noqa: E402
 from nn_core.preprocess import naive_resize  # noqa: E402
@@ -91,6 +96,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10000, help="drawn digits")
     parser.add_argument("--printed", type=int, default=600, help="typeset digits")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--skeleton-upsample", type=int, default=UPSAMPLE,
+                        help="resolution (× 28) at which digits are thinned before retracing")
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, data/mnist)")
     args = parser.parse_args()
 
@@ -102,8 +109,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as folder:
         # Cases are written out as they come: 10,000 canvases would hold 3 GB in memory.
-        drawn, naive_inputs = written_cases(drawn_cases(data.test_images, data.test_labels, args.n, rng),
-                                            Path(folder), "drawn", naive=True)
+        cases = drawn_cases(data.test_images, data.test_labels, args.n, rng,
+                            upsample=args.skeleton_upsample)
+        drawn, naive_inputs = written_cases(cases, Path(folder), "drawn", naive=True)
         printed, _ = written_cases(printed_cases(args.printed, rng), Path(folder), "printed")
         predictions = cli_predictions([case.path for case in drawn + printed], Path(args.network))
 

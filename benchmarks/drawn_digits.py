@@ -35,6 +35,7 @@ ENCODINGS = ("canvas_rgba", "canvas_black", "paper")
 BRUSH_RANGE = (10, 26)  # brush diameter in canvas pixels, inclusive
 HEIGHT_FRACTION_RANGE = (0.30, 0.90)  # ink bounding-box height / canvas height
 UPSAMPLE = 4  # skeleton resolution relative to 28x28: smooth enough for strokes, still fast
+# A skeleton thinned at 28x28 (upsample 1) is a jagged staircase; at 4x it follows the pen.
 SUPERSAMPLE = 2  # strokes are drawn at this multiple of the canvas resolution, then averaged
 INK_THRESHOLD = 0.35  # MNIST grey level (0-1) above which a pixel is part of the stroke
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
@@ -65,6 +66,7 @@ def drawn_cases(
     n: int,
     rng: np.random.Generator,
     encodings: Iterable[str] = ENCODINGS,
+    upsample: int = UPSAMPLE,
 ) -> Iterator[DrawnCase]:
     """Yield n drawings of randomly chosen MNIST test digits, cycling through encodings.
 
@@ -72,13 +74,14 @@ def drawn_cases(
     Digits are picked without replacement while n <= N. Each case gets a random brush
     in BRUSH_RANGE, height fraction in HEIGHT_FRACTION_RANGE (lowered only when the
     digit would otherwise be wider than the canvas) and position fully inside the canvas.
+    ``upsample`` is the resolution, relative to 28x28, at which the skeleton is traced.
     """
     images = _as_digit_images(test_images, test_labels)
     encodings = _checked_encodings(encodings)
     picks = rng.choice(len(images), size=n, replace=n > len(images))
     for i, index in enumerate(picks):
         brush = int(rng.integers(BRUSH_RANGE[0], BRUSH_RANGE[1] + 1))
-        coverage, height_fraction = draw_digit(images[index], brush, rng)
+        coverage, height_fraction = draw_digit(images[index], brush, rng, upsample)
         encoding = encodings[i % len(encodings)]
         image = encode(coverage, encoding, rng)
         yield DrawnCase(image, int(test_labels[index]), encoding, brush, height_fraction)
@@ -107,14 +110,16 @@ def save_case_png(case: DrawnCase, path: Path) -> None:
 
 
 def draw_digit(
-    image28: np.ndarray, brush: int, rng: np.random.Generator
+    image28: np.ndarray, brush: int, rng: np.random.Generator, upsample: int = UPSAMPLE
 ) -> tuple[np.ndarray, float]:
     """Retrace one 28x28 uint8 digit with a round brush at a random size and place.
 
-    Returns the (280, 280) float32 ink coverage in [0, 1] and the height fraction of its
-    bounding box.
+    The skeleton is found at ``upsample`` times MNIST's resolution. Returns the
+    (280, 280) float32 ink coverage in [0, 1] and the height fraction of its bounding box.
     """
-    points, edges = _skeleton_graph(skeletonize(_stroke_mask(image28)))
+    if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or upsample < 1:
+        raise ConfigError(f"upsample must be a positive integer; got {upsample!r}.")
+    points, edges = _skeleton_graph(skeletonize(_stroke_mask(image28, upsample)))
     top, left = points.min(axis=0)
     extent_y, extent_x = points.max(axis=0) - (top, left)
     zoom = _random_zoom(extent_y, extent_x, brush, rng)
@@ -220,9 +225,9 @@ def _random_zoom(extent_y: float, extent_x: float, brush: int, rng: np.random.Ge
     return zoom if np.isfinite(zoom) else 1.0  # a lone dot has no extent to scale
 
 
-def _stroke_mask(image28: np.ndarray) -> np.ndarray:
-    """Upsampled boolean mask of the pen strokes of a 28x28 uint8 digit."""
-    size = 28 * UPSAMPLE
+def _stroke_mask(image28: np.ndarray, upsample: int) -> np.ndarray:
+    """Boolean mask of the pen strokes of a 28x28 uint8 digit, ``upsample`` times larger."""
+    size = 28 * upsample
     smooth = Image.fromarray(image28).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(smooth) > INK_THRESHOLD * 255
 

@@ -161,6 +161,21 @@ def test_drawing_looks_like_the_mnist_digit_it_traces(mnist_test):
     assert np.mean(best_is_own) >= 0.7  # of 30 digits, many of the same class
 
 
+def test_a_skeleton_thinned_at_mnist_resolution_still_traces_the_digit(mnist_test):
+    images, _ = mnist_test
+    rng = np.random.default_rng(1)
+    likeness = []
+    for image in images[:20]:
+        smooth, _ = draw_digit(image, brush=16, rng=np.random.default_rng(7))
+        jagged, _ = draw_digit(image, brush=16, rng=np.random.default_rng(7), upsample=1)
+        assert not np.array_equal(smooth, jagged)  # another path, not the same drawing
+        signature = shape_signature(np.round(jagged * 255).astype(np.uint8))
+        likeness.append(np.corrcoef(signature, shape_signature(image))[0, 1])
+    assert np.median(likeness) > 0.8
+    with pytest.raises(ConfigError, match="upsample must be a positive integer"):
+        draw_digit(images[0], brush=16, rng=rng, upsample=0)
+
+
 def test_strokes_have_the_uniform_width_of_the_brush(mnist_test):
     images, _ = mnist_test
     one = images[np.argmax([bounding_box(image > 0)[0] for image in images[:50]])]  # any tall digit
