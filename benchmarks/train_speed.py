@@ -11,6 +11,8 @@ only in the benchmark's own venv, never a product dependency) trains the same
 MLP and CNN with the same batch size, optimizer, thread count and in-memory
 uint8 data, interleaved in one process, best of three: targets MLP ≥ 1.5× and
 CNN ≥ 0.7× PyTorch's samples/s, MLP at ≥ 70% of the machine's float32 GEMM peak.
+Next to each it prints the speed of the step's matrix products alone: what is
+left between that ceiling and nn_core is Python, copies and elementwise work.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ FAST_CNN = TrainConfig(optimizer="adam", learning_rate=0.002, epochs=4, lr_sched
 # Multiply-adds per training sample (forward, weight gradients, input gradients but the first layer's).
 MLP_FLOPS = 2 * (3 * (784 * 256 + 256 * 128 + 128 * 10) - 784 * 256)
 CNN_FLOPS = 2 * (2 * 28 * 28 * 25 * 16 + 3 * 14 * 14 * 25 * 16 * 32 + 3 * 1568 * 10)
+# The (rows, inner, columns) of every matrix product in one nn_core training step at batch 128.
+MLP_PRODUCTS = ((128, 784, 256), (128, 256, 128), (128, 128, 10),  # forward
+                (784, 128, 256), (256, 128, 128), (128, 128, 10),  # weight gradients
+                (128, 10, 128), (128, 128, 256))  # input gradients
+CNN_PRODUCTS = ((128 * 784, 25, 16), (25, 128 * 784, 16),  # conv 1→16: forward, weights
+                (128 * 196, 400, 32), (400, 128 * 196, 32),  # conv 16→32: forward, weights
+                (128 * 196, 800, 16),  # its input gradient, a convolution of the output gradient
+                (128, 1568, 10), (1568, 128, 10), (128, 10, 1568))  # dense
 
 
 def epoch_seconds(data: MnistData, epochs: int) -> list[float]:
@@ -121,6 +131,22 @@ def nn_core_rate(data: MnistData, config: NetworkConfig, batches: int) -> float:
     return trainer.step(batches).samples_per_second
 
 
+def products_only_rate(products: tuple[tuple[int, int, int], ...], steps: int) -> float:
+    """Samples/s of a step that did nothing but its matrix products, on operands already in
+    cache: the ceiling for any engine that turns layers into BLAS calls."""
+    rng = np.random.default_rng(0)
+    operands = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32),
+                 np.empty((m, n), np.float32)) for m, k, n in products]
+
+    def train_steps(count: int) -> None:
+        for _ in range(count):
+            for a, b, out in operands:
+                np.matmul(a, b, out=out)
+
+    train_steps(1)
+    return steps * BATCH / _timed(lambda: train_steps(steps))
+
+
 def torch_model(torch, config: NetworkConfig):
     nn = torch.nn
     if config is MLP:
@@ -166,17 +192,22 @@ def compare_with_torch(data: MnistData, threads: int) -> None:
     torch.set_num_threads(threads)
     peak = gemm_peak_gflops()
     print(f"float32 GEMM peak (numpy, 2048², {threads} threads): {peak:.0f} GFLOP/s")
-    for name, config, batches, flops in (("MLP 784-256-128-10", MLP, 200, MLP_FLOPS),
-                                         ("CNN c16k5-p2-c32k5-p2-d10", CNN, 30, CNN_FLOPS)):
-        ours, theirs = [], []
+    for name, config, batches, flops, products in (
+            ("MLP 784-256-128-10", MLP, 200, MLP_FLOPS, MLP_PRODUCTS),
+            ("CNN c16k5-p2-c32k5-p2-d10", CNN, 30, CNN_FLOPS, CNN_PRODUCTS)):
+        ours, theirs, ceiling = [], [], []
         with threadpool_limits(threads):
             for _ in range(3):  # interleaved so drift in machine speed hits both alike
                 ours.append(nn_core_rate(data, config, batches))
                 theirs.append(torch_rate(torch, data, config, batches))
+                ceiling.append(products_only_rate(products, batches))
         best_ours, best_theirs = max(ours), max(theirs)
         print(f"{name}, batch {BATCH}, {threads} threads: nn_core {best_ours:,.0f} samples/s, "
               f"PyTorch {torch.__version__} {best_theirs:,.0f} samples/s, ratio {best_ours / best_theirs:.2f}x; "
               f"nn_core {best_ours * flops / 1e9:.0f} GFLOP/s = {best_ours * flops / 1e9 / peak:.0%} of peak")
+        print(f"  its matrix products alone, in cache: {max(ceiling):,.0f} samples/s = "
+              f"{max(ceiling) / best_theirs:.2f}x PyTorch (the ceiling for an im2col + BLAS engine); "
+              f"nn_core reaches {best_ours / max(ceiling):.0%} of it")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from nn_core import network_file
 from nn_core.config import PRESETS, NetworkConfig
-from nn_core.conv import Conv2D, MaxPool2D
+from nn_core.conv import BatchNorm, Conv2D, MaxPool2D
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.layers import ACTIVATION_LAYERS, Dense
 from nn_core.mnist import MnistData, load_mnist
@@ -213,10 +213,13 @@ def classify(network: Network, image: np.ndarray) -> Classification:
 
 
 # -- looking inside a network -------------------------------------------------------------
+_ACTIVATION_TYPES = tuple(ACTIVATION_LAYERS.values())
+
+
 def _activation_after(network: Network, index: int) -> int:
-    """Index of the first activation layer after layer ``index`` (past any batch norm)."""
-    activation_types = tuple(ACTIVATION_LAYERS.values())
-    return next(i for i in range(index + 1, len(network.layers)) if isinstance(network.layers[i], activation_types))
+    """Index of the first activation layer after layer ``index`` (past any batch norm or pool)."""
+    return next(i for i in range(index + 1, len(network.layers))
+                if isinstance(network.layers[i], _ACTIVATION_TYPES))
 
 
 def hidden_activations(network: Network, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -238,18 +241,23 @@ def feature_maps(network: Network, image: np.ndarray) -> list[tuple[str, np.ndar
     Empty for a network without convolutions.
     """
     outputs = network.activations(image)
+    layers = network.layers
     maps, n_conv, n_pool = [], 0, 0
-    for index, layer in enumerate(network.layers):
+    for index, layer in enumerate(layers):
         if isinstance(layer, Conv2D):
             n_conv += 1
             activation = _activation_after(network, index)
-            values = outputs[activation + 1][0]
+            # The network applies a conv's activation after the pool that follows it (the
+            # two commute); the maps a person expects are the conv's own, activated.
+            before_pool = index + 1 + isinstance(layers[index + 1], BatchNorm)
+            values = layers[activation].forward(outputs[before_pool][0:1])[0]
             kernel = layer.params["weight"].shape[0]
-            maps.append((f"Conv {n_conv} ({kernel}×{kernel}, {network.layers[activation].describe()}): "
+            maps.append((f"Conv {n_conv} ({kernel}×{kernel}, {layers[activation].describe()}): "
                          f"{values.shape[2]} maps {values.shape[0]}×{values.shape[1]}", values))
         elif isinstance(layer, MaxPool2D):
             n_pool += 1
-            values = outputs[index + 1][0]
+            activated = isinstance(layers[index + 1], _ACTIVATION_TYPES)
+            values = outputs[index + 1 + activated][0]
             maps.append((f"Pool {n_pool} (max {layer.size}×{layer.size}): {values.shape[2]} maps "
                          f"{values.shape[0]}×{values.shape[1]}", values))
     return maps

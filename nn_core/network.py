@@ -67,9 +67,15 @@ class Network:
                                           spec["padding"], init))
                 if spec["batchnorm"]:
                     self.layers.append(BatchNorm(spec["conv"]))
-                self.layers.append(activation())
+                if not (index + 1 < len(specs) and "pool" in specs[index + 1]):
+                    self.layers.append(activation())
             elif "pool" in spec:
                 self.layers.append(MaxPool2D(spec["pool"]))
+                if index > 0 and "conv" in specs[index - 1]:
+                    # Every activation here is non-decreasing, so it commutes with a max:
+                    # applied after the pool it gives the same outputs and gradients
+                    # while touching a quarter of the values.
+                    self.layers.append(activation())
             else:
                 if len(previous) == 3:
                     self.layers.append(Flatten())

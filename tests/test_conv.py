@@ -141,7 +141,8 @@ def test_conv_in_slices_matches_one_pass(in_channels, training, rng, monkeypatch
     whole_grads = {key: value.copy() for key, value in layer.grads.items()}
     # Room for 3 images' patches: slices of 3, 3 and 1.
     monkeypatch.setattr(conv, "MAX_COLS_BYTES", 3 * 36 * 9 * in_channels * 8)
-    monkeypatch.setattr(conv, "INPUT_GRAD_COLS_BYTES", 2 * 36 * 9 * 4 * 8)
+    # Room for 2 images' input-gradient row patches: 8 padded rows × 6 × (3 pixels × 4 channels).
+    monkeypatch.setattr(conv, "INPUT_GRAD_ROWS_BYTES", 2 * 8 * 6 * 12 * 8)
     np.testing.assert_allclose(layer.forward(x, training), whole_out, rtol=1e-12)
     np.testing.assert_allclose(layer.backward(grad.copy()), whole_dx, rtol=1e-12)
     for key, value in whole_grads.items():
