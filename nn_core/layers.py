@@ -10,6 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def column_sums(matrix: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Sum a (rows, columns) matrix down its rows into ``out`` (columns,).
+
+    A product with a ones vector does it several times faster than
+    np.sum(axis=0) when there are few columns, as for bias gradients.
+    """
+    return np.matmul(np.ones(len(matrix), matrix.dtype), matrix, out=out)
+
+
 class Layer:
     """Base: a layer without parameters."""
 
@@ -52,7 +61,7 @@ class Dense(Layer):
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         np.matmul(self._x.T, grad, out=self.grads["weight"])
-        np.sum(grad, axis=0, out=self.grads["bias"])
+        column_sums(grad, self.grads["bias"])
         # The first layer's input gradient is a third of backward's work and
         # only saliency maps need it.
         return grad @ self.params["weight"].T if need_input_grad else None

@@ -7,10 +7,8 @@ People draw with a round brush of one width, so their strokes are uniform,
 while MNIST's pens vary in pressure. Each digit's skeleton is retraced with a
 random round brush at a random size on a 280×280 canvas (the stroke renderer of
 benchmarks/drawn_digits.py) and sent through the app's own preprocessing, so
-the network also learns from digits that look like drawings. The skeleton is
-found at a random resolution too, from a jagged 28×28 staircase to a smooth
-path, so the network does not learn one tracer's style. Only training digits
-are used; the benchmarks draw from the test set.
+the network also learns from digits that look like drawings. Only training
+digits are used; the benchmarks draw from the test set.
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ from benchmarks.drawn_digits import BRUSH_RANGE, draw_digit  # noqa: E402
 from nn_core.mnist import load_mnist  # noqa: E402
 from nn_core.preprocess import preprocess  # noqa: E402
 
-SKELETON_UPSAMPLES = (1, 2, 4)  # resolutions (× 28) at which a digit may be thinned
-
 
 def redraw(images: np.ndarray, seed: int) -> np.ndarray:
     """(N, 784) uint8 training digits → (N, 784) uint8 re-drawn and preprocessed digits."""
@@ -38,8 +34,7 @@ def redraw(images: np.ndarray, seed: int) -> np.ndarray:
     out = np.zeros_like(images)
     for index, image in enumerate(images):
         brush = int(rng.integers(BRUSH_RANGE[0], BRUSH_RANGE[1] + 1))
-        upsample = int(rng.choice(SKELETON_UPSAMPLES))
-        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng, upsample)
+        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng)
         result = preprocess(coverage)
         if not result.empty:
             out[index] = np.round(result.image.reshape(784) * 255).astype(np.uint8)

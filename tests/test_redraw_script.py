@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import scripts.redraw_mnist as redraw_mnist
 from nn_core.preprocess import preprocess
-from scripts.redraw_mnist import SKELETON_UPSAMPLES, redraw, redraw_training_digits
+from scripts.redraw_mnist import redraw, redraw_training_digits
 
 
 def test_redrawn_digits_are_preprocessed_uniform_strokes(mnist):
@@ -31,16 +30,3 @@ def test_each_copy_is_a_fresh_drawing_with_the_same_label(mnist):
     assert set(labels) <= set(range(10))
     # A second brush and size: each copy differs from the first drawing of its digit.
     assert (np.abs(images[:6].astype(int) - images[6:].astype(int)).mean(axis=(1, 2)) > 1).all()
-
-
-def test_digits_are_thinned_at_every_resolution_so_no_one_tracing_style_is_learnt(mnist, monkeypatch):
-    used = []
-
-    def recording_draw_digit(image, brush, rng, upsample):
-        used.append(upsample)
-        return draw_digit(image, brush, rng, upsample)
-
-    draw_digit = redraw_mnist.draw_digit
-    monkeypatch.setattr(redraw_mnist, "draw_digit", recording_draw_digit)
-    redraw(mnist.train_images[:30], seed=4)
-    assert sorted(set(used)) == sorted(SKELETON_UPSAMPLES) and min(SKELETON_UPSAMPLES) == 1
