@@ -42,8 +42,9 @@ TARGET_RATIO = 0.7
 
 
 def small_cnn(rng: np.random.Generator) -> list[Layer]:
-    return [Conv2D(1, 16, 5, rng), ReLU(), MaxPool2D(2),
-            Conv2D(16, 32, 5, rng), ReLU(), MaxPool2D(2),
+    # In the order nn_core.Network builds it: each activation after its pool.
+    return [Conv2D(1, 16, 5, rng), MaxPool2D(2), ReLU(),
+            Conv2D(16, 32, 5, rng), MaxPool2D(2), ReLU(),
             Flatten(), Dense(7 * 7 * 32, 10, rng)]
 
 
