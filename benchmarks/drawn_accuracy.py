@@ -100,6 +100,8 @@ def main() -> None:
                         help="resolution (× 28) at which digits are thinned before retracing")
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, data/mnist)")
     args = parser.parse_args()
+    if args.skeleton_upsample < 1:
+        parser.error(f"--skeleton-upsample must be at least 1; got {args.skeleton_upsample}")
 
     data = load_mnist(args.data_dir)
     network, metadata = load_network(args.network)
