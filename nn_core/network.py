@@ -74,7 +74,7 @@ class Network:
                 if index > 0 and "conv" in specs[index - 1]:
                     # Every activation here is non-decreasing, so it commutes with a max:
                     # applied after the pool it gives the same outputs and gradients
-                    # while touching a quarter of the values.
+                    # while touching one value per pooling window instead of all of them.
                     self.layers.append(activation())
             else:
                 if len(previous) == 3:
