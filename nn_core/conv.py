@@ -128,7 +128,8 @@ def _row_patches(scratch: _Scratch, padded: np.ndarray, kernel: int) -> np.ndarr
 
 def _images_per_slice(out_h: int, out_w: int, patch_size: int, itemsize: int,
                       budget: int | None = None) -> int:
-    """How many images' ``cols`` rows fit in ``budget`` bytes (MAX_COLS_BYTES by default; at least one)."""
+    """How many images' patch rows (im2col or row patches) fit in ``budget`` bytes (MAX_COLS_BYTES
+    by default; at least one)."""
     budget = MAX_COLS_BYTES if budget is None else budget
     return max(1, budget // (out_h * out_w * patch_size * itemsize))
 
