@@ -10,6 +10,7 @@ from typing import Iterable
 
 import numpy as np
 
+from .blas import axpby, axpy
 from .config import TrainConfig
 
 Parameters = Iterable[tuple[str, np.ndarray, np.ndarray]]
@@ -33,7 +34,7 @@ class Optimizer:
 
 class SGD(Optimizer):
     def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
-        param -= np.float32(self.learning_rate) * grad
+        axpy(-self.learning_rate, grad, param)
 
 
 class Momentum(Optimizer):
@@ -50,13 +51,12 @@ class Momentum(Optimizer):
         velocity = self.velocity.get(name)
         if velocity is None:
             velocity = self.velocity[name] = np.zeros_like(param)
-        velocity *= np.float32(self.momentum)
-        velocity += grad
-        lr = np.float32(self.learning_rate)
+        axpby(1.0, grad, self.momentum, velocity)
         if self.nesterov:
-            param -= lr * (grad + np.float32(self.momentum) * velocity)
+            axpy(-self.learning_rate, grad, param)
+            axpy(-self.learning_rate * self.momentum, velocity, param)
         else:
-            param -= lr * velocity
+            axpy(-self.learning_rate, velocity, param)
 
 
 class Adam(Optimizer):
@@ -76,10 +76,8 @@ class Adam(Optimizer):
         self.steps[name] += 1
         t = self.steps[name]
         m, v = self.first[name], self.second[name]
-        m *= np.float32(self.beta1)
-        m += np.float32(1 - self.beta1) * grad
-        v *= np.float32(self.beta2)
-        v += np.float32(1 - self.beta2) * grad * grad
+        axpby(1 - self.beta1, grad, self.beta1, m)
+        axpby(1 - self.beta2, grad * grad, self.beta2, v)
         # Bias correction folded into the step size.
         step_size = self.learning_rate * np.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
         param -= np.float32(step_size) * m / (np.sqrt(v) + np.float32(self.epsilon))

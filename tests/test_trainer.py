@@ -129,6 +129,29 @@ def test_optimizers_follow_their_formulas():
     assert isinstance(nesterov, Momentum) and nesterov.nesterov
 
 
+@pytest.mark.parametrize("size", [3, 50_000])  # small and large arrays take different BLAS paths
+def test_two_steps_match_pytorchs_update_rules(size):
+    grads = [np.full(size, 0.5, np.float32), np.full(size, -0.25, np.float32)]
+
+    def two_steps(optimizer):
+        param = np.ones(size, np.float32)
+        for grad in grads:
+            optimizer.step([("w.weight", param, grad)])
+        return param
+
+    # Heavy ball: v1 = g1, v2 = 0.9 v1 + g2; Nesterov steps along g + 0.9 v.
+    v1, v2 = 0.5, 0.9 * 0.5 - 0.25
+    heavy_ball = two_steps(Momentum(0.1, momentum=0.9))
+    np.testing.assert_allclose(heavy_ball, 1 - 0.1 * (v1 + v2), rtol=1e-6)
+    nesterov_steps = (0.5 + 0.9 * v1) + (-0.25 + 0.9 * v2)
+    np.testing.assert_allclose(two_steps(Momentum(0.1, momentum=0.9, nesterov=True)),
+                               1 - 0.1 * nesterov_steps, rtol=1e-6)
+    m1, s1 = 0.1 * 0.5, 0.001 * 0.25
+    m2, s2 = 0.9 * m1 + 0.1 * -0.25, 0.999 * s1 + 0.001 * 0.0625
+    adam_step2 = 0.01 * np.sqrt(1 - 0.999**2) / (1 - 0.9**2) * m2 / (np.sqrt(s2) + 1e-8)
+    np.testing.assert_allclose(two_steps(Adam(0.01)), 1 - 0.01 - adam_step2, rtol=1e-5)
+
+
 def test_mnist_reaches_high_accuracy_quickly(mnist):
     """A short real run: the engine learns MNIST (full runs are in benchmarks/)."""
     network = Network(NetworkConfig())

@@ -1,0 +1,40 @@
+"""The one-pass vector updates agree with numpy's, on every path they take."""
+
+import numpy as np
+import pytest
+
+from nn_core import blas
+
+
+def _numpy_blas_name() -> str:
+    return np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
+
+
+def test_numpy_wheels_blas_is_found():
+    if _numpy_blas_name() != "scipy-openblas":
+        pytest.skip(f"numpy is linked to {_numpy_blas_name()}, whose symbols are not looked up")
+    assert blas.AVAILABLE, "numpy's OpenBLAS exports cblas_saxpy/saxpby under a name blas.py misses"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_updates_match_numpy(rng, dtype, contiguous):
+    x = rng.standard_normal((300, 41)).astype(dtype)
+    y = rng.standard_normal((300, 41)).astype(dtype)
+    if not contiguous:  # a strided view must take numpy's path and still be updated in place
+        x, y = x[:, ::2], y[:, ::2]
+    expected_axpy = y + np.asarray(-0.3, dtype) * x
+    expected_axpby = np.asarray(0.25, dtype) * x + np.asarray(0.9, dtype) * expected_axpy
+    blas.axpy(-0.3, x, y)
+    # atol: BLAS may fuse the multiply-add, rounding once where numpy rounds twice.
+    np.testing.assert_allclose(y, expected_axpy, rtol=1e-6, atol=1e-6)
+    blas.axpby(0.25, x, 0.9, y)
+    np.testing.assert_allclose(y, expected_axpby, rtol=1e-6, atol=1e-6)
+    assert y.dtype == dtype
+
+
+def test_empty_arrays_are_left_alone():
+    x, y = np.zeros(0, np.float32), np.zeros(0, np.float32)
+    blas.axpy(2.0, x, y)
+    blas.axpby(2.0, x, 3.0, y)
+    assert y.shape == (0,)
