@@ -67,20 +67,26 @@ class Adam(Optimizer):
         self.first: dict[str, np.ndarray] = {}
         self.second: dict[str, np.ndarray] = {}
         self.steps: dict[str, int] = {}
+        # One work array per parameter: the update's intermediate results go
+        # there instead of into a fresh temporary each.
+        self._scratch: dict[str, np.ndarray] = {}
 
     def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
         if name not in self.first:
             self.first[name] = np.zeros_like(param)
             self.second[name] = np.zeros_like(param)
+            self._scratch[name] = np.empty_like(param)
             self.steps[name] = 0
         self.steps[name] += 1
         t = self.steps[name]
-        m, v = self.first[name], self.second[name]
+        m, v, work = self.first[name], self.second[name], self._scratch[name]
         axpby(1 - self.beta1, grad, self.beta1, m)
-        axpby(1 - self.beta2, grad * grad, self.beta2, v)
+        axpby(1 - self.beta2, np.multiply(grad, grad, out=work), self.beta2, v)
         # Bias correction folded into the step size.
         step_size = self.learning_rate * np.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
-        param -= np.float32(step_size) * m / (np.sqrt(v) + np.float32(self.epsilon))
+        np.sqrt(v, out=work)
+        work += np.asarray(self.epsilon, work.dtype)
+        axpy(-step_size, np.divide(m, work, out=work), param)
 
 
 def make_optimizer(config: TrainConfig) -> Optimizer:
