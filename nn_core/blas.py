@@ -22,16 +22,24 @@ _SYMBOLS = (("scipy_cblas_{}64_", ctypes.c_int64), ("cblas_{}64_", ctypes.c_int6
             ("scipy_cblas_{}", ctypes.c_int32))
 
 
-def _numpy_blas(name: str, *arguments: type) -> Callable[..., None] | None:
-    """The CBLAS function `name` that numpy's extension module links to, or None."""
+def _numpy_extension_library() -> ctypes.CDLL | None:
     try:
         from numpy._core import _multiarray_umath as numpy_extension
         # dlsym on the extension also searches the libraries it was linked with.
-        library = ctypes.CDLL(numpy_extension.__file__)
+        return ctypes.CDLL(numpy_extension.__file__)
     except (ImportError, OSError, AttributeError):
         return None
+
+
+_LIBRARY = _numpy_extension_library()
+
+
+def _numpy_blas(name: str, *arguments: type) -> Callable[..., None] | None:
+    """The CBLAS function `name` that numpy's extension module links to, or None."""
+    if _LIBRARY is None:
+        return None
     for pattern, integer in _SYMBOLS:
-        function = getattr(library, pattern.format(name), None)
+        function = getattr(_LIBRARY, pattern.format(name), None)
         if function is not None:
             function.argtypes = [arg if arg is not int else integer for arg in arguments]
             function.restype = None
