@@ -86,6 +86,14 @@ def test_settings_change_between_steps(rng):
     assert trainer.history.learning_rate[-1] == 0.001
 
 
+def test_batches_are_scaled_pixels_at_any_batch_size(rng):
+    trainer = small_trainer(rng)
+    for indices in ([5, 3, 599], list(range(100)), [7]):  # grows past the buffer, then shrinks
+        batch = trainer._input_batch(np.array(indices))
+        assert batch.dtype == np.float32 and batch.shape == (len(indices), 784)
+        np.testing.assert_allclose(batch, trainer.images[indices] / 255, rtol=1e-6)
+
+
 def test_cosine_schedule_anneals(rng):
     trainer = small_trainer(rng, lr_schedule="cosine", learning_rate=0.1)
     assert trainer.learning_rate == pytest.approx(0.1)
