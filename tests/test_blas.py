@@ -38,3 +38,31 @@ def test_empty_arrays_are_left_alone():
     blas.axpy(2.0, x, y)
     blas.axpby(2.0, x, 3.0, y)
     assert y.shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("contiguous", [True, False])
+@pytest.mark.parametrize("beta", [0.0, 0.9])
+def test_transposed_product_matches_numpy(rng, dtype, contiguous, beta):
+    a = rng.standard_normal((200, 60)).astype(dtype)
+    b = rng.standard_normal((200, 24)).astype(dtype)
+    c = rng.standard_normal((60, 24)).astype(dtype)
+    if not contiguous:
+        a, b = a[:, ::2], b[:, ::2]
+        c = np.ascontiguousarray(c[::2, ::2]).T.copy().T  # Fortran order: numpy's path
+    expected = a.T @ b + np.asarray(beta, dtype) * c
+    blas.gemm_tn(a, b, beta, c)
+    np.testing.assert_allclose(c, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_transposed_product_overwrites_non_finite_values_when_beta_is_zero(rng):
+    a, b = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32)
+    c = np.full((3, 2), np.nan, np.float32)
+    blas.gemm_tn(a, b, 0.0, c)
+    np.testing.assert_allclose(c, a.T @ b, rtol=1e-5)
+
+
+def test_transposed_product_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"a \(m, k\), b \(m, n\)"):
+        blas.gemm_tn(np.zeros((5, 3), np.float32), np.zeros((4, 2), np.float32), 0.0,
+                     np.zeros((3, 2), np.float32))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -92,6 +93,22 @@ def test_batches_are_scaled_pixels_at_any_batch_size(rng):
         batch = trainer._input_batch(np.array(indices))
         assert batch.dtype == np.float32 and batch.shape == (len(indices), 784)
         np.testing.assert_allclose(batch, trainer.images[indices] / 255, rtol=1e-6)
+
+
+def test_momentum_in_the_gradient_product_trains_as_the_plain_update_does():
+    lending, plain = (small_trainer(np.random.default_rng(5)) for _ in range(2))
+    plain.optimizer.lend_state = lambda layers: contextlib.nullcontext()
+    lending.step(2)
+    # A saliency map mid-run is a backward pass outside the training step: it must leave
+    # the velocity the weight-gradient product writes alone.
+    lending.network.saliency(lending.images[:3])
+    lending.step(2)
+    plain.step(4)
+    for (name, trained, _), (_, expected, _) in zip(lending.network.parameters(),
+                                                    plain.network.parameters()):
+        np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+    for name, velocity in plain.optimizer.velocity.items():
+        np.testing.assert_allclose(lending.optimizer.velocity[name], velocity, rtol=1e-5, atol=1e-6)
 
 
 def test_cosine_schedule_anneals(rng):
