@@ -13,7 +13,7 @@ def _numpy_blas_name() -> str:
 def test_numpy_wheels_blas_is_found():
     if _numpy_blas_name() != "scipy-openblas":
         pytest.skip(f"numpy is linked to {_numpy_blas_name()}, whose symbols are not looked up")
-    assert blas.AVAILABLE, "numpy's OpenBLAS exports cblas_saxpy/saxpby under a name blas.py misses"
+    assert blas.AVAILABLE, "numpy's OpenBLAS exports cblas_saxpy/saxpby/sgemm under a name blas.py misses"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
