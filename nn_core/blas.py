@@ -87,13 +87,19 @@ def axpby(alpha: float, x: np.ndarray, beta: float, y: np.ndarray) -> None:
 
 
 def gemm_tn(a: np.ndarray, b: np.ndarray, beta: float, c: np.ndarray) -> None:
-    """c = a.T @ b + beta * c, in place, for a (m, k), b (m, n) and c (k, n)."""
+    """c = a.T @ b + beta * c, in place, for a (m, k), b (m, n) and c (k, n).
+
+    ``a`` may be row-major or the transpose of a row-major array (as im2col's
+    patch matrix can be); BLAS reads either without a copy.
+    """
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0] or c.shape != (a.shape[1], b.shape[1]):
         raise ValueError(f"gemm_tn needs a (m, k), b (m, n) and c (k, n); got {a.shape}, {b.shape}, {c.shape}")
-    if _float32_rows(a, b, c) and a.size and c.size and c.flags.writeable:
-        rows, k = a.shape
-        n = b.shape[1]
-        _sgemm(_ROW_MAJOR, _TRANSPOSE, _NO_TRANSPOSE, k, n, rows, 1.0, a.ctypes.data, k,
+    rows, k = a.shape
+    n = b.shape[1]
+    if _float32_rows(a.T if a.flags.f_contiguous else a, b, c) and a.size and c.size and c.flags.writeable:
+        # A row-major a is read transposed; a transposed one is a.T read as it is.
+        transpose, lda = (_TRANSPOSE, k) if a.flags.c_contiguous else (_NO_TRANSPOSE, rows)
+        _sgemm(_ROW_MAJOR, transpose, _NO_TRANSPOSE, k, n, rows, 1.0, a.ctypes.data, lda,
                b.ctypes.data, n, beta, c.ctypes.data, n)
     elif beta:
         c *= np.asarray(beta, c.dtype)

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ConfigError, ShapeError
+from .blas import gemm_tn
 from .layers import Layer, column_sums
 
 MAX_COLS_BYTES = 64 * 2**20
@@ -153,6 +154,7 @@ class Conv2D(Layer):
     ``padding="same"`` keeps H and W (an even kernel gets its extra padding
     row/column at the bottom/right, as in TensorFlow); ``"valid"`` gives
     H' = H - k + 1. Params: "weight" (k, k, C_in, C_out) and "bias" (C_out,).
+    ``weight_grad_decay`` works as Dense's does.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, rng: np.random.Generator,
@@ -174,6 +176,7 @@ class Conv2D(Layer):
         self.params = {"weight": rng.standard_normal(shape, dtype=np.float32) * np.float32(scale),
                        "bias": np.zeros(out_channels, dtype=np.float32)}
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
+        self.weight_grad_decay = 0.0
         before = (self.kernel - 1) // 2 if padding == "same" else 0
         after = self.kernel - 1 - before if padding == "same" else 0
         self._pads = (before, after, before, after)
@@ -224,10 +227,8 @@ class Conv2D(Layer):
             cols = self._cols if self._cols is not None else self._input_cols(
                 self._scratch, self._x[start:start + step], step)
             grad_slice = grad[start:start + step].reshape(-1, out_channels)
-            if start == 0:
-                np.matmul(cols.T, grad_slice, out=grad_weight)
-            else:
-                grad_weight += cols.T @ grad_slice
+            # Later slices add to the first slice's sum.
+            gemm_tn(cols, grad_slice, self.weight_grad_decay if start == 0 else 1.0, grad_weight)
         column_sums(grad.reshape(-1, out_channels), self.grads["bias"])
         if not need_input_grad:
             return None

@@ -13,7 +13,7 @@ import numpy as np
 
 from .blas import axpby, axpy
 from .config import TrainConfig
-from .layers import Dense, Layer, parameter_name
+from .layers import Layer, parameter_name
 
 Parameters = Iterable[tuple[str, np.ndarray, np.ndarray]]
 
@@ -63,7 +63,7 @@ class Momentum(Optimizer):
 
     @contextmanager
     def lend_state(self, layers: Sequence[Layer]) -> Iterator[None]:
-        """Dense weights' gradients go straight into their velocity, v = momentum · v + g.
+        """Weight gradients go straight into their velocity, v = momentum · v + g.
 
         That saves a pass over every weight per step (6-8% of an MLP step). Only
         plain heavy ball allows it: Nesterov's step and weight decay need g itself.
@@ -72,7 +72,7 @@ class Momentum(Optimizer):
         try:
             if not (self.nesterov or self.weight_decay):
                 for index, layer in enumerate(layers):
-                    if isinstance(layer, Dense):
+                    if hasattr(layer, "weight_grad_decay"):  # Dense and Conv2D
                         name = parameter_name(index, "weight")
                         lent.append((layer, layer.grads["weight"]))
                         layer.grads["weight"] = self._velocity(name, layer.params["weight"])

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from nn_core import conv
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.errors import ShapeError
 from nn_core.network import Network
@@ -25,9 +26,9 @@ def toy_digits(rng: np.random.Generator, n: int = 600) -> tuple[np.ndarray, np.n
     return images, labels
 
 
-def small_trainer(rng, **train) -> Trainer:
+def small_trainer(rng, layers=(784, 32, 10), **train) -> Trainer:
     images, labels = toy_digits(rng)
-    network = Network(NetworkConfig(layers=(784, 32, 10), seed=1))
+    network = Network(NetworkConfig(layers=layers, seed=1))
     return Trainer(network, images, labels, TrainConfig(batch_size=50, epochs=2, **train),
                    images[:200], labels[:200])
 
@@ -95,8 +96,16 @@ def test_batches_are_scaled_pixels_at_any_batch_size(rng):
         np.testing.assert_allclose(batch, trainer.images[indices] / 255, rtol=1e-6)
 
 
-def test_momentum_in_the_gradient_product_trains_as_the_plain_update_does():
-    lending, plain = (small_trainer(np.random.default_rng(5)) for _ in range(2))
+SMALL_CNN = ({"conv": 4, "kernel": 3}, {"pool": 2}, {"dense": 10})
+
+
+@pytest.mark.parametrize("layers, cols_budget", [((784, 32, 10), None), (SMALL_CNN, None),
+                                                 (SMALL_CNN, 20_000)])  # conv weight gradients in slices
+def test_momentum_in_the_gradient_product_trains_as_the_plain_update_does(monkeypatch, layers,
+                                                                          cols_budget):
+    if cols_budget:
+        monkeypatch.setattr(conv, "MAX_COLS_BYTES", cols_budget)
+    lending, plain = (small_trainer(np.random.default_rng(5), layers) for _ in range(2))
     plain.optimizer.lend_state = lambda layers: contextlib.nullcontext()
     lending.step(2)
     # A saliency map mid-run is a backward pass outside the training step: it must leave
