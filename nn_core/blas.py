@@ -94,6 +94,9 @@ def gemm_tn(a: np.ndarray, b: np.ndarray, beta: float, c: np.ndarray) -> None:
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0] or c.shape != (a.shape[1], b.shape[1]):
         raise ValueError(f"gemm_tn needs a (m, k), b (m, n) and c (k, n); got {a.shape}, {b.shape}, {c.shape}")
+    if not beta:  # a plain product: numpy's own call costs less than the ctypes one
+        np.matmul(a.T, b, out=c)
+        return
     rows, k = a.shape
     n = b.shape[1]
     if _float32_rows(a.T if a.flags.f_contiguous else a, b, c) and a.size and c.size and c.flags.writeable:
@@ -101,8 +104,6 @@ def gemm_tn(a: np.ndarray, b: np.ndarray, beta: float, c: np.ndarray) -> None:
         transpose, lda = (_TRANSPOSE, k) if a.flags.c_contiguous else (_NO_TRANSPOSE, rows)
         _sgemm(_ROW_MAJOR, transpose, _NO_TRANSPOSE, k, n, rows, 1.0, a.ctypes.data, lda,
                b.ctypes.data, n, beta, c.ctypes.data, n)
-    elif beta:
+    else:
         c *= np.asarray(beta, c.dtype)
         c += a.T @ b
-    else:  # no scaling, so that NaN or inf left in c is overwritten as BLAS would
-        np.matmul(a.T, b, out=c)

@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ConfigError, ShapeError
 from .blas import gemm_tn
-from .layers import Layer, column_sums
+from .layers import Layer, column_sums, store_gradient
 
 MAX_COLS_BYTES = 64 * 2**20
 """Largest ``cols`` matrix built at once. A bigger batch (e.g. evaluating
@@ -154,7 +154,6 @@ class Conv2D(Layer):
     ``padding="same"`` keeps H and W (an even kernel gets its extra padding
     row/column at the bottom/right, as in TensorFlow); ``"valid"`` gives
     H' = H - k + 1. Params: "weight" (k, k, C_in, C_out) and "bias" (C_out,).
-    ``weight_grad_decay`` works as Dense's does.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, rng: np.random.Generator,
@@ -176,7 +175,6 @@ class Conv2D(Layer):
         self.params = {"weight": rng.standard_normal(shape, dtype=np.float32) * np.float32(scale),
                        "bias": np.zeros(out_channels, dtype=np.float32)}
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
-        self.weight_grad_decay = 0.0
         before = (self.kernel - 1) // 2 if padding == "same" else 0
         after = self.kernel - 1 - before if padding == "same" else 0
         self._pads = (before, after, before, after)
@@ -228,8 +226,8 @@ class Conv2D(Layer):
                 self._scratch, self._x[start:start + step], step)
             grad_slice = grad[start:start + step].reshape(-1, out_channels)
             # Later slices add to the first slice's sum.
-            gemm_tn(cols, grad_slice, self.weight_grad_decay if start == 0 else 1.0, grad_weight)
-        column_sums(grad.reshape(-1, out_channels), self.grads["bias"])
+            gemm_tn(cols, grad_slice, self.grad_decay if start == 0 else 1.0, grad_weight)
+        column_sums(grad.reshape(-1, out_channels), self.grads["bias"], self.grad_decay)
         if not need_input_grad:
             return None
         return self._input_gradient(grad)
@@ -431,8 +429,9 @@ class BatchNorm(Layer):
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         axes = tuple(range(grad.ndim - 1))
         normalized, gamma = self._normalized, self.params["gamma"]
-        np.sum(grad * normalized, axis=axes, out=self.grads["gamma"])
-        np.sum(grad, axis=axes, out=self.grads["beta"])
+        grad_gamma, grad_beta = np.sum(grad * normalized, axis=axes), np.sum(grad, axis=axes)
+        store_gradient(self.grads["gamma"], grad_gamma, self.grad_decay)
+        store_gradient(self.grads["beta"], grad_beta, self.grad_decay)
         if not need_input_grad:
             return None
         scale = gamma * self._inv_std
@@ -441,8 +440,8 @@ class BatchNorm(Layer):
         # The batch mean and variance depend on every input too, which removes
         # the gradient's mean and its component along the normalised values.
         count = grad.size // gamma.shape[0]
-        grad -= self.grads["beta"] / count
-        grad -= normalized * (self.grads["gamma"] / count)
+        grad -= grad_beta / count
+        grad -= normalized * (grad_gamma / count)
         return np.multiply(grad, scale, out=grad)
 
     def describe(self) -> str:

@@ -3,6 +3,11 @@
 ``forward`` keeps what ``backward`` needs; ``backward(grad)`` fills ``grads``
 and returns the gradient with respect to the layer's input. Backward may
 overwrite the incoming gradient array: every caller hands over a fresh one.
+
+A layer's ``grad_decay`` is 0 outside training steps. A training step may set
+it: backward then stores grad_decay · grads + the new gradient, which adds up a
+batch taken in several passes (1) or updates heavy-ball momentum's velocity
+(its momentum) when an optimizer has lent its arrays as ``grads``.
 """
 
 from __future__ import annotations
@@ -17,13 +22,26 @@ def parameter_name(layer_index: int, key: str) -> str:
     return f"layers.{layer_index}.{key}"
 
 
-def column_sums(matrix: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Sum a (rows, columns) matrix down its rows into ``out`` (columns,).
+def column_sums(matrix: np.ndarray, out: np.ndarray, decay: float = 0.0) -> None:
+    """out = decay · out + the sum of a (rows, columns) matrix down its rows.
 
     A product with a ones vector does it several times faster than
     np.sum(axis=0) when there are few columns, as for bias gradients.
     """
-    return np.matmul(np.ones(len(matrix), matrix.dtype), matrix, out=out)
+    ones = np.ones(len(matrix), matrix.dtype)
+    if decay:
+        store_gradient(out, ones @ matrix, decay)
+    else:
+        np.matmul(ones, matrix, out=out)
+
+
+def store_gradient(target: np.ndarray, value: np.ndarray, decay: float) -> None:
+    """target = decay · target + value (see grad_decay)."""
+    if decay:
+        target *= np.asarray(decay, target.dtype)
+        target += value
+    else:
+        target[...] = value
 
 
 class Layer:
@@ -32,11 +50,13 @@ class Layer:
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray]  # saved with the network but not trained (batch-norm statistics)
+    grad_decay: float
 
     def __init__(self) -> None:
         self.params = {}
         self.grads = {}
         self.buffers = {}
+        self.grad_decay = 0.0
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -49,12 +69,7 @@ class Layer:
 
 
 class Dense(Layer):
-    """y = x @ weight + bias, with x (N, n_in), weight (n_in, n_out), bias (n_out,).
-
-    ``weight_grad_decay`` is 0 unless an optimizer lends ``grads["weight"]`` its
-    own array: backward then stores decay · grads["weight"] + the new gradient,
-    which is heavy-ball momentum's velocity update done by the gradient product.
-    """
+    """y = x @ weight + bias, with x (N, n_in), weight (n_in, n_out), bias (n_out,)."""
 
     def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, init: str = "he") -> None:
         super().__init__()
@@ -63,7 +78,6 @@ class Dense(Layer):
         weight = rng.standard_normal((n_in, n_out), dtype=np.float32) * np.float32(scale)
         self.params = {"weight": weight, "bias": np.zeros(n_out, dtype=np.float32)}
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
-        self.weight_grad_decay = 0.0
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -73,8 +87,9 @@ class Dense(Layer):
         return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        gemm_tn(self._x, grad, self.weight_grad_decay, self.grads["weight"])
-        column_sums(grad, self.grads["bias"])
+        # The product itself adds decay · grads (gemm's beta): no extra pass.
+        gemm_tn(self._x, grad, self.grad_decay, self.grads["weight"])
+        column_sums(grad, self.grads["bias"], self.grad_decay)
         # The first layer's input gradient is a third of backward's work and
         # only saliency maps need it.
         return grad @ self.params["weight"].T if need_input_grad else None

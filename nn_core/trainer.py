@@ -169,23 +169,44 @@ class Trainer:
         pixels = np.take(self.images, indices, axis=0, out=self._pixel_buffer[:n])
         return np.multiply(pixels, _INV_255, out=self._batch_buffer[:n])
 
+    def _train_batch(self, batch: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
+        """One optimizer step on a batch, in as many passes as the network takes it in.
+
+        Returns the batch's mean loss and how many it classified correctly.
+        """
+        n = len(labels)
+        passes = math.ceil(n / (self.network.images_per_training_pass or n))
+        size = math.ceil(n / passes)
+        loss_fn = LOSSES[self.config.loss]
+        mean_loss, correct = 0.0, 0
+        with self.optimizer.lend_state(self.network.layers) as first_decay:
+            try:
+                for start in range(0, n, size):
+                    part = slice(start, start + size)
+                    logits = self.network.forward(batch[part], training=True)
+                    correct += int((logits.argmax(axis=1) == labels[part]).sum())
+                    loss, grad = loss_fn(logits, labels[part])
+                    share = len(grad) / n  # each pass's loss is the mean over its own part
+                    if share < 1:
+                        grad *= np.asarray(share, grad.dtype)
+                    mean_loss += loss * share
+                    self.network.set_grad_decay(first_decay if start == 0 else 1.0)
+                    self.network.backward(grad)
+            finally:
+                self.network.set_grad_decay(0.0)
+        self.optimizer.learning_rate = self.learning_rate
+        self.optimizer.step(self.network.parameters())
+        return mean_loss, correct
+
     def step(self, n_batches: int = 1) -> StepResult:
         """Train on the next ``n_batches`` batches (stopping early at an epoch's end)."""
         if n_batches < 1:
             raise ValueError(f"n_batches must be at least 1; got {n_batches}")
-        loss_fn = LOSSES[self.config.loss]
         started = time.perf_counter()
         losses, corrects, samples, epoch_finished = [], 0, 0, False
         for _ in range(n_batches):
             indices = self._next_batch_indices()
-            labels = self.labels[indices]
-            logits = self.network.forward(self._input_batch(indices), training=True)
-            correct = int((logits.argmax(axis=1) == labels).sum())
-            loss, grad = loss_fn(logits, labels)
-            with self.optimizer.lend_state(self.network.layers):
-                self.network.backward(grad)
-            self.optimizer.learning_rate = self.learning_rate
-            self.optimizer.step(self.network.parameters())
+            loss, correct = self._train_batch(self._input_batch(indices), self.labels[indices])
             self.step_count += 1
             corrects += correct
             samples += len(indices)
