@@ -208,3 +208,14 @@ def test_cnn_saliency_and_activations(rng):
     outputs = network.activations(image)
     assert outputs[1].shape == (1, 28, 28, 1) and outputs[2].shape == (1, 28, 28, 4)
     assert outputs[-1].shape == (1, 10)
+
+
+def test_many_images_are_taken_in_passes_with_the_same_results(rng):
+    network = Network(NetworkConfig(layers=tuple(CNN_SPEC)))
+    images = rng.random((11, 784), dtype=np.float32)
+    one_pass = network.forward(images)
+    saliency = network.saliency(images)
+    network.images_per_pass = 4  # 11 images: passes of 4, 4 and 3
+    np.testing.assert_allclose(network.forward(images), one_pass, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(network.saliency(images), saliency, rtol=1e-5, atol=1e-6)
+    assert network.predict(images).shape == (11,)

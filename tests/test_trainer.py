@@ -148,7 +148,7 @@ def test_only_conv_networks_without_batch_norm_train_in_passes():
     assert passes((784, 256, 128, 10)) is None
     assert passes(SMALL_CNN_BATCHNORM) is None
     # c16k5-p2-c32k5-p2: the second conv's patches take 14·14·25·16 floats per image.
-    assert passes(PRESETS["cnn"]) == network_module.TRAINING_PASS_PATCH_BYTES // (14 * 14 * 25 * 16 * 4)
+    assert passes(PRESETS["cnn"]) == network_module.PASS_PATCH_BYTES // (14 * 14 * 25 * 16 * 4)
 
 
 def test_cosine_schedule_anneals(rng):
