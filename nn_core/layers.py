@@ -4,10 +4,10 @@
 and returns the gradient with respect to the layer's input. Backward may
 overwrite the incoming gradient array: every caller hands over a fresh one.
 
-A layer's ``grad_decay`` is 0 outside training steps. A training step may set
-it: backward then stores grad_decay · grads + the new gradient, which adds up a
-batch taken in several passes (1) or updates heavy-ball momentum's velocity
-(its momentum) when an optimizer has lent its arrays as ``grads``.
+A layer's ``grad_decay`` is 0 outside training steps, where a step may set it:
+backward then stores grad_decay · grads + the new gradient. A decay of 1 adds up
+a batch taken in several passes; when a momentum optimizer has lent its velocity
+arrays as ``grads``, a decay of its momentum makes backward update the velocity.
 """
 
 from __future__ import annotations

@@ -113,9 +113,12 @@ class Network:
         # Layers up to the first trainable one never need an input gradient in training.
         self._first_trainable = next(i for i, layer in enumerate(self.layers) if layer.params)
         self.images_per_pass = _images_per_pass(config)
-        # Batch norm needs the whole batch's statistics in training.
-        has_batch_norm = any(isinstance(layer, BatchNorm) for layer in self.layers)
-        self.images_per_training_pass = None if has_batch_norm else self.images_per_pass
+        self._has_batch_norm = any(isinstance(layer, BatchNorm) for layer in self.layers)
+
+    @property
+    def images_per_training_pass(self) -> int | None:
+        """``images_per_pass`` for training; batch norm needs the whole batch's statistics."""
+        return None if self._has_batch_norm else self.images_per_pass
 
     def set_grad_decay(self, decay: float) -> None:
         """Every layer's ``grad_decay`` (see nn_core.layers): how backward combines gradients."""

@@ -128,8 +128,8 @@ def test_a_batch_in_several_passes_trains_as_in_one(optimizer):
     in_passes, whole = (small_trainer(np.random.default_rng(5), SMALL_CNN, optimizer=optimizer)
                         for _ in range(2))
     assert in_passes.network.images_per_training_pass > 50  # the toy CNN is small: force passes
-    in_passes.network.images_per_training_pass = 16  # 50 images: passes of 13, 13, 13 and 11
-    whole.network.images_per_training_pass = None
+    in_passes.network.images_per_pass = 16  # 50 images: passes of 13, 13, 13 and 11
+    whole.network.images_per_pass = None
     for trainer in (in_passes, whole):
         trainer.step(3)
     assert in_passes.history.loss == pytest.approx(whole.history.loss, rel=1e-5)
