@@ -52,7 +52,9 @@ def probability_bars(probabilities: np.ndarray, true_label: int | None = None,
 
 def _line(x: Sequence[float], y: Sequence[float], name: str, **style: object) -> go.Scatter:
     keep = downsample_indices(len(x), MAX_LINE_POINTS)
-    return go.Scatter(x=np.asarray(x)[keep], y=np.asarray(y)[keep], name=name, mode="lines", **style)
+    # A line through one point draws nothing: after a single step, show the point.
+    mode = "lines" if len(keep) > 1 else "markers"
+    return go.Scatter(x=np.asarray(x)[keep], y=np.asarray(y)[keep], name=name, mode=mode, **style)
 
 
 def loss_chart(steps: Sequence[int], losses: Sequence[float], smoothing: float = 0.9,
@@ -78,7 +80,9 @@ def accuracy_chart(steps: Sequence[int], train_accuracy: Sequence[float], eval_s
         figure.add_trace(go.Scatter(x=list(eval_steps), y=list(eval_accuracy), name="validation",
                                     mode="lines+markers", line={"color": PREDICTED_COLOUR, "width": 2}))
     return _finish(figure, "Accuracy", height, xaxis={"title": {"text": "batch"}},
-                   yaxis={"title": {"text": "accuracy"}, "tickformat": ".0%"},
+                   yaxis={"title": {"text": "accuracy"}, "tickformat": ".0%",
+                          # Zoomed to the data, but never past 0% or 100%.
+                          "autorangeoptions": {"minallowed": 0, "maxallowed": 1.02}},
                    legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"})
 
 

@@ -131,6 +131,13 @@ def test_loss_chart_has_raw_and_smoothed_lines():
     assert charts.loss_chart([], []).data == ()
 
 
+def test_a_single_step_is_drawn_as_a_point():
+    for figure in (charts.loss_chart([1], [2.3]), charts.accuracy_chart([1], [0.1], [], []),
+                   charts.learning_rate_chart([1], [0.05])):
+        assert all(trace.mode == "markers" for trace in figure.data)
+    assert charts.loss_chart([1, 2], [2.3, 2.1]).data[0].mode == "lines"
+
+
 def test_long_histories_are_downsampled_for_display():
     steps = list(range(10_000))
     figure = charts.loss_chart(steps, list(np.ones(10_000)))
@@ -143,6 +150,8 @@ def test_accuracy_chart_shows_train_and_validation():
     names = [trace.name for trace in figure.data]
     assert names == ["train (smoothed)", "validation"]
     assert list(figure.data[1].x) == [3] and list(figure.data[1].y) == [0.65]
+    limits = figure.layout.yaxis.autorangeoptions
+    assert limits.minallowed == 0 and limits.maxallowed > 1  # no axis below 0% or far above 100%
     only_validation = charts.accuracy_chart([], [], [10, 20], [0.9, 0.95])
     assert [trace.name for trace in only_validation.data] == ["validation"]
 
