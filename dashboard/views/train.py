@@ -93,8 +93,9 @@ def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
     st.caption(f"`{config.describe()}` · {config.n_parameters:,} parameters  \n"
                f"Shapes: {architecture.shape_summary(config)}")
     if config.is_convolutional:
-        st.caption("A CNN learns more from each image but trains 20–40× slower per image than an MLP: "
-                   f"an epoch takes a minute or more; validation uses {CONV_EVAL_IMAGES:,} images.")
+        st.caption("A CNN learns more from each image but trains 30–80× slower per image than an MLP: "
+                   "an epoch takes from 20 seconds (the preset) to a minute or more; "
+                   f"validation uses {CONV_EVAL_IMAGES:,} images.")
     return config
 
 
