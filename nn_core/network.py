@@ -69,6 +69,13 @@ def _images_per_pass(config: NetworkConfig) -> int | None:
     return max(1, PASS_PATCH_BYTES // widest)
 
 
+def pass_slices(n_images: int, images_per_pass: int | None) -> list[slice]:
+    """A batch of ``n_images`` split into equal passes of at most ``images_per_pass`` (None: one pass)."""
+    passes = math.ceil(n_images / (images_per_pass or max(n_images, 1)))
+    size = max(math.ceil(n_images / max(passes, 1)), 1)
+    return [slice(start, start + size) for start in range(0, n_images, size)]
+
+
 class Network:
     """Dense (and optionally conv/pool) layers with activations between them; outputs 10 logits.
 
@@ -132,9 +139,8 @@ class Network:
         Inference takes a large batch in passes of ``images_per_pass``; a training
         pass takes the whole batch, as the trainer has already split it.
         """
-        step = self.images_per_pass
-        if not training and step and len(x) > step:
-            return np.concatenate([self._pass(x[start:start + step]) for start in range(0, len(x), step)])
+        if not training and self.images_per_pass and len(x) > self.images_per_pass:
+            return np.concatenate([self._pass(x[part]) for part in pass_slices(len(x), self.images_per_pass)])
         return self._pass(x, training)
 
     def _pass(self, x: np.ndarray, training: bool = False) -> np.ndarray:

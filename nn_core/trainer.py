@@ -18,7 +18,7 @@ from .augment import AugmentConfig, augment_batch
 from .config import TrainConfig
 from .errors import ShapeError
 from .losses import LOSSES
-from .network import Network
+from .network import Network, pass_slices
 from .optimizers import make_optimizer
 
 _INV_255 = np.float32(1 / 255)
@@ -175,14 +175,11 @@ class Trainer:
         Returns the batch's mean loss and how many it classified correctly.
         """
         n = len(labels)
-        passes = math.ceil(n / (self.network.images_per_training_pass or n))
-        size = math.ceil(n / passes)
         loss_fn = LOSSES[self.config.loss]
         mean_loss, correct = 0.0, 0
         with self.optimizer.lend_state(self.network.layers) as first_decay:
             try:
-                for start in range(0, n, size):
-                    part = slice(start, start + size)
+                for part in pass_slices(n, self.network.images_per_training_pass):
                     logits = self.network.forward(batch[part], training=True)
                     correct += int((logits.argmax(axis=1) == labels[part]).sum())
                     loss, grad = loss_fn(logits, labels[part])
@@ -190,7 +187,7 @@ class Trainer:
                     if share < 1:
                         grad *= np.asarray(share, grad.dtype)
                     mean_loss += loss * share
-                    self.network.set_grad_decay(first_decay if start == 0 else 1.0)
+                    self.network.set_grad_decay(first_decay if part.start == 0 else 1.0)
                     self.network.backward(grad)
             finally:
                 self.network.set_grad_decay(0.0)

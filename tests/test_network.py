@@ -10,7 +10,7 @@ import pytest
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError, ShapeError
 from nn_core.layers import Dense, Dropout, ReLU, Tanh
-from nn_core.network import Network, as_input_batch
+from nn_core.network import Network, as_input_batch, pass_slices
 
 
 def test_built_from_plain_data():
@@ -219,3 +219,10 @@ def test_many_images_are_taken_in_passes_with_the_same_results(rng):
     np.testing.assert_allclose(network.forward(images), one_pass, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(network.saliency(images), saliency, rtol=1e-5, atol=1e-6)
     assert network.predict(images).shape == (11,)
+
+
+@pytest.mark.parametrize("n_images, images_per_pass, sizes", [
+    (128, 40, [32, 32, 32, 32]), (50, 16, [13, 13, 13, 11]), (10, None, [10]), (7, 7, [7]), (0, 5, [])])
+def test_a_batch_splits_into_near_equal_passes(n_images, images_per_pass, sizes):
+    parts = pass_slices(n_images, images_per_pass)
+    assert [len(range(n_images)[part]) for part in parts] == sizes
