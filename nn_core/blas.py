@@ -105,5 +105,4 @@ def gemm_tn(a: np.ndarray, b: np.ndarray, beta: float, c: np.ndarray) -> None:
         _sgemm(_ROW_MAJOR, transpose, _NO_TRANSPOSE, k, n, rows, 1.0, a.ctypes.data, lda,
                b.ctypes.data, n, beta, c.ctypes.data, n)
     else:
-        c *= np.asarray(beta, c.dtype)
-        c += a.T @ b
+        axpby(1.0, a.T @ b, beta, c)

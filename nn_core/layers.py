@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blas import gemm_tn
+from .blas import axpby, gemm_tn
 
 
 def parameter_name(layer_index: int, key: str) -> str:
@@ -38,8 +38,7 @@ def column_sums(matrix: np.ndarray, out: np.ndarray, decay: float = 0.0) -> None
 def store_gradient(target: np.ndarray, value: np.ndarray, decay: float) -> None:
     """target = decay · target + value (see grad_decay)."""
     if decay:
-        target *= np.asarray(decay, target.dtype)
-        target += value
+        axpby(1.0, value, decay, target)
     else:
         target[...] = value
 
