@@ -5,6 +5,8 @@ ufunc plus a temporary for ``y -= a * x``; BLAS's axpy and axpby do each update
 in one pass. On the 784-256-128-10 MLP that is a tenth of the training step.
 gemm_tn adds a product to a scaled matrix, which lets heavy-ball momentum
 update its velocity inside the weight-gradient product instead of after it.
+blas_threads and single_threaded_blas read and set the size of BLAS's thread
+pool, for code that spreads products over threads of its own.
 
 The functions are looked up in the BLAS numpy itself is linked against (never a
 second copy: two BLAS thread pools on the same cores stall each other), by the
@@ -15,7 +17,8 @@ BLAS, other dtypes, non-contiguous arrays) the same update runs in numpy.
 from __future__ import annotations
 
 import ctypes
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -47,6 +50,43 @@ def _numpy_blas(name: str, *arguments: type) -> Callable[..., None] | None:
             function.restype = None
             return function
     return None
+
+
+def _openblas_function(name: str, restype: type | None, *arguments: type) -> Callable | None:
+    """OpenBLAS's own (non-CBLAS) function `name` in numpy's BLAS, or None."""
+    if _LIBRARY is None:
+        return None
+    for pattern in ("scipy_openblas_{}64_", "scipy_openblas_{}", "openblas_{}"):
+        function = getattr(_LIBRARY, pattern.format(name), None)
+        if function is not None:
+            function.argtypes = list(arguments)
+            function.restype = restype
+            return function
+    return None
+
+
+_get_threads = _openblas_function("get_num_threads", ctypes.c_int)
+_set_threads = _openblas_function("set_num_threads", None, ctypes.c_int)
+
+
+def blas_threads() -> int:
+    """How many threads numpy's BLAS runs a product on; 1 when that cannot be told."""
+    return max(1, int(_get_threads())) if _get_threads and _set_threads else 1
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS on one thread inside the block, for code that runs products on several
+    threads of its own; the setting is process-wide, as BLAS's pool is."""
+    before = blas_threads()
+    if before == 1:
+        yield
+        return
+    _set_threads(1)
+    try:
+        yield
+    finally:
+        _set_threads(before)
 
 
 _Pointer, _Float, _Enum = ctypes.c_void_p, ctypes.c_float, ctypes.c_int

@@ -232,6 +232,11 @@ class Conv2D(Layer):
             return None
         return self._input_gradient(grad)
 
+    def replica(self) -> Conv2D:
+        twin = super().replica()
+        twin._training_scratch = twin._scratch = _Scratch()
+        return twin
+
     def _input_cols(self, scratch: _Scratch, x: np.ndarray, slice_images: int) -> np.ndarray:
         padded = _pad(scratch, "padded_input", x, self._pads, slice_images)
         return _patch_matrix(scratch, padded, self.kernel)

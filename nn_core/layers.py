@@ -12,6 +12,8 @@ arrays as ``grads``, a decay of its momentum makes backward update the velocity.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .blas import axpby, gemm_tn
@@ -65,6 +67,13 @@ class Layer:
 
     def describe(self) -> str:
         return type(self).__name__
+
+    def replica(self) -> Layer:
+        """A copy for passes run on another thread: the same ``params`` and ``buffers``
+        (shared, not copied), its own ``grads`` and its own state between forward and backward."""
+        twin = copy.copy(self)
+        twin.grads = {key: np.zeros_like(value) for key, value in self.grads.items()}
+        return twin
 
 
 class Dense(Layer):
@@ -168,6 +177,12 @@ class Dropout(Layer):
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         return grad if self._mask is None else grad * self._mask
+
+    def replica(self) -> Dropout:
+        twin = super().replica()
+        # Its own stream: two threads drawing from one generator would race.
+        twin.rng = self.rng.spawn(1)[0]
+        return twin
 
     def describe(self) -> str:
         return f"Dropout({self.rate:g})"

@@ -5,6 +5,7 @@ Only the model lives here; the training loop is in trainer.py.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Iterator
 
@@ -126,6 +127,14 @@ class Network:
     def images_per_training_pass(self) -> int | None:
         """``images_per_pass`` for training; batch norm needs the whole batch's statistics."""
         return None if self._has_batch_norm else self.images_per_pass
+
+    def replica(self) -> Network:
+        """A network for training passes on another thread: the same parameters and
+        buffers (shared, not copied), its own gradients and per-pass state. Batch norm
+        updates its shared statistics, so batch-norm networks are never run this way."""
+        twin = copy.copy(self)
+        twin.layers = [layer.replica() for layer in self.layers]
+        return twin
 
     def set_grad_decay(self, decay: float) -> None:
         """Every layer's ``grad_decay`` (see nn_core.layers): how backward combines gradients."""

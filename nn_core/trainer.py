@@ -20,6 +20,7 @@ from .errors import ShapeError
 from .losses import LOSSES
 from .network import Network, pass_slices
 from .optimizers import make_optimizer
+from .pass_threads import PassThreads
 
 _INV_255 = np.float32(1 / 255)
 
@@ -107,6 +108,7 @@ class Trainer:
         # page faults each time, about 5% of an MLP step.
         self._pixel_buffer = np.empty((0, 784), images.dtype)
         self._batch_buffer = np.empty((0, 784), np.float32)
+        self._pass_threads = PassThreads(network)
 
     # -- state a UI reads --------------------------------------------------
     @property
@@ -170,29 +172,44 @@ class Trainer:
         return np.multiply(pixels, _INV_255, out=self._batch_buffer[:n])
 
     def _train_batch(self, batch: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
-        """One optimizer step on a batch, in as many passes as the network takes it in.
+        """One optimizer step on a batch, in as many passes as the network takes it in,
+        spread over threads (see nn_core.pass_threads).
 
         Returns the batch's mean loss and how many it classified correctly.
         """
-        n = len(labels)
-        loss_fn = LOSSES[self.config.loss]
-        mean_loss, correct = 0.0, 0
+        parts = pass_slices(len(labels), self.network.images_per_training_pass)
+
+        def run_passes(network: Network, group: list[slice], first_decay: float) -> tuple[float, int]:
+            return self._run_passes(network, batch, labels, group, first_decay)
+
         with self.optimizer.lend_state(self.network.layers) as first_decay:
-            try:
-                for part in pass_slices(n, self.network.images_per_training_pass):
-                    logits = self.network.forward(batch[part], training=True)
-                    correct += int((logits.argmax(axis=1) == labels[part]).sum())
-                    loss, grad = loss_fn(logits, labels[part])
-                    share = len(grad) / n  # each pass's loss is the mean over its own part
-                    if share < 1:
-                        grad *= np.asarray(share, grad.dtype)
-                    mean_loss += loss * share
-                    self.network.set_grad_decay(first_decay if part.start == 0 else 1.0)
-                    self.network.backward(grad)
-            finally:
-                self.network.set_grad_decay(0.0)
+            mean_loss, correct = self._pass_threads.run(run_passes, parts, first_decay)
         self.optimizer.learning_rate = self.learning_rate
         self.optimizer.step(self.network.parameters())
+        return mean_loss, correct
+
+    def _run_passes(self, network: Network, batch: np.ndarray, labels: np.ndarray,
+                    parts: list[slice], first_decay: float) -> tuple[float, int]:
+        """Forward and backward over ``parts`` of the batch, adding up their gradients
+        (the first pass combines with what ``grads`` hold by ``first_decay``).
+
+        Returns these passes' share of the batch's mean loss, and their correct count.
+        """
+        loss_fn = LOSSES[self.config.loss]
+        mean_loss, correct = 0.0, 0
+        try:
+            for index, part in enumerate(parts):
+                logits = network.forward(batch[part], training=True)
+                correct += int((logits.argmax(axis=1) == labels[part]).sum())
+                loss, grad = loss_fn(logits, labels[part])
+                share = len(grad) / len(labels)  # each pass's loss is the mean over its own part
+                if share < 1:
+                    grad *= np.asarray(share, grad.dtype)
+                mean_loss += loss * share
+                network.set_grad_decay(first_decay if index == 0 else 1.0)
+                network.backward(grad)
+        finally:
+            network.set_grad_decay(0.0)
         return mean_loss, correct
 
     def step(self, n_batches: int = 1) -> StepResult:
@@ -201,18 +218,19 @@ class Trainer:
             raise ValueError(f"n_batches must be at least 1; got {n_batches}")
         started = time.perf_counter()
         losses, corrects, samples, epoch_finished = [], 0, 0, False
-        for _ in range(n_batches):
-            indices = self._next_batch_indices()
-            loss, correct = self._train_batch(self._input_batch(indices), self.labels[indices])
-            self.step_count += 1
-            corrects += correct
-            samples += len(indices)
-            losses.append(loss)
-            self._record_batch(loss, correct / len(indices), self.elapsed + time.perf_counter() - started)
-            if self._cursor >= len(self.images):
-                self._start_new_epoch()
-                epoch_finished = True
-                break
+        with self._pass_threads.spread():
+            for _ in range(n_batches):
+                indices = self._next_batch_indices()
+                loss, correct = self._train_batch(self._input_batch(indices), self.labels[indices])
+                self.step_count += 1
+                corrects += correct
+                samples += len(indices)
+                losses.append(loss)
+                self._record_batch(loss, correct / len(indices), self.elapsed + time.perf_counter() - started)
+                if self._cursor >= len(self.images):
+                    self._start_new_epoch()
+                    epoch_finished = True
+                    break
         seconds = time.perf_counter() - started
         self.elapsed += seconds
         return StepResult(self.step_count, self.epoch, float(np.mean(losses)), corrects / samples,

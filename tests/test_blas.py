@@ -67,3 +67,14 @@ def test_transposed_product_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match=r"a \(m, k\), b \(m, n\)"):
         blas.gemm_tn(np.zeros((5, 3), np.float32), np.zeros((4, 2), np.float32), 0.0,
                      np.zeros((3, 2), np.float32))
+
+
+def test_blas_runs_single_threaded_inside_the_block_and_as_before_after():
+    before = blas.blas_threads()
+    assert before >= 1
+    with blas.single_threaded_blas():
+        assert blas.blas_threads() == 1
+    assert blas.blas_threads() == before
+    with pytest.raises(RuntimeError), blas.single_threaded_blas():
+        raise RuntimeError("an error inside still restores the thread count")
+    assert blas.blas_threads() == before

@@ -226,3 +226,30 @@ def test_many_images_are_taken_in_passes_with_the_same_results(rng):
 def test_a_batch_splits_into_near_equal_passes(n_images, images_per_pass, sizes):
     parts = pass_slices(n_images, images_per_pass)
     assert [len(range(n_images)[part]) for part in parts] == sizes
+
+
+def test_a_replica_shares_parameters_but_not_gradients_or_pass_state(rng):
+    layers = ({"conv": 4, "kernel": 3}, {"pool": 2}, {"dense": 16}, {"dense": 10})
+    network = Network(NetworkConfig(layers=layers))
+    twin = network.replica()
+    for (name, param, grad), (_, twin_param, twin_grad) in zip(network.parameters(), twin.parameters()):
+        assert twin_param is param, name
+        assert twin_grad is not grad and twin_grad.shape == grad.shape, name
+    x = rng.random((6, 784), dtype=np.float32)
+    network.forward(x[:3], training=True)
+    network.backward(np.ones((3, 10), np.float32))
+    alone = {name: grad.copy() for name, _, grad in network.parameters()}
+    network.forward(x[:3], training=True)
+    twin.forward(x[3:], training=True)  # in between: must not disturb the network's backward
+    network.backward(np.ones((3, 10), np.float32))
+    for name, _, grad in network.parameters():
+        np.testing.assert_array_equal(grad, alone[name], err_msg=name)
+    assert not any(np.any(grad) for _, _, grad in twin.parameters())
+
+
+def test_a_replica_draws_dropout_from_its_own_generator():
+    network = Network(NetworkConfig(layers=(784, 16, 10), dropout=0.5))
+    twin = network.replica()
+    dropout, twin_dropout = (next(layer for layer in net.layers if isinstance(layer, Dropout))
+                             for net in (network, twin))
+    assert twin_dropout.rng is not dropout.rng  # threads never share a generator

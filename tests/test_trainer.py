@@ -132,13 +132,18 @@ def test_a_batch_in_several_passes_trains_as_in_one(optimizer):
     whole.network.images_per_pass = None
     for trainer in (in_passes, whole):
         trainer.step(3)
-    assert in_passes.history.loss == pytest.approx(whole.history.loss, rel=1e-5)
-    assert in_passes.history.train_accuracy == whole.history.train_accuracy
-    for (name, trained, _), (_, expected, _) in zip(in_passes.network.parameters(),
-                                                    whole.network.parameters()):
+    assert_trained_alike(in_passes, whole)
+
+
+def assert_trained_alike(trainer: Trainer, expected: Trainer) -> None:
+    """The same losses, accuracies and parameters (within float32 rounding), and grad_decay reset."""
+    assert trainer.history.loss == pytest.approx(expected.history.loss, rel=1e-5)
+    assert trainer.history.train_accuracy == expected.history.train_accuracy
+    for (name, trained, _), (_, wanted, _) in zip(trainer.network.parameters(),
+                                                  expected.network.parameters()):
         # Adam divides by each gradient's root mean square, which magnifies float32 rounding.
-        np.testing.assert_allclose(trained, expected, rtol=1e-4, atol=1e-4, err_msg=name)
-    assert all(layer.grad_decay == 0 for layer in in_passes.network.layers)
+        np.testing.assert_allclose(trained, wanted, rtol=1e-4, atol=1e-4, err_msg=name)
+    assert all(layer.grad_decay == 0 for layer in trainer.network.layers)
 
 
 def test_only_conv_networks_without_batch_norm_train_in_passes():

@@ -1,0 +1,97 @@
+"""A training batch's passes spread over threads, one per BLAS thread.
+
+A conv network takes a batch in several cache-sized passes (network.pass_slices).
+numpy runs a pass's elementwise work (im2col copies, pooling, activations) on one
+core, so with BLAS on two cores a third of a step leaves one core idle. Giving
+each thread a share of the passes, and BLAS one thread each, keeps every core
+busy all step: 20-30% more samples/s on the CNN preset on two cores. MLPs (one
+pass) and batch-norm networks (which need the whole batch at once) gain nothing
+and keep one thread.
+
+Every thread but the caller's works on a replica of the network: the same
+parameters, its own gradients, which are added into the network's afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from functools import cache
+from typing import Callable, Iterator
+
+from .blas import axpy, blas_threads, single_threaded_blas
+from .network import Network
+
+PassesResult = tuple[float, int]
+RunPasses = Callable[[Network, list[slice], float], PassesResult]
+"""Runs forward and backward over some of a batch's passes on a network, adding
+their gradients up from the given first-pass ``grad_decay``; returns the passes'
+summed share of the batch's mean loss, and how many they classified correctly."""
+
+
+@cache
+def _thread_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max(1, (os.cpu_count() or 1) - 1), thread_name_prefix="nn_core-pass")
+
+
+def split_passes(parts: list[slice], workers: int) -> list[list[slice]]:
+    """``parts`` in ``workers`` consecutive groups whose sizes differ by at most one."""
+    size, extra = divmod(len(parts), workers)
+    groups, start = [], 0
+    for index in range(workers):
+        end = start + size + (index < extra)
+        groups.append(parts[start:end])
+        start = end
+    return groups
+
+
+class PassThreads:
+    """Runs a network's training passes on as many threads as BLAS has (at most one per pass),
+    inside ``spread``; elsewhere, on the caller's thread alone."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self._replicas: list[Network] = []
+        self._threads = 1
+
+    @contextmanager
+    def spread(self) -> Iterator[None]:
+        """A block of training steps whose passes use one thread per BLAS thread, with BLAS
+        itself on one thread meanwhile. BLAS's thread count is read on entry, so ``--threads``
+        or a limit such as the dashboard's single thread applies. Switching BLAS's pool costs
+        more than a step's threads gain, so it is switched once per block, not per batch."""
+        threads = blas_threads() if self.network.images_per_training_pass is not None else 1
+        if threads == 1:
+            yield
+            return
+        with single_threaded_blas():
+            self._threads = threads
+            try:
+                yield
+            finally:
+                self._threads = 1
+
+    def run(self, run_passes: RunPasses, parts: list[slice], first_decay: float) -> PassesResult:
+        """Every pass in ``parts``, the first group on this thread, with ``first_decay`` (see
+        nn_core.layers' grad_decay) for the network's own first pass; replicas start afresh."""
+        workers = min(self._threads, len(parts))
+        if workers == 1:
+            return run_passes(self.network, parts, first_decay)
+        groups = split_passes(parts, workers)
+        while len(self._replicas) < workers - 1:
+            self._replicas.append(self.network.replica())
+        replicas = self._replicas[:workers - 1]
+        futures = [_thread_pool().submit(run_passes, replica, group, 0.0)
+                   for replica, group in zip(replicas, groups[1:])]
+        try:
+            loss, correct = run_passes(self.network, groups[0], first_decay)
+        finally:
+            wait(futures)  # even on an error here: no replica may still be running after
+        results = [future.result() for future in futures]
+        for replica, (replica_loss, replica_correct) in zip(replicas, results):
+            loss, correct = loss + replica_loss, correct + replica_correct
+            for layer, twin in zip(self.network.layers, replica.layers):
+                for key, grad in layer.grads.items():
+                    axpy(1.0, twin.grads[key], grad)
+        return loss, correct

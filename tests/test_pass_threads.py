@@ -1,0 +1,106 @@
+"""A conv network's training passes on several threads train as they would on one."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from nn_core import blas
+from nn_core.config import NetworkConfig, TrainConfig
+from nn_core.network import Network
+from nn_core.pass_threads import split_passes
+from nn_core.trainer import Trainer
+from tests.test_trainer import (SMALL_CNN, SMALL_CNN_BATCHNORM, assert_trained_alike, small_trainer,
+                                toy_digits)
+
+
+@pytest.mark.parametrize("n_parts, workers, sizes", [(4, 2, [2, 2]), (7, 2, [4, 3]), (3, 3, [1, 1, 1]),
+                                                     (5, 1, [5])])
+def test_passes_split_into_consecutive_groups(n_parts, workers, sizes):
+    parts = [slice(i, i + 1) for i in range(n_parts)]
+    groups = split_passes(parts, workers)
+    assert [len(group) for group in groups] == sizes
+    assert [part for group in groups for part in group] == parts
+
+
+def passes_trainer(layers=SMALL_CNN, **train):
+    """A trainer of batches of 50 that records each group of passes' thread and the BLAS thread
+    count it saw; a conv network takes each batch in 4 passes."""
+    trainer = small_trainer(np.random.default_rng(5), layers, **train)
+    if trainer.network.images_per_pass:
+        trainer.network.images_per_pass = 16  # the toy CNN is small: force passes of 13, 13, 13, 11
+    trainer.seen = []
+    run_passes = trainer._run_passes
+
+    def recording(network, *args):
+        trainer.seen.append((threading.current_thread().name, blas.blas_threads()))
+        return run_passes(network, *args)
+
+    trainer._run_passes = recording
+    return trainer
+
+
+def two_blas_threads():
+    limits = threadpool_limits(2, user_api="blas")
+    if blas.blas_threads() != 2:
+        limits.restore_original_limits()
+        pytest.skip("numpy's BLAS cannot be set to two threads here")
+    return limits
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "sgd"])
+def test_threads_train_as_one_thread_does(optimizer):
+    threaded, alone = passes_trainer(optimizer=optimizer), passes_trainer(optimizer=optimizer)
+    with two_blas_threads():
+        threaded.step(3)
+    with threadpool_limits(1, user_api="blas"):
+        alone.step(3)
+    assert len({name for name, _ in threaded.seen}) == 2  # two groups of passes, two threads
+    assert all(threads == 1 for _, threads in threaded.seen)  # BLAS on one thread meanwhile
+    assert len({name for name, _ in alone.seen}) == 1
+    assert_trained_alike(threaded, alone)
+
+
+def test_threads_with_dropout_are_reproducible():
+    def trained() -> dict[str, np.ndarray]:
+        images, labels = toy_digits(np.random.default_rng(5))
+        network = Network(NetworkConfig(layers=SMALL_CNN[:2] + ({"dense": 12}, {"dense": 10}),
+                                        dropout=0.5, seed=1))
+        network.images_per_pass = 16
+        trainer = Trainer(network, images, labels, TrainConfig(batch_size=50))
+        with two_blas_threads():
+            trainer.step(2)
+        return network.state_dict()
+
+    first, second = trained(), trained()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+@pytest.mark.parametrize("layers", [(784, 32, 10), SMALL_CNN_BATCHNORM])
+def test_networks_trained_in_one_pass_keep_one_thread(layers):
+    trainer = passes_trainer(layers)
+    with two_blas_threads():
+        trainer.step(2)
+        assert blas.blas_threads() == 2
+    assert len({name for name, _ in trainer.seen}) == 1
+
+
+def test_an_error_on_a_pass_thread_reaches_the_caller_and_leaves_nothing_changed():
+    trainer = passes_trainer()
+    run_passes = trainer._run_passes
+
+    def failing_off_the_main_thread(network, *args):
+        if threading.current_thread() is not threading.main_thread():
+            raise FloatingPointError("a pass failed")
+        return run_passes(network, *args)
+
+    trainer._run_passes = failing_off_the_main_thread
+    with two_blas_threads():
+        with pytest.raises(FloatingPointError, match="a pass failed"):
+            trainer.step(1)
+        assert blas.blas_threads() == 2
+    assert all(layer.grad_decay == 0 for layer in trainer.network.layers)
