@@ -13,6 +13,9 @@ the load. With threadpoolctl, BLAS is also timed limited to one thread
 (OpenBLAS's spinning threads are slow when other jobs take a core).
 With --profile, the top of a cProfile of the whole network is printed too.
 When PyTorch is importable the same network is timed with it.
+Every nn_core figure here is on the caller's thread: the trainer also spreads a
+batch's passes over one thread per core (nn_core.pass_threads), which
+`train_speed.py --compare-torch` includes.
 """
 
 from __future__ import annotations
@@ -257,7 +260,7 @@ def main() -> None:
              for network, (layers, passes) in networks.items() for setting, limit in settings.items()}
     timings = seconds_per_step(cases, images, labels, args.runs, args.steps)
     print(f"small CNN forward+backward, batch {args.batch}, nn_core in "
-          f"{len(pass_slices(args.batch, images_per_pass))} passes "
+          f"{len(pass_slices(args.batch, images_per_pass))} passes on one thread "
           f"(median of {args.runs} runs of {args.steps} steps)")
     rates = {case: args.batch / seconds for case, (seconds, _) in timings.items()}
     for (network, setting), (seconds, cpu_seconds) in timings.items():
