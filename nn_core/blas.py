@@ -25,6 +25,9 @@ import numpy as np
 # (symbol pattern, integer type): the suffix fixes the width of BLAS integers.
 _SYMBOLS = (("scipy_cblas_{}64_", ctypes.c_int64), ("cblas_{}64_", ctypes.c_int64),
             ("scipy_cblas_{}", ctypes.c_int32))
+# OpenBLAS's own functions (thread control) take a C int in every build.
+_OPENBLAS_SYMBOLS = (("scipy_openblas_{}64_", ctypes.c_int), ("scipy_openblas_{}", ctypes.c_int),
+                     ("openblas_{}", ctypes.c_int))
 
 
 def _numpy_extension_library() -> ctypes.CDLL | None:
@@ -39,34 +42,22 @@ def _numpy_extension_library() -> ctypes.CDLL | None:
 _LIBRARY = _numpy_extension_library()
 
 
-def _numpy_blas(name: str, *arguments: type) -> Callable[..., None] | None:
-    """The CBLAS function `name` that numpy's extension module links to, or None."""
+def _numpy_blas(name: str, *arguments: type, symbols: tuple = _SYMBOLS,
+                restype: type | None = None) -> Callable | None:
+    """The BLAS function `name` (CBLAS by default) that numpy's extension module links to, or None."""
     if _LIBRARY is None:
         return None
-    for pattern, integer in _SYMBOLS:
+    for pattern, integer in symbols:
         function = getattr(_LIBRARY, pattern.format(name), None)
         if function is not None:
             function.argtypes = [arg if arg is not int else integer for arg in arguments]
-            function.restype = None
-            return function
-    return None
-
-
-def _openblas_function(name: str, restype: type | None, *arguments: type) -> Callable | None:
-    """OpenBLAS's own (non-CBLAS) function `name` in numpy's BLAS, or None."""
-    if _LIBRARY is None:
-        return None
-    for pattern in ("scipy_openblas_{}64_", "scipy_openblas_{}", "openblas_{}"):
-        function = getattr(_LIBRARY, pattern.format(name), None)
-        if function is not None:
-            function.argtypes = list(arguments)
             function.restype = restype
             return function
     return None
 
 
-_get_threads = _openblas_function("get_num_threads", ctypes.c_int)
-_set_threads = _openblas_function("set_num_threads", None, ctypes.c_int)
+_get_threads = _numpy_blas("get_num_threads", symbols=_OPENBLAS_SYMBOLS, restype=ctypes.c_int)
+_set_threads = _numpy_blas("set_num_threads", int, symbols=_OPENBLAS_SYMBOLS)
 
 
 def blas_threads() -> int:

