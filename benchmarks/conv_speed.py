@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import cProfile
 import os
 import pstats
@@ -37,8 +38,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from nn_core.conv import Conv2D, Flatten, MaxPool2D  # noqa: E402
-from nn_core.layers import Dense, Layer, ReLU  # noqa: E402
+from nn_core.conv import Conv2D, Flatten  # noqa: E402
+from nn_core.layers import Dense, Layer, ReLU, ToImage  # noqa: E402
 from nn_core.config import PRESETS, NetworkConfig  # noqa: E402
 from nn_core.losses import softmax_cross_entropy  # noqa: E402
 from nn_core.network import Network, pass_slices  # noqa: E402
@@ -49,20 +50,13 @@ TORCH_SAMPLES_PER_SECOND_HERE = 8500
 TARGET_RATIO = 0.7
 
 
-def small_cnn(rng: np.random.Generator) -> list[Layer]:
-    # In the order nn_core.Network builds it: each activation after its pool.
-    return [Conv2D(1, 16, 5, rng), MaxPool2D(2), ReLU(),
-            Conv2D(16, 32, 5, rng), MaxPool2D(2), ReLU(),
-            Flatten(), Dense(7 * 7 * 32, 10, rng)]
-
-
 class NaiveConv2D(Layer):
     """The textbook im2col baseline: np.pad and a fresh cols copy per call, col2im by k·k shifted adds."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, rng: np.random.Generator) -> None:
+    def __init__(self, conv: Conv2D) -> None:
         super().__init__()
-        self.kernel = kernel
-        self.params = Conv2D(in_channels, out_channels, kernel, rng).params
+        self.kernel = conv.kernel
+        self.params = conv.params  # the same weights as nn_core's layer
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -106,27 +100,26 @@ class NaiveMaxPool2D(Layer):
         return (self._mask * grad[:, :, None, :, None]).reshape(n, half_h * 2, half_w * 2, channels)
 
 
-def naive_cnn(rng: np.random.Generator) -> list[Layer]:
-    return [NaiveConv2D(1, 16, 5, rng), ReLU(), NaiveMaxPool2D(),
-            NaiveConv2D(16, 32, 5, rng), ReLU(), NaiveMaxPool2D(),
-            Flatten(), Dense(7 * 7 * 32, 10, rng)]
+def small_cnn() -> Network:
+    """The CNN preset: conv16 k5 same, pool2, conv32 k5 same, pool2, dense 10."""
+    return Network(NetworkConfig(layers=PRESETS["cnn"]))
 
 
-def train_step(layers: list[Layer], images: np.ndarray, labels: np.ndarray,
-               images_per_pass: int | None = None) -> None:
-    """One forward+backward over the batch as the trainer does it: in passes whose
-    gradients add up, and no input gradient for the first layer."""
-    for part in pass_slices(len(images), images_per_pass):
-        x = images[part]
-        for layer in layers:
-            layer.grad_decay = 0.0 if part.start == 0 else 1.0
-            x = layer.forward(x, training=True)
-        _, grad = softmax_cross_entropy(x, labels[part])
-        grad *= np.float32(len(grad) / len(images))
-        for index in range(len(layers) - 1, -1, -1):
-            grad = layers[index].backward(grad, need_input_grad=index > 0)
-    for layer in layers:
-        layer.grad_decay = 0.0
+def textbook_cnn(network: Network) -> Network:
+    """``network`` (the CNN preset) with the textbook layers, in the textbook order (each
+    ReLU before its pool), in place of its own; it shares their weights."""
+    textbook = copy.copy(network)
+    first_conv, second_conv = (layer for layer in network.layers if isinstance(layer, Conv2D))
+    dense = network.layers[-1]
+    assert isinstance(dense, Dense)
+    textbook.layers = [ToImage(), NaiveConv2D(first_conv), ReLU(), NaiveMaxPool2D(),
+                       NaiveConv2D(second_conv), ReLU(), NaiveMaxPool2D(), Flatten(), dense.replica()]
+    return textbook
+
+
+def train_step(network: Network, images: np.ndarray, labels: np.ndarray, parts: list[slice]) -> None:
+    """One forward+backward over the batch as the trainer does it, in ``parts``."""
+    network.train_passes(images, labels, softmax_cross_entropy, parts)
 
 
 def timed_run(action: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -160,7 +153,7 @@ def blas_thread_settings() -> dict[str, Callable[[], ContextManager]]:
     return settings
 
 
-Case = tuple[list[Layer], Callable[[], ContextManager], int | None]  # layers, BLAS setting, images per pass
+Case = tuple[Network, Callable[[], ContextManager], list[slice]]  # network, BLAS setting, its passes
 
 
 def seconds_per_step(cases: dict[str, Case], images: np.ndarray, labels: np.ndarray, runs: int,
@@ -171,27 +164,27 @@ def seconds_per_step(cases: dict[str, Case], images: np.ndarray, labels: np.ndar
     machine falls on all of them alike.
     """
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
-    for layers, _, images_per_pass in cases.values():
-        train_step(layers, images, labels, images_per_pass)
+    for network, _, parts in cases.values():
+        train_step(network, images, labels, parts)
     for _ in range(runs):
-        for name, (layers, limit, images_per_pass) in cases.items():
+        for name, (network, limit, parts) in cases.items():
             with limit():
-                samples[name].append(timed_run(lambda: train_step(layers, images, labels, images_per_pass),
-                                               steps))
+                samples[name].append(timed_run(lambda: train_step(network, images, labels, parts), steps))
     return {name: (statistics.median(wall for wall, _ in runs_),
                    statistics.median(cpu for _, cpu in runs_)) for name, runs_ in samples.items()}
 
 
 def batch(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    return rng.random((size, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, size)
+    return rng.random((size, 784), dtype=np.float32), rng.integers(0, 10, size)
 
 
-def per_layer_milliseconds(layers: list[Layer], images: np.ndarray, runs: int,
+def per_layer_milliseconds(network: Network, images: np.ndarray, runs: int,
                            repeats: int) -> list[tuple[str, float, float, float, float]]:
-    """(description, forward wall/CPU ms, backward wall/CPU ms) of each layer on its real activations."""
+    """(description, forward wall/CPU ms, backward wall/CPU ms) of each layer after the
+    input reshape, on its real activations."""
     rows = []
-    x = images
-    for index, layer in enumerate(layers):
+    x = network.layers[0].forward(images)
+    for index, layer in enumerate(network.layers[1:]):
         # ReLU works in place while training: hand every forward a fresh copy.
         forward = median_seconds(lambda: layer.forward(x.copy(), training=True), runs, repeats)
         out = layer.forward(x.copy(), training=True)
@@ -203,11 +196,12 @@ def per_layer_milliseconds(layers: list[Layer], images: np.ndarray, runs: int,
     return rows
 
 
-def profile_table(layers: list[Layer], images: np.ndarray, labels: np.ndarray, steps: int) -> str:
+def profile_table(network: Network, images: np.ndarray, labels: np.ndarray, parts: list[slice],
+                  steps: int) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(steps):
-        train_step(layers, images, labels)
+        train_step(network, images, labels, parts)
     profiler.disable()
     report = pstats.Stats(profiler)
     report.sort_stats("tottime")
@@ -247,41 +241,37 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="forward+backward steps per run")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the network")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    layers = small_cnn(rng)
-    images, labels = batch(rng, args.batch)
+    images, labels = batch(np.random.default_rng(0), args.batch)
 
     settings = blas_thread_settings()
     # nn_core as its trainer runs a batch: in cache-sized passes; the textbook version in one.
-    images_per_pass = Network(NetworkConfig(layers=PRESETS["cnn"])).images_per_pass
-    networks = {"nn_core": (small_cnn(rng), images_per_pass),
-                "naive im2col": (naive_cnn(np.random.default_rng(0)), None)}
-    cases = {(network, setting): (layers, limit, passes)
-             for network, (layers, passes) in networks.items() for setting, limit in settings.items()}
+    network = small_cnn()
+    passes = pass_slices(args.batch, network.images_per_training_pass)
+    networks = {"nn_core": (network, passes),
+                "naive im2col": (textbook_cnn(network), pass_slices(args.batch, None))}
+    cases = {(name, setting): (candidate, limit, parts)
+             for name, (candidate, parts) in networks.items() for setting, limit in settings.items()}
     timings = seconds_per_step(cases, images, labels, args.runs, args.steps)
-    print(f"small CNN forward+backward, batch {args.batch}, nn_core in "
-          f"{len(pass_slices(args.batch, images_per_pass))} passes on one thread "
+    print(f"small CNN forward+backward, batch {args.batch}, nn_core in {len(passes)} passes on one thread "
           f"(median of {args.runs} runs of {args.steps} steps)")
     rates = {case: args.batch / seconds for case, (seconds, _) in timings.items()}
-    for (network, setting), (seconds, cpu_seconds) in timings.items():
-        print(f"  {network:<13}{setting:<22}{rates[network, setting]:>7,.0f} samples/s  "
+    for (name, setting), (seconds, cpu_seconds) in timings.items():
+        print(f"  {name:<13}{setting:<22}{rates[name, setting]:>7,.0f} samples/s  "
               f"{seconds * 1e3:6.1f} ms/step wall  {cpu_seconds * 1e3:6.1f} ms CPU")
     fastest = max(settings, key=lambda setting: rates["nn_core", setting])
     for setting in settings:
         print(f"  nn_core / naive, {setting}: "
               f"{rates['nn_core', setting] / rates['naive im2col', setting]:.2f}x")
-    layers = networks["nn_core"][0]
-
     print(f"\nper layer, {fastest} (ms, wall / CPU)")
     print(f"{'layer':<28}{'forward':>16}{'backward':>16}")
     with settings[fastest]():
-        for name, *times in per_layer_milliseconds(layers, images, args.runs, max(1, args.steps // 4)):
+        for name, *times in per_layer_milliseconds(network, images, args.runs, max(1, args.steps // 4)):
             forward, backward = (f"{wall:.2f} / {cpu:.2f}" for wall, cpu in zip(times[::2], times[1::2]))
             print(f"{name:<28}{forward:>16}{backward:>16}")
 
     if args.profile:
         with settings[fastest]():
-            print(profile_table(layers, images, labels, args.steps))
+            print(profile_table(network, images, labels, passes, args.steps))
 
     torch_rate = torch_samples_per_second(args.batch, args.runs, args.steps)
     if torch_rate is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from .errors import ShapeError
 from .conv import BatchNorm, Conv2D, Flatten, MaxPool2D
 from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage, parameter_name
 from .losses import softmax
+
+
+LossFunction = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+"""(logits, labels) → (mean loss, its gradient w.r.t. the logits), as in nn_core.losses."""
 
 
 def as_input_batch(images: np.ndarray) -> np.ndarray:
@@ -151,6 +155,32 @@ class Network:
         if not training and self.images_per_pass and len(x) > self.images_per_pass:
             return np.concatenate([self._pass(x[part]) for part in pass_slices(len(x), self.images_per_pass)])
         return self._pass(x, training)
+
+    def train_passes(self, images: np.ndarray, labels: np.ndarray, loss: LossFunction,
+                     parts: list[slice], first_decay: float = 0.0) -> tuple[float, int]:
+        """Training forward and backward over ``parts`` of a batch, adding their gradients up.
+
+        Each pass's loss gradient is weighted by its share of the batch, so the passes
+        of a whole batch sum to its mean-loss gradient. The first pass combines with
+        what ``grads`` already hold by ``first_decay`` (see nn_core.layers' grad_decay),
+        later ones add to it. Returns these passes' share of the batch's mean loss, and
+        how many of their images they classified correctly.
+        """
+        mean_loss, correct = 0.0, 0
+        try:
+            for index, part in enumerate(parts):
+                logits = self._pass(images[part], training=True)
+                correct += int((logits.argmax(axis=1) == labels[part]).sum())
+                pass_loss, grad = loss(logits, labels[part])
+                share = len(grad) / len(labels)  # each pass's loss is the mean over its own part
+                if share < 1:
+                    grad *= np.asarray(share, grad.dtype)
+                mean_loss += pass_loss * share
+                self.set_grad_decay(first_decay if index == 0 else 1.0)
+                self.backward(grad)
+        finally:
+            self.set_grad_decay(0.0)
+        return mean_loss, correct
 
     def _pass(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """One forward pass through every layer; ``backward`` follows the latest."""

@@ -190,27 +190,8 @@ class Trainer:
 
     def _run_passes(self, network: Network, batch: np.ndarray, labels: np.ndarray,
                     parts: list[slice], first_decay: float) -> tuple[float, int]:
-        """Forward and backward over ``parts`` of the batch, adding up their gradients
-        (the first pass combines with what ``grads`` hold by ``first_decay``).
-
-        Returns these passes' share of the batch's mean loss, and their correct count.
-        """
-        loss_fn = LOSSES[self.config.loss]
-        mean_loss, correct = 0.0, 0
-        try:
-            for index, part in enumerate(parts):
-                logits = network.forward(batch[part], training=True)
-                correct += int((logits.argmax(axis=1) == labels[part]).sum())
-                loss, grad = loss_fn(logits, labels[part])
-                share = len(grad) / len(labels)  # each pass's loss is the mean over its own part
-                if share < 1:
-                    grad *= np.asarray(share, grad.dtype)
-                mean_loss += loss * share
-                network.set_grad_decay(first_decay if index == 0 else 1.0)
-                network.backward(grad)
-        finally:
-            network.set_grad_decay(0.0)
-        return mean_loss, correct
+        """One thread's share of the batch's passes, on the network or one of its replicas."""
+        return network.train_passes(batch, labels, LOSSES[self.config.loss], parts, first_decay)
 
     def step(self, n_batches: int = 1) -> StepResult:
         """Train on the next ``n_batches`` batches (stopping early at an epoch's end)."""

@@ -10,6 +10,7 @@ import pytest
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError, ShapeError
 from nn_core.layers import Dense, Dropout, ReLU, Tanh
+from nn_core.losses import softmax_cross_entropy
 from nn_core.network import Network, as_input_batch, pass_slices
 
 
@@ -226,6 +227,28 @@ def test_many_images_are_taken_in_passes_with_the_same_results(rng):
 def test_a_batch_splits_into_near_equal_passes(n_images, images_per_pass, sizes):
     parts = pass_slices(n_images, images_per_pass)
     assert [len(range(n_images)[part]) for part in parts] == sizes
+
+
+def test_training_passes_add_up_to_the_whole_batch_gradient(rng):
+    # Without batch norm, whose statistics would differ pass by pass.
+    network = Network(NetworkConfig(layers=({"conv": 4, "kernel": 3}, {"pool": 2}, {"dense": 16},
+                                            {"dense": 10})))
+    images = rng.random((11, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, 11)
+    whole = network.train_passes(images, labels, softmax_cross_entropy, pass_slices(11, None))
+    expected = {name: grad.copy() for name, _, grad in network.parameters()}
+    parts = pass_slices(11, 4)
+    assert len(parts) == 3
+    first, rest = (network.train_passes(images, labels, softmax_cross_entropy, group)
+                   for group in (parts[:1], parts[1:]))
+    # Each part's loss is weighted by its share, so the shares add up to the batch's.
+    assert first[0] + rest[0] == pytest.approx(whole[0], rel=1e-5)
+    assert first[1] + rest[1] == whole[1] == (network.predict(images) == labels).sum()
+    network.train_passes(images, labels, softmax_cross_entropy, parts[:1])
+    network.train_passes(images, labels, softmax_cross_entropy, parts[1:], first_decay=1.0)
+    for name, _, grad in network.parameters():
+        np.testing.assert_allclose(grad, expected[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    assert all(layer.grad_decay == 0 for layer in network.layers)
 
 
 def test_a_replica_shares_parameters_but_not_gradients_or_pass_state(rng):
