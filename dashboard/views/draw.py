@@ -23,8 +23,10 @@ GALLERY_SIZE = 16
 def canvas_pixels() -> np.ndarray | None:
     """The canvas as RGBA pixels (white ink on black), or None while nothing is drawn."""
     brush_key = state.kept_widget("brush_width", 22)
-    # The canvas's toolbar (undo, redo, reset) pops up over whatever is just above it on hover.
     st.caption("Draw one digit, large and in the middle.")
+    # The canvas's toolbar (undo, redo, reset) pops up 2.65rem above the canvas on hover:
+    # this gap keeps it off the caption.
+    st.space("small")
     canvas = st_canvas(
         stroke_width=state.widget_value(brush_key), stroke_color="#FFFFFF",
         background_color="#000000", width=CANVAS_PX, height=CANVAS_PX, drawing_mode="freedraw",
