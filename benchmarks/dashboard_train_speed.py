@@ -3,7 +3,8 @@
 1. Plain loop: ``Trainer.step(50)`` over and over, as ``Trainer.run`` (the CLI)
    does, twice: with the BLAS library's default threads (as the CLI runs) and
    with one BLAS thread (as the dashboard server runs, see
-   ``dashboard.services.limit_blas_threads``).
+   ``dashboard.services.limit_blas_threads``; a CNN's passes still spread over
+   ``dashboard.training.PASS_THREADS`` threads there).
 2. Dashboard: the real app in headless Chromium, Train page, Start; samples/s is
    read from the page's "Samples seen" metric over wall-clock time, so it
    includes everything the page does between batches (charts, evaluation,
@@ -11,11 +12,12 @@
 3. Both plain loops again; each pair is averaged so a change in the machine's
    load during the measurement hits all sides alike.
 
-Same network (784-256-128-10 relu) and settings (momentum, lr 0.05, batch 128)
-on the same 55,000 MNIST training images. Prints both figures and the ratio
-(target: the dashboard reaches at least 70 % of the plain loop).
+Same network (784-256-128-10 relu, or with ``--network cnn`` the Train page's
+CNN preset) and settings (momentum, lr 0.05, batch 128) on the same 55,000 MNIST
+training images. Prints both figures and the ratio (target: the dashboard
+reaches at least 70 % of the plain loop).
 
-    MNIST_DIR=/path/to/mnist python benchmarks/dashboard_train_speed.py [--seconds 15]
+    MNIST_DIR=/path/to/mnist python benchmarks/dashboard_train_speed.py [--seconds 15] [--network cnn]
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nn_core.config import NetworkConfig, TrainConfig  # noqa: E402
+from dashboard.training import PASS_THREADS  # noqa: E402
+from nn_core.config import PRESETS, NetworkConfig, TrainConfig  # noqa: E402
 from nn_core.mnist import load_mnist  # noqa: E402
 from nn_core.network import Network  # noqa: E402
 from nn_core.network_file import Metadata, save_network  # noqa: E402
@@ -38,15 +41,18 @@ from tests.browser import harness  # noqa: E402
 
 TARGET_RATIO = 0.7
 WARM_UP_SECONDS = 3.0
-# The Train page's defaults (but more epochs), so both sides do the same work per sample.
-NETWORK = NetworkConfig(layers=(784, 256, 128, 10), activation="relu")
+# The Train page's defaults (but more epochs), so both sides do the same work per sample:
+# its MLP, and its CNN preset when its architecture is switched to CNN.
+NETWORKS = {"mlp": NetworkConfig(layers=(784, 256, 128, 10), activation="relu"),
+            "cnn": NetworkConfig(layers=PRESETS["cnn"], activation="relu")}
 TRAINING = TrainConfig(optimizer="momentum", learning_rate=0.05, batch_size=128, epochs=100)
 
 
-def plain_loop_rate(seconds: float, blas_threads: int | None) -> float:
+def plain_loop_rate(network: str, seconds: float, blas_threads: int | None,
+                    pass_threads: int | None = None) -> float:
     """Samples/s of the CLI's loop: step(50) repeatedly, evaluating at each epoch's end."""
     train_x, train_y, val_x, val_y = load_mnist().validation_split()
-    trainer = Trainer(Network(NETWORK), train_x, train_y, TRAINING, val_x, val_y)
+    trainer = Trainer(Network(NETWORKS[network]), train_x, train_y, TRAINING, val_x, val_y, threads=pass_threads)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         trainer.step(5)  # warm-up
         samples, started = 0, time.perf_counter()
@@ -58,26 +64,30 @@ def plain_loop_rate(seconds: float, blas_threads: int | None) -> float:
         return samples / (time.perf_counter() - started)
 
 
-def plain_loop_rates(seconds: float) -> dict[str, float]:
-    rates = {"default BLAS threads (the CLI)": plain_loop_rate(seconds, None),
-             "one BLAS thread (as the dashboard)": plain_loop_rate(seconds, 1)}
+def plain_loop_rates(network: str, seconds: float) -> dict[str, float]:
+    rates = {"default BLAS threads (the CLI)": plain_loop_rate(network, seconds, None),
+             "one BLAS thread (as the dashboard)": plain_loop_rate(network, seconds, 1, PASS_THREADS)}
     for name, rate in rates.items():
         print(f"plain Trainer loop, {name:34s} {rate:8,.0f} samples/s", flush=True)
     return rates
 
 
-def dashboard_rate(seconds: float) -> float:
+def dashboard_rate(network: str, seconds: float) -> float:
     """Samples/s the Train page's fragment achieves in a real browser session."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as scratch:
-        network = harness.trained_network_file()
-        if network is None:  # the Train page does not need a trained one
-            network = save_network(Path(scratch) / "untrained.npz", Network(NETWORK), Metadata.new("untrained"))
-        library = harness.scratch_library(Path(scratch) / "networks", network)
+        default = harness.trained_network_file()
+        if default is None:  # the Train page does not need a trained one
+            default = save_network(Path(scratch) / "untrained.npz", Network(NETWORKS["mlp"]),
+                                   Metadata.new("untrained"))
+        library = harness.scratch_library(Path(scratch) / "networks", default)
         with harness.running_app(library) as url, sync_playwright() as playwright:
             browser = harness.launch_chromium(playwright)
             page = harness.open_page(harness.new_context(browser), url, "train")
+            if network == "cnn":
+                page.locator(".st-key-train_kind").get_by_text("CNN", exact=True).click()
+                page.get_by_text(f"{NETWORKS['cnn'].describe()}").first.wait_for(timeout=15_000)
             page.get_by_label("Epochs").fill(str(TRAINING.epochs))  # so training outlasts the measurement
             page.get_by_label("Epochs").press("Enter")
             harness.wait_until_idle(page)
@@ -95,14 +105,17 @@ def dashboard_rate(seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="measuring time per part (default 15)")
+    parser.add_argument("--network", choices=sorted(NETWORKS), default="mlp",
+                        help="the Train page's default MLP, or its CNN preset")
     args = parser.parse_args()
     missing = harness.missing_requirement()
     if missing:
         sys.exit(f"cannot run the browser part: {missing}")
-    before = plain_loop_rates(args.seconds)
-    dashboard = dashboard_rate(args.seconds)
+    print(f"network: {NETWORKS[args.network].describe()}")
+    before = plain_loop_rates(args.network, args.seconds)
+    dashboard = dashboard_rate(args.network, args.seconds)
     print(f"dashboard Train page (in Chromium){'':21s} {dashboard:8,.0f} samples/s", flush=True)
-    after = plain_loop_rates(args.seconds)
+    after = plain_loop_rates(args.network, args.seconds)
     for name in before:
         ratio = dashboard / ((before[name] + after[name]) / 2)
         verdict = "met" if ratio >= TARGET_RATIO else "NOT met"

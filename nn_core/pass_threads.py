@@ -1,4 +1,4 @@
-"""A training batch's passes spread over threads, one per BLAS thread.
+"""A training batch's passes spread over threads, by default one per BLAS thread.
 
 A conv network takes a batch in several cache-sized passes (network.pass_slices).
 numpy runs a pass's elementwise work (im2col copies, pooling, activations) on one
@@ -10,6 +10,9 @@ and keep one thread.
 
 Every thread but the caller's works on a replica of the network: the same
 parameters, its own gradients, which are added into the network's afterwards.
+The threads wait for each other without spinning (BLAS's own threads spin), so
+a process that keeps BLAS on one thread, as the dashboard does beside the
+browser, may still ask for several.
 """
 
 from __future__ import annotations
@@ -47,21 +50,24 @@ def split_passes(parts: list[slice], workers: int) -> list[list[slice]]:
 
 
 class PassThreads:
-    """Runs a network's training passes on as many threads as BLAS has (at most one per pass),
-    inside ``spread``; elsewhere, on the caller's thread alone."""
+    """Runs a network's training passes on ``threads`` threads (None: as many as BLAS has;
+    at most one per pass) inside ``spread``; elsewhere, on the caller's thread alone."""
 
-    def __init__(self, network: Network) -> None:
+    def __init__(self, network: Network, threads: int | None = None) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"pass threads must be a positive integer or None; got {threads!r}")
         self.network = network
+        self.threads = threads
         self._replicas: list[Network] = []
         self._threads = 1
 
     @contextmanager
     def spread(self) -> Iterator[None]:
-        """A block of training steps whose passes use one thread per BLAS thread, with BLAS
-        itself on one thread meanwhile. BLAS's thread count is read on entry, so ``--threads``
-        or a limit such as the dashboard's single thread applies. Switching BLAS's pool costs
-        more than a step's threads gain, so it is switched once per block, not per batch."""
-        threads = blas_threads() if self.network.images_per_training_pass is not None else 1
+        """A block of training steps whose passes use the threads, with BLAS itself on one
+        thread meanwhile. Without a set number, BLAS's thread count is read on entry, so
+        ``--threads`` applies. Switching BLAS's pool costs more than a step's threads gain,
+        so it is switched once per block, not per batch."""
+        threads = (self.threads or blas_threads()) if self.network.images_per_training_pass is not None else 1
         if threads == 1:
             yield
             return

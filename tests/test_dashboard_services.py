@@ -6,11 +6,13 @@ Runs without a Streamlit server and without MNIST (small random data stands in).
 from __future__ import annotations
 
 import io
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError, NetworkFileError
@@ -271,6 +273,25 @@ def test_a_cnn_run_validates_on_fewer_images_and_less_often_when_validating_is_s
     assert len(run.trainer.eval_images) == CONV_EVAL_IMAGES
     assert run.step_batches(1).evaluated  # eval_every_seconds=0: the first point is due at once
     assert not run.step_batches(1).evaluated  # one tiny batch is far less than the stretched interval
+
+
+def test_a_cnn_run_spreads_its_passes_over_threads_with_blas_on_one(monkeypatch):
+    monkeypatch.setattr(training, "PASS_THREADS", 2)
+    threads_seen = set()
+    train_passes = Network.train_passes
+
+    def recording(network, *args, **kwargs):
+        threads_seen.add(threading.current_thread().name)
+        return train_passes(network, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "train_passes", recording)
+    network = Network(NetworkConfig(layers=cnn_layers([4, 8], kernel=3, batchnorm=False, dense_width=16)))
+    network.images_per_pass = 8  # batches of 32 in 4 passes
+    images, labels = random_data(128)
+    run = TrainingRun.create(network, images, labels, TrainConfig(batch_size=32), images, labels, "new", "x")
+    with threadpool_limits(1, user_api="blas"):  # as services.limit_blas_threads sets the server
+        run.step_batches(2)
+    assert len(threads_seen) == 2
 
 
 def test_a_cnn_clone_trains_separately_and_keeps_batch_norm_statistics():

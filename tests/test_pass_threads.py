@@ -26,10 +26,10 @@ def test_passes_split_into_consecutive_groups(n_parts, workers, sizes):
     assert [part for group in groups for part in group] == parts
 
 
-def passes_trainer(layers=SMALL_CNN, **train):
+def passes_trainer(layers=SMALL_CNN, threads=None, **train):
     """A trainer of batches of 50 that records each group of passes' thread and the BLAS thread
     count it saw; a conv network takes each batch in 4 passes."""
-    trainer = small_trainer(np.random.default_rng(5), layers, **train)
+    trainer = small_trainer(np.random.default_rng(5), layers, threads=threads, **train)
     if trainer.network.images_per_pass:
         trainer.network.images_per_pass = 16  # the toy CNN is small: force passes of 13, 13, 13, 11
     trainer.seen = []
@@ -104,3 +104,21 @@ def test_an_error_on_a_pass_thread_reaches_the_caller_and_leaves_nothing_changed
             trainer.step(1)
         assert blas.blas_threads() == 2
     assert all(layer.grad_decay == 0 for layer in trainer.network.layers)
+
+
+def test_a_set_number_of_threads_spreads_passes_while_blas_keeps_one():
+    threaded, alone = passes_trainer(threads=2), passes_trainer()
+    with threadpool_limits(1, user_api="blas"):  # as the dashboard's server runs
+        threaded.step(3)
+        alone.step(3)
+        assert blas.blas_threads() == 1
+    assert len({name for name, _ in threaded.seen}) == 2
+    assert all(threads == 1 for _, threads in threaded.seen)
+    assert len({name for name, _ in alone.seen}) == 1  # by default, as many as BLAS has
+    assert_trained_alike(threaded, alone)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_rejects_a_thread_count_that_is_not_a_positive_integer(threads):
+    with pytest.raises(ValueError, match="positive integer"):
+        passes_trainer(threads=threads)
