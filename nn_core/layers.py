@@ -119,8 +119,9 @@ class ToImage(Layer):
 
 class ReLU(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._out = np.maximum(x, 0, out=x if training else None)
-        return self._out
+        # Returns its local, never self._out: another thread may predict with this layer meanwhile.
+        out = self._out = np.maximum(x, 0, out=x if training else None)
+        return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         return np.multiply(grad, self._out > 0, out=grad)
@@ -142,8 +143,8 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         # tanh form is stable for large |x| where exp(-x) would overflow.
-        self._out = 0.5 * (np.tanh(0.5 * x) + 1)
-        return self._out
+        out = self._out = 0.5 * (np.tanh(0.5 * x) + 1)
+        return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         return grad * self._out * (1 - self._out)
@@ -151,8 +152,8 @@ class Sigmoid(Layer):
 
 class Tanh(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._out = np.tanh(x)
-        return self._out
+        out = self._out = np.tanh(x)
+        return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         return grad * (1 - self._out * self._out)

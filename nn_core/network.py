@@ -235,13 +235,24 @@ class Network:
         ``target`` defaults to each image's predicted class.
         """
         x = as_input_batch(images)
-        logits = self._pass(x)  # one pass, however many images: backward needs its state
+        network = self._inference_twin()
+        logits = network._pass(x)  # one pass, however many images: backward needs its state
         targets = logits.argmax(axis=1) if target is None else np.broadcast_to(target, len(x))
         if np.any((targets < 0) | (targets >= N_CLASSES)):
             raise ShapeError(f"saliency target must be a digit 0-9; got {target!r}")
         grad = np.zeros_like(logits)
         grad[np.arange(len(x)), targets] = 1
-        return self.backward(grad, need_input_grad=True)
+        return network.backward(grad, need_input_grad=True)
+
+    def _inference_twin(self) -> Network:
+        """The same parameters with their own gradients and per-pass state, for an inference
+        pass and its backward: a saliency map then never disturbs, nor is disturbed by, a
+        training step or another thread's prediction with this network (the dashboard's
+        sessions share one). Inference draws no random numbers and uses no training scratch,
+        so the plain Layer.replica does, without Dropout's and Conv2D's own."""
+        twin = copy.copy(self)
+        twin.layers = [Layer.replica(layer) for layer in self.layers]
+        return twin
 
     # -- parameters --------------------------------------------------------
     def parameters(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

@@ -107,6 +107,26 @@ def test_saliency_is_the_input_gradient_of_the_class_logit(rng):
         network.saliency(image, target=12)
 
 
+@pytest.mark.parametrize("layers", [(784, 16, 10), ({"conv": 4, "kernel": 3}, {"pool": 2}, {"dense": 10})])
+def test_saliency_between_a_training_forward_and_backward_changes_nothing(rng, layers):
+    network = Network(NetworkConfig(layers=layers, dropout=0.5))
+    images, labels = rng.random((6, 784), dtype=np.float32), rng.integers(0, 10, 6)
+
+    def trained_grads(with_saliency: bool) -> dict[str, np.ndarray]:
+        for layer in network.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = np.random.default_rng(0)  # the same mask each time
+        logits = network.forward(images, training=True)
+        if with_saliency:  # as another session's Debug page would, on the shared network
+            network.saliency(rng.random((2, 784), dtype=np.float32))
+        network.backward(softmax_cross_entropy(logits, labels)[1])
+        return {name: grad.copy() for name, _, grad in network.parameters()}
+
+    alone = trained_grads(with_saliency=False)
+    for name, grad in trained_grads(with_saliency=True).items():
+        np.testing.assert_array_equal(grad, alone[name], err_msg=name)
+
+
 def test_state_dict_round_trip_and_mismatch():
     source, target = Network(NetworkConfig(seed=1)), Network(NetworkConfig(seed=2))
     target.load_state_dict(source.state_dict())
