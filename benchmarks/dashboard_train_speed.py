@@ -3,8 +3,8 @@
 1. Plain loop: ``Trainer.step(50)`` over and over, as ``Trainer.run`` (the CLI)
    does, twice: with the BLAS library's default threads (as the CLI runs) and
    with one BLAS thread (as the dashboard server runs, see
-   ``dashboard.services.limit_blas_threads``; a CNN's passes still spread over
-   ``dashboard.training.PASS_THREADS`` threads there).
+   ``dashboard.services.configure_threads``; a CNN's passes still spread over
+   every core there).
 2. Dashboard: the real app in headless Chromium, Train page, Start; samples/s is
    read from the page's "Samples seen" metric over wall-clock time, so it
    includes everything the page does between batches (charts, evaluation,
@@ -30,11 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.training import PASS_THREADS  # noqa: E402
+from dashboard.services import PASS_THREADS  # noqa: E402
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig  # noqa: E402
 from nn_core.mnist import load_mnist  # noqa: E402
 from nn_core.network import Network  # noqa: E402
 from nn_core.network_file import Metadata, save_network  # noqa: E402
+from nn_core.pass_threads import set_pass_threads  # noqa: E402
 from nn_core.trainer import Trainer  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 from tests.browser import harness  # noqa: E402
@@ -52,7 +53,8 @@ def plain_loop_rate(network: str, seconds: float, blas_threads: int | None,
                     pass_threads: int | None = None) -> float:
     """Samples/s of the CLI's loop: step(50) repeatedly, evaluating at each epoch's end."""
     train_x, train_y, val_x, val_y = load_mnist().validation_split()
-    trainer = Trainer(Network(NETWORKS[network]), train_x, train_y, TRAINING, val_x, val_y, threads=pass_threads)
+    trainer = Trainer(Network(NETWORKS[network]), train_x, train_y, TRAINING, val_x, val_y)
+    set_pass_threads(pass_threads)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         trainer.step(5)  # warm-up
         samples, started = 0, time.perf_counter()

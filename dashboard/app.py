@@ -14,7 +14,7 @@ if str(REPO_ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard.services import limit_blas_threads  # noqa: E402
+from dashboard.services import configure_threads  # noqa: E402
 from dashboard.widgets import active_network_sidebar  # noqa: E402
 
 # Not "pages/": Streamlit treats a pages/ folder beside the entry point as a legacy
@@ -23,7 +23,7 @@ from dashboard.widgets import active_network_sidebar  # noqa: E402
 PAGES_DIR = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Handwritten digits", page_icon=":material/draw:", layout="wide")
-limit_blas_threads()
+configure_threads()
 navigation = st.navigation([
     st.Page(PAGES_DIR / "draw.py", title="Draw", icon=":material/draw:", default=True),
     st.Page(PAGES_DIR / "train.py", title="Train", icon=":material/model_training:"),

@@ -27,6 +27,7 @@ from nn_core.layers import ACTIVATION_LAYERS, Dense
 from nn_core.mnist import MnistData, load_mnist
 from nn_core.network import Network
 from nn_core.network_file import Metadata
+from nn_core.pass_threads import set_pass_threads
 from nn_core.preprocess import PreprocessResult, preprocess
 
 from dashboard.architecture import mlp_layers
@@ -42,15 +43,20 @@ DEFAULT_STEM = "default"
 BLAS_THREADS = 1
 
 
+PASS_THREADS = os.cpu_count() or 1
+
+
 @st.cache_resource(show_spinner=False)
-def limit_blas_threads() -> threadpool_limits:
-    """Cap BLAS at one thread, once per server process.
+def configure_threads() -> threadpool_limits:
+    """Cap BLAS at one thread and spread a CNN's passes over every core, once per server process.
 
     The server shares two cores with the browser and with other sessions; a
     multi-threaded BLAS then spins waiting for its second thread and a batch
     takes 10-50x longer. One thread per session keeps training fast and lets
-    two sessions train side by side.
+    two sessions train side by side. The pass threads (nn_core.pass_threads)
+    wait without spinning, so a CNN still trains and evaluates on every core.
     """
+    set_pass_threads(PASS_THREADS)
     return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
 
 

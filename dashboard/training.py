@@ -8,7 +8,6 @@ Streamlit state, so the benchmark and the tests drive it directly.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,9 +28,6 @@ MAX_EVAL_SHARE = 0.15  # slow networks validate less often, so validating stays 
 # A CNN scores ~2,000 images/s: all 5,000 validation images would stall a UI tick for seconds.
 CONV_EVAL_IMAGES = 1000
 THROUGHPUT_WINDOW = 8  # ticks the samples/s figure is averaged over
-# The server keeps BLAS on one thread (services.limit_blas_threads), but a CNN's passes
-# may still spread over every core: those threads wait without spinning.
-PASS_THREADS = os.cpu_count() or 1
 MNIST_PER_DRAWING = 50  # fine-tuning mixes this many MNIST digits per drawing, so nothing is forgotten
 DRAWING_REPEATS = 10  # each labelled drawing appears this often per fine-tuning epoch
 
@@ -98,7 +94,7 @@ class TrainingRun:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if network.config.is_convolutional:
             eval_images, eval_labels = eval_images[:CONV_EVAL_IMAGES], eval_labels[:CONV_EVAL_IMAGES]
-        trainer = Trainer(network, images, labels, config, eval_images, eval_labels, threads=PASS_THREADS)
+        trainer = Trainer(network, images, labels, config, eval_images, eval_labels)
         return cls(trainer=trainer, mode=mode, base_name=base_name, eval_every_seconds=eval_every_seconds)
 
     # -- stepping -------------------------------------------------------------

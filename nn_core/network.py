@@ -16,6 +16,7 @@ from .errors import ShapeError
 from .conv import BatchNorm, Conv2D, Flatten, MaxPool2D
 from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage, parameter_name
 from .losses import softmax
+from .pass_threads import map_passes
 
 
 LossFunction = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
@@ -149,11 +150,13 @@ class Network:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Logits (N, 10) for a float32 batch x (N, 784).
 
-        Inference takes a large batch in passes of ``images_per_pass``; a training
-        pass takes the whole batch, as the trainer has already split it.
+        Inference takes a large batch in passes of ``images_per_pass``, spread over
+        threads (see nn_core.pass_threads); a training pass takes the whole batch, as
+        the trainer has already split it.
         """
         if not training and self.images_per_pass and len(x) > self.images_per_pass:
-            return np.concatenate([self._pass(x[part]) for part in pass_slices(len(x), self.images_per_pass)])
+            return np.concatenate(map_passes(lambda part: self._pass(x[part]),
+                                             pass_slices(len(x), self.images_per_pass)))
         return self._pass(x, training)
 
     def train_passes(self, images: np.ndarray, labels: np.ndarray, loss: LossFunction,

@@ -1,4 +1,4 @@
-"""A training batch's passes spread over threads, by default one per BLAS thread.
+"""A network's passes spread over threads, by default one per BLAS thread.
 
 A conv network takes a batch in several cache-sized passes (network.pass_slices).
 numpy runs a pass's elementwise work (im2col copies, pooling, activations) on one
@@ -6,13 +6,16 @@ core, so with BLAS on two cores a third of a step leaves one core idle. Giving
 each thread a share of the passes, and BLAS one thread each, keeps every core
 busy all step: 20-40% more samples/s on the CNN preset on two cores. MLPs (one
 pass) and batch-norm networks (which need the whole batch at once) gain nothing
-and keep one thread.
+and keep one thread. Inference over many images (evaluation, a test set's
+predictions) spreads its passes the same way.
 
-Every thread but the caller's works on a replica of the network: the same
-parameters, its own gradients, which are added into the network's afterwards.
+In training, every thread but the caller's works on a replica of the network:
+the same parameters, its own gradients, which are added into the network's
+afterwards. Inference passes return their own outputs and keep nothing a
+prediction needs, so threads share the network itself.
 The threads wait for each other without spinning (BLAS's own threads spin), so
 a process that keeps BLAS on one thread, as the dashboard does beside the
-browser, may still ask for several.
+browser, may still ask for several (``set_pass_threads``).
 """
 
 from __future__ import annotations
@@ -21,16 +24,36 @@ import os
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import cache
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from .blas import axpy, blas_threads, single_threaded_blas
-from .network import Network
+
+if TYPE_CHECKING:
+    from .network import Network
 
 PassesResult = tuple[float, int]
-RunPasses = Callable[[Network, list[slice], float], PassesResult]
+RunPasses = Callable[["Network", list[slice], float], PassesResult]
 """Runs forward and backward over some of a batch's passes on a network, adding
 their gradients up from the given first-pass ``grad_decay``; returns the passes'
 summed share of the batch's mean loss, and how many they classified correctly."""
+
+
+_configured_threads: int | None = None
+Result = TypeVar("Result")
+
+
+def set_pass_threads(threads: int | None) -> None:
+    """How many threads a network's passes spread over in this process, in training and
+    inference; None (the default): one per BLAS thread, so ``--threads`` applies."""
+    global _configured_threads
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"pass threads must be a positive integer or None; got {threads!r}")
+    _configured_threads = threads
+
+
+def pass_threads() -> int:
+    """The threads passes spread over now (see ``set_pass_threads``)."""
+    return _configured_threads or blas_threads()
 
 
 @cache
@@ -49,25 +72,43 @@ def split_passes(parts: list[slice], workers: int) -> list[list[slice]]:
     return groups
 
 
-class PassThreads:
-    """Runs a network's training passes on ``threads`` threads (None: as many as BLAS has;
-    at most one per pass) inside ``spread``; elsewhere, on the caller's thread alone."""
+def map_passes(run_pass: Callable[[slice], Result], parts: list[slice]) -> list[Result]:
+    """``run_pass`` on every part, in order, the parts spread over the pass threads with
+    BLAS on one thread meanwhile. For inference: ``run_pass`` must keep no state."""
+    workers = min(pass_threads(), len(parts))
+    if workers == 1:
+        return [run_pass(part) for part in parts]
 
-    def __init__(self, network: Network, threads: int | None = None) -> None:
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"pass threads must be a positive integer or None; got {threads!r}")
+    def run_group(group: list[slice]) -> list[Result]:
+        return [run_pass(part) for part in group]
+
+    groups = split_passes(parts, workers)
+    with single_threaded_blas():
+        futures = [_thread_pool().submit(run_group, group) for group in groups[1:]]
+        try:
+            results = run_group(groups[0])
+        finally:
+            wait(futures)
+    for future in futures:
+        results.extend(future.result())
+    return results
+
+
+class PassThreads:
+    """Runs a network's training passes on the pass threads (at most one per pass) inside
+    ``spread``; elsewhere, on the caller's thread alone."""
+
+    def __init__(self, network: Network) -> None:
         self.network = network
-        self.threads = threads
         self._replicas: list[Network] = []
         self._threads = 1
 
     @contextmanager
     def spread(self) -> Iterator[None]:
-        """A block of training steps whose passes use the threads, with BLAS itself on one
-        thread meanwhile. Without a set number, BLAS's thread count is read on entry, so
-        ``--threads`` applies. Switching BLAS's pool costs more than a step's threads gain,
-        so it is switched once per block, not per batch."""
-        threads = (self.threads or blas_threads()) if self.network.images_per_training_pass is not None else 1
+        """A block of training steps whose passes use the pass threads, with BLAS itself on
+        one thread meanwhile; their number is read on entry. Switching BLAS's pool costs
+        more than a step's threads gain, so it is switched once per block, not per batch."""
+        threads = pass_threads() if self.network.images_per_training_pass is not None else 1
         if threads == 1:
             yield
             return

@@ -83,13 +83,12 @@ class Trainer:
     """Mini-batch training of a Network on (N, 784) uint8 images and (N,) labels.
 
     Images stay uint8 and become float32 one batch at a time, so the training
-    set costs 47 MB, not 188 MB. ``threads``: how many threads a conv network's
-    passes spread over (see nn_core.pass_threads); None, as many as BLAS has.
+    set costs 47 MB, not 188 MB.
     """
 
     def __init__(self, network: Network, images: np.ndarray, labels: np.ndarray,
                  config: TrainConfig = TrainConfig(), eval_images: np.ndarray | None = None,
-                 eval_labels: np.ndarray | None = None, threads: int | None = None) -> None:
+                 eval_labels: np.ndarray | None = None) -> None:
         _check_dataset(images, labels, "training")
         if eval_images is not None:
             _check_dataset(eval_images, eval_labels, "evaluation")
@@ -109,7 +108,7 @@ class Trainer:
         # page faults each time, about 5% of an MLP step.
         self._pixel_buffer = np.empty((0, 784), images.dtype)
         self._batch_buffer = np.empty((0, 784), np.float32)
-        self._pass_threads = PassThreads(network, threads)
+        self._pass_threads = PassThreads(network)
 
     # -- state a UI reads --------------------------------------------------
     @property

@@ -27,3 +27,14 @@ def mnist():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def default_pass_threads():
+    """Every test starts with the default pass threads, whatever the last one (or an
+    AppTest run of the dashboard, which sets them for its process) left."""
+    from nn_core.pass_threads import set_pass_threads
+
+    set_pass_threads(None)
+    yield
+    set_pass_threads(None)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
+from nn_core.blas import blas_threads
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
+from nn_core.pass_threads import pass_threads
 
 from dashboard import services, training
 from dashboard.architecture import cnn_layers
@@ -275,8 +276,8 @@ def test_a_cnn_run_validates_on_fewer_images_and_less_often_when_validating_is_s
     assert not run.step_batches(1).evaluated  # one tiny batch is far less than the stretched interval
 
 
-def test_a_cnn_run_spreads_its_passes_over_threads_with_blas_on_one(monkeypatch):
-    monkeypatch.setattr(training, "PASS_THREADS", 2)
+def test_the_server_keeps_blas_on_one_thread_and_a_cnn_run_on_every_core(monkeypatch):
+    monkeypatch.setattr(services, "PASS_THREADS", 2)
     threads_seen = set()
     train_passes = Network.train_passes
 
@@ -289,8 +290,14 @@ def test_a_cnn_run_spreads_its_passes_over_threads_with_blas_on_one(monkeypatch)
     network.images_per_pass = 8  # batches of 32 in 4 passes
     images, labels = random_data(128)
     run = TrainingRun.create(network, images, labels, TrainConfig(batch_size=32), images, labels, "new", "x")
-    with threadpool_limits(1, user_api="blas"):  # as services.limit_blas_threads sets the server
+    services.configure_threads.clear()
+    limits = services.configure_threads()
+    try:
+        assert blas_threads() == 1 and pass_threads() == 2
         run.step_batches(2)
+    finally:
+        limits.restore_original_limits()
+        services.configure_threads.clear()
     assert len(threads_seen) == 2
 
 

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 from nn_core import blas
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.network import Network
-from nn_core.pass_threads import split_passes
+from nn_core.pass_threads import set_pass_threads, split_passes
 from nn_core.trainer import Trainer
 from tests.test_trainer import (SMALL_CNN, SMALL_CNN_BATCHNORM, assert_trained_alike, small_trainer,
                                 toy_digits)
@@ -26,10 +26,10 @@ def test_passes_split_into_consecutive_groups(n_parts, workers, sizes):
     assert [part for group in groups for part in group] == parts
 
 
-def passes_trainer(layers=SMALL_CNN, threads=None, **train):
+def passes_trainer(layers=SMALL_CNN, **train):
     """A trainer of batches of 50 that records each group of passes' thread and the BLAS thread
     count it saw; a conv network takes each batch in 4 passes."""
-    trainer = small_trainer(np.random.default_rng(5), layers, threads=threads, **train)
+    trainer = small_trainer(np.random.default_rng(5), layers, **train)
     if trainer.network.images_per_pass:
         trainer.network.images_per_pass = 16  # the toy CNN is small: force passes of 13, 13, 13, 11
     trainer.seen = []
@@ -107,18 +107,62 @@ def test_an_error_on_a_pass_thread_reaches_the_caller_and_leaves_nothing_changed
 
 
 def test_a_set_number_of_threads_spreads_passes_while_blas_keeps_one():
-    threaded, alone = passes_trainer(threads=2), passes_trainer()
+    threaded, alone = passes_trainer(), passes_trainer()
     with threadpool_limits(1, user_api="blas"):  # as the dashboard's server runs
+        set_pass_threads(2)
         threaded.step(3)
+        set_pass_threads(None)  # by default, as many as BLAS has
         alone.step(3)
         assert blas.blas_threads() == 1
     assert len({name for name, _ in threaded.seen}) == 2
     assert all(threads == 1 for _, threads in threaded.seen)
-    assert len({name for name, _ in alone.seen}) == 1  # by default, as many as BLAS has
+    assert len({name for name, _ in alone.seen}) == 1
     assert_trained_alike(threaded, alone)
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
 def test_rejects_a_thread_count_that_is_not_a_positive_integer(threads):
     with pytest.raises(ValueError, match="positive integer"):
-        passes_trainer(threads=threads)
+        set_pass_threads(threads)
+
+
+def recording_passes(monkeypatch, fail_off_the_main_thread=False):
+    """Network._pass wrapped to record (thread name, BLAS threads, images) of every call."""
+    seen = []
+    run_pass = Network._pass
+
+    def recording(network, x, training=False):
+        seen.append((threading.current_thread().name, blas.blas_threads(), len(x)))
+        if fail_off_the_main_thread and threading.current_thread() is not threading.main_thread():
+            raise FloatingPointError("a pass failed")
+        return run_pass(network, x, training)
+
+    monkeypatch.setattr(Network, "_pass", recording)
+    return seen
+
+
+def test_inference_passes_spread_over_threads_in_order(monkeypatch):
+    network = Network(NetworkConfig(layers=SMALL_CNN, seed=1))
+    network.images_per_pass = 16
+    images, _ = toy_digits(np.random.default_rng(5))
+    images = images[:100].astype(np.float32) / 255
+    with threadpool_limits(1, user_api="blas"):
+        alone = network.forward(images)
+    seen = recording_passes(monkeypatch)
+    with two_blas_threads():
+        threaded = network.forward(images)
+        assert blas.blas_threads() == 2
+    np.testing.assert_array_equal(threaded, alone)
+    assert sum(images for _, _, images in seen) == 100 and len(seen) == 7  # passes of 15, 15, ... 10
+    assert len({name for name, _, _ in seen}) == 2 and all(threads == 1 for _, threads, _ in seen)
+    np.testing.assert_array_equal(network.predict(images[:10]), alone[:10].argmax(axis=1))  # one pass
+
+
+def test_an_error_in_an_inference_pass_thread_reaches_the_caller(monkeypatch):
+    network = Network(NetworkConfig(layers=SMALL_CNN, seed=1))
+    network.images_per_pass = 16
+    recording_passes(monkeypatch, fail_off_the_main_thread=True)
+    with two_blas_threads():
+        with pytest.raises(FloatingPointError, match="a pass failed"):
+            network.forward(np.zeros((64, 784), np.float32))
+        assert blas.blas_threads() == 2

@@ -27,11 +27,11 @@ def toy_digits(rng: np.random.Generator, n: int = 600) -> tuple[np.ndarray, np.n
     return images, labels
 
 
-def small_trainer(rng, layers=(784, 32, 10), threads=None, **train) -> Trainer:
+def small_trainer(rng, layers=(784, 32, 10), **train) -> Trainer:
     images, labels = toy_digits(rng)
     network = Network(NetworkConfig(layers=layers, seed=1))
     return Trainer(network, images, labels, TrainConfig(batch_size=50, epochs=2, **train),
-                   images[:200], labels[:200], threads=threads)
+                   images[:200], labels[:200])
 
 
 def test_step_returns_metrics_and_advances_the_cursor(rng):
