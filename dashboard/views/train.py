@@ -93,8 +93,8 @@ def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
     st.caption(f"`{config.describe()}` · {config.n_parameters:,} parameters  \n"
                f"Shapes: {architecture.shape_summary(config)}")
     if config.is_convolutional:
-        st.caption("A CNN learns more from each image but trains 30–80× slower per image than an MLP: "
-                   "an epoch takes from 20 seconds (the preset) to a minute or more; "
+        st.caption("A CNN learns more from each image but trains 15–50× slower per image than an MLP: "
+                   "an epoch takes from about 15 seconds (the preset) to a minute or more; "
                    f"validation uses {CONV_EVAL_IMAGES:,} images.")
     return config
 
