@@ -72,26 +72,27 @@ def split_passes(parts: list[slice], workers: int) -> list[list[slice]]:
     return groups
 
 
+def _run_groups(run_group: Callable[[int, list[slice]], Result], groups: list[list[slice]]) -> list[Result]:
+    """``run_group(index, group)`` for every group: the first on the caller's thread, the
+    others on the pool's. Returns their results in order once every one has finished,
+    even when one fails (its error is raised then)."""
+    futures = [_thread_pool().submit(run_group, index, group) for index, group in enumerate(groups) if index]
+    try:
+        first = run_group(0, groups[0])
+    finally:
+        wait(futures)  # even on an error here: no thread may still be running after
+    return [first] + [future.result() for future in futures]
+
+
 def map_passes(run_pass: Callable[[slice], Result], parts: list[slice]) -> list[Result]:
     """``run_pass`` on every part, in order, the parts spread over the pass threads with
     BLAS on one thread meanwhile. For inference: ``run_pass`` must keep no state."""
     workers = min(pass_threads(), len(parts))
     if workers == 1:
         return [run_pass(part) for part in parts]
-
-    def run_group(group: list[slice]) -> list[Result]:
-        return [run_pass(part) for part in group]
-
-    groups = split_passes(parts, workers)
     with single_threaded_blas():
-        futures = [_thread_pool().submit(run_group, group) for group in groups[1:]]
-        try:
-            results = run_group(groups[0])
-        finally:
-            wait(futures)
-    for future in futures:
-        results.extend(future.result())
-    return results
+        results = _run_groups(lambda _, group: [run_pass(part) for part in group], split_passes(parts, workers))
+    return [result for group_results in results for result in group_results]
 
 
 class PassThreads:
@@ -125,20 +126,14 @@ class PassThreads:
         workers = min(self._threads, len(parts))
         if workers == 1:
             return run_passes(self.network, parts, first_decay)
-        groups = split_passes(parts, workers)
         while len(self._replicas) < workers - 1:
             self._replicas.append(self.network.replica())
-        replicas = self._replicas[:workers - 1]
-        futures = [_thread_pool().submit(run_passes, replica, group, 0.0)
-                   for replica, group in zip(replicas, groups[1:])]
-        try:
-            loss, correct = run_passes(self.network, groups[0], first_decay)
-        finally:
-            wait(futures)  # even on an error here: no replica may still be running after
-        results = [future.result() for future in futures]
-        for replica, (replica_loss, replica_correct) in zip(replicas, results):
-            loss, correct = loss + replica_loss, correct + replica_correct
+        networks = [self.network, *self._replicas[:workers - 1]]
+        results = _run_groups(lambda index, group: run_passes(networks[index], group,
+                                                              first_decay if index == 0 else 0.0),
+                              split_passes(parts, workers))
+        for replica in networks[1:]:
             for layer, twin in zip(self.network.layers, replica.layers):
                 for key, grad in layer.grads.items():
                     axpy(1.0, twin.grads[key], grad)
-        return loss, correct
+        return sum(loss for loss, _ in results), sum(correct for _, correct in results)
