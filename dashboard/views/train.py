@@ -94,7 +94,7 @@ def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
                f"Shapes: {architecture.shape_summary(config)}")
     if config.is_convolutional:
         st.caption("A CNN learns more from each image but trains 15–50× slower per image than an MLP: "
-                   "an epoch takes from about 15 seconds (the preset) to a minute or more; "
+                   "an epoch takes from 15–20 seconds (the preset) to a minute or more; "
                    f"validation uses {CONV_EVAL_IMAGES:,} images.")
     return config
 
