@@ -41,9 +41,7 @@ DEFAULT_STEM = "default"
 
 # -- the server process -----------------------------------------------------------------
 BLAS_THREADS = 1
-
-
-PASS_THREADS = os.cpu_count() or 1
+PASS_THREADS = os.cpu_count() or 1  # a CNN's passes: one thread per core
 
 
 @st.cache_resource(show_spinner=False)
