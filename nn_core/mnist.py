@@ -334,7 +334,7 @@ def download_mnist(dest: Path, mirrors: Sequence[str] = MIRRORS, files: Mapping[
         if working is None:
             tried = "\n".join(f"  - {failure}" for failure in failures)
             raise DownloadError(
-                f"could not download MNIST (offline?). Tried:\n{tried}\n"
+                f"could not download MNIST (offline?). Tried:\n{tried}\n\n"
                 f"Put the MNIST files ({', '.join(files)}) in {dest} or set MNIST_DIR / --data-dir.")
         # Ask the mirror that just worked first next time, rather than waiting on dead ones again.
         mirrors = [working, *(mirror for mirror in mirrors if mirror != working)]

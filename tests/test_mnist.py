@@ -381,6 +381,8 @@ def test_download_with_every_mirror_bad_says_offline_and_leaves_nothing(tmp_path
     message = str(caught.value)
     assert "could not download MNIST (offline?)" in message
     assert f"in {dest} or set MNIST_DIR / --data-dir" in message
+    # Its own paragraph, so Markdown (the dashboard shows this message) does not run it into the list.
+    assert "\n\nPut the MNIST files" in message
     assert all(name in message for name in specs)
     assert all(mirror + TRAIN_IMAGES in message for mirror in mirrors)  # lists what was tried
     assert "404" in message and "refused" in message.lower()

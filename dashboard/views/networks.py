@@ -8,6 +8,7 @@ import streamlit as st
 
 from nn_core.config import ACTIVATIONS, PRESETS, NetworkConfig
 from nn_core.errors import ConfigError, NetworkFileError
+from nn_core.network_file import MAX_FILE_BYTES
 
 from dashboard import services, state
 from dashboard.services import ActiveNetwork, SavedNetwork
@@ -89,8 +90,9 @@ def saved_actions(saved: list[SavedNetwork]) -> None:
 def upload_section() -> None:
     """Validate an uploaded .npz completely before anything can use it."""
     st.subheader("Upload a network")
+    # The uploader states the real limit and refuses a bigger file before it is sent.
     upload = st.file_uploader("A network file (.npz) saved by this app or its CLI", type=["npz"],
-                              key="network_upload")
+                              max_upload_size=MAX_FILE_BYTES >> 20, key="network_upload")
     if upload is None:
         return
     try:

@@ -61,7 +61,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
+def is_serving(url: str) -> bool:
+    """Whether a Streamlit server answers its health check at ``url``."""
     try:
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
             return response.status == 200
@@ -76,13 +77,13 @@ def running_app(library: Path, startup_timeout: float = 60) -> Iterator[str]:
     env = {**os.environ, "DIGITS_NETWORKS_DIR": str(library),
            "DIGITS_DEFAULT_NETWORK": str(library / "default.npz")}
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
-               "--server.port", str(port), "--browser.gatherUsageStats", "false"]
+               "--server.port", str(port)]
     server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout
-        while not _healthy(url):
+        while not is_serving(url):
             if server.poll() is not None:
                 raise RuntimeError(f"streamlit exited early: {server.stderr.read().decode()[-2000:]}")
             if time.monotonic() > deadline:

@@ -69,6 +69,8 @@ def test_draw_undo_clear_and_draw_again(page):
     wait_for_prediction(page, "0")
     assert prediction(page) == "0"
     assert page.locator('[data-testid="stImage"] img').first.evaluate("img => img.naturalWidth") == 168
+    # .streamlit/config.toml shows people the app, not Streamlit's Deploy button.
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
     screenshot(page, "draw")
 
 

@@ -1,0 +1,41 @@
+"""The README's run command on a machine that has never run Streamlit: it must serve the app.
+
+Streamlit's first run on a desktop stops at a terminal prompt for an email address
+unless the project's .streamlit/config.toml turns it off, so a new user's
+`streamlit run dashboard/app.py` would sit waiting for input.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from tests.browser.harness import REPO_ROOT, free_port, is_serving
+
+STARTUP_SECONDS = 60
+
+
+def test_first_run_on_a_desktop_serves_the_app_without_asking_anything(tmp_path):
+    port = free_port()
+    env = {**os.environ,
+           "HOME": str(tmp_path),  # no ~/.streamlit/credentials.toml: Streamlit's first run
+           "DISPLAY": ":0",  # a desktop session, so Streamlit is not headless by default
+           "BROWSER": "true"}  # the browser it opens is a no-op command
+    # As typed in the README, from the repository root; only the port differs.
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+                               "--server.port", str(port)], cwd=REPO_ROOT, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not is_serving(f"http://127.0.0.1:{port}"):
+            assert server.poll() is None, f"streamlit exited before serving:\n{server.stdout.read()}"
+            assert time.monotonic() < deadline, f"streamlit did not serve within {STARTUP_SECONDS} s"
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=15)
+    assert "Email" not in output
+    assert not (tmp_path / ".streamlit" / "credentials.toml").exists()
