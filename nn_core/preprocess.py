@@ -9,7 +9,7 @@ works on inputs made the same way; squashing a whole canvas to 28×28 does not
 The pipeline, each stage a pure function whose output is kept for display:
 
 1. ``to_ink``: any array → grey float32 "ink" in [0, 1] (ink high, background 0),
-   whatever the polarity, bit depth, alpha channel or paper colour.
+   whatever the polarity, bit depth, alpha channel, paper colour or lighting.
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn".
 3. crop to the ink's bounding box, ignoring far-away specks.
@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 
 # Bump whenever the output for the same input changes; networks record it.
-PREPROCESS_VERSION: int = 1
+PREPROCESS_VERSION: int = 2  # 2: background fitted as a surface, for unevenly lit photos
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo is already more than any digit needs
 MNIST_SIDE = 28
@@ -44,7 +44,8 @@ MNIST_STROKE_RANGE = (2.0, 2.8)
 # of dilation changes the final stroke width by 1/4 px.
 STROKE_WORK_SCALE = 4
 
-BORDER_FRACTION = 0.02  # border ring (for background and polarity) is 2 % of the short side
+BORDER_FRACTION = 0.02  # the background is fitted to a border ring 2 % of the short side wide
+MAX_RING_SAMPLES = 50_000  # a 40-megapixel photo's ring, evenly thinned, still fits its lighting
 MIN_CONTRAST = 0.08  # ink this close to the background is noise, not a stroke
 INK_LEVEL = 0.2  # a pixel counts as ink above this (ink is normalised to ~1)
 SPECK_FRACTION = 0.1  # separate blobs lighter than 10 % of the main one are specks
@@ -186,13 +187,13 @@ def to_ink(image: np.ndarray) -> np.ndarray:
     (H, W, 4) RGBA arrays of bool, integers (uint8 is 0–255; wider integers,
     such as uint16, are 8- to 16-bit data, their depth read from the brightest
     pixel) or floats (0–1, or 0–255). A varying alpha
-    channel is composited so transparent pixels are background; a bright border
-    means dark ink on light paper, which is inverted; the background level is
-    subtracted and the ink rescaled so its strong core is 1. An image without
-    ink comes back all zero. Raises ImageError for other shapes or dtypes.
+    channel is composited so transparent pixels are background; the background's
+    level (a smooth surface, for unevenly lit photos) is subtracted; marks mostly
+    darker than it are dark ink on light paper, which is inverted; and the ink is
+    rescaled so its strong core is 1. An image without ink comes back all zero.
+    Raises ImageError for other shapes or dtypes.
     """
-    grey = _composite_alpha(_as_unit_float(image))
-    return _remove_background(_fix_polarity(grey))
+    return _remove_background(_composite_alpha(_as_unit_float(image)))
 
 
 def _as_unit_float(image: np.ndarray) -> np.ndarray:
@@ -254,31 +255,92 @@ def _composite_alpha(pixels: np.ndarray) -> np.ndarray:
     return grey * alpha + (1 - alpha)  # onto white
 
 
-def _border(grey: np.ndarray) -> np.ndarray:
-    width = max(1, round(BORDER_FRACTION * min(grey.shape)))
-    inner = grey[width:-width, width:-width]
-    if inner.size == 0:
-        return grey.ravel()
-    return np.concatenate([grey[:width].ravel(), grey[-width:].ravel(),
-                           grey[width:-width, :width].ravel(), grey[width:-width, -width:].ravel()])
+def _unit_positions(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column positions scaled to [-1, 1] across an image of ``shape``."""
+    return np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1])
 
 
-def _fix_polarity(grey: np.ndarray) -> np.ndarray:
-    # The border is background; if it is nearer the bright end of this image's
-    # range, the ink is the dark part, so flip it to make ink high.
-    background = float(np.median(_border(grey)))
-    if background > (float(grey.min()) + float(grey.max())) / 2:
-        return 1 - grey
-    return grey
+def _ring(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The border ring's pixels (where only background should be) and their (y, x)
+    positions (see _unit_positions), at most MAX_RING_SAMPLES of them."""
+    height, width = grey.shape
+    ys, xs = _unit_positions(grey.shape)
+    ring = max(1, round(BORDER_FRACTION * min(grey.shape)))
+    if 2 * ring >= min(grey.shape):
+        strips = [(slice(None), slice(None))]
+    else:
+        inner = slice(ring, height - ring)
+        strips = [(slice(0, ring), slice(None)), (slice(height - ring, height), slice(None)),
+                  (inner, slice(0, ring)), (inner, slice(width - ring, width))]
+    values, y, x = [], [], []
+    for rows, cols in strips:
+        block = grey[rows, cols]
+        values.append(block.ravel())
+        y.append(np.broadcast_to(ys[rows, None], block.shape).ravel())
+        x.append(np.broadcast_to(xs[None, cols], block.shape).ravel())
+    values, y, x = np.concatenate(values), np.concatenate(y), np.concatenate(x)
+    step = -(-values.size // MAX_RING_SAMPLES)
+    return values[::step], y[::step], x[::step]
+
+
+def _robust_spread(residuals: np.ndarray) -> float:
+    """Standard deviation of the noise in residuals, from their median absolute value."""
+    return 1.4826 * float(np.median(np.abs(residuals)))
+
+
+def _background(grey: np.ndarray) -> tuple[np.ndarray | float, float]:
+    """The background level under every pixel, and the noise around it.
+
+    Photos of paper are unevenly lit: the level drifts across the picture by more
+    than a faint pencil stroke stands out from it. So the level is a smooth
+    surface, a quadratic in y and x (a tilt, a vignette) fitted to the border ring,
+    where ink touching the border is left out of the fit as an outlier. A ring
+    of one value (a drawing canvas) is that value everywhere.
+    """
+    values, y, x = _ring(grey)
+    level = float(np.median(values))
+    noise = _robust_spread(values - level)
+    if noise == 0 and float(values.min()) == float(values.max()):
+        return level, 0.0
+    terms = np.stack([np.ones_like(y), y, x, y * y, x * x, y * x], axis=1)
+    residuals = values - level
+    for _ in range(2):
+        paper = np.abs(residuals) <= 3 * noise + 1e-6
+        coefficients = np.linalg.lstsq(terms[paper], values[paper], rcond=None)[0]
+        residuals = values - terms @ coefficients
+        noise = _robust_spread(residuals[paper])
+    c0, c_y, c_x, c_yy, c_xx, c_yx = coefficients
+    ys, xs = _unit_positions(grey.shape)
+    by_row = (c0 + c_y * ys + c_yy * ys * ys).astype(np.float32)
+    by_column = (c_x * xs + c_xx * xs * xs).astype(np.float32)
+    surface = by_row[:, None] + by_column[None, :]
+    if c_yx:
+        surface += np.float32(c_yx) * np.outer(ys, xs).astype(np.float32)
+    return surface, noise
 
 
 def _remove_background(grey: np.ndarray) -> np.ndarray:
-    border = _border(grey)
-    level = float(np.median(border))
-    # Paper grain and JPEG noise stay below the median plus three robust standard deviations.
-    noise = 1.4826 * float(np.median(np.abs(border - level)))
-    ink = grey - (level + 3 * noise)
+    """Ink: how far each pixel stands out from the background, on the ink's side of it."""
+    level, noise = _background(grey)
+    ink = grey - level
+    # Paper grain and JPEG noise stay within three robust standard deviations of the level.
+    beyond_noise = np.float32(3 * noise)
+    if _ink_is_dark(ink, beyond_noise):
+        np.negative(ink, out=ink)
+    ink -= beyond_noise
     return _normalise_peak(np.maximum(ink, 0, out=ink))
+
+
+def _ink_is_dark(difference: np.ndarray, beyond_noise: np.float32) -> bool:
+    """Whether what stands out from the background (``difference``, image minus level) is
+    mostly darker than it: pen on paper rather than chalk or a light brush on black.
+
+    Judged from the marks themselves, not from the image's darkest and brightest
+    pixels: in a dimly lit corner the paper can be darker than a faint pencil line.
+    """
+    darker = float(np.maximum(-difference - beyond_noise, 0).sum())
+    brighter = float(np.maximum(difference - beyond_noise, 0).sum())
+    return darker > brighter
 
 
 def _normalise_peak(ink: np.ndarray) -> np.ndarray:

@@ -192,16 +192,43 @@ def test_a_one_pixel_pen_still_gives_solid_strokes(reference):
     assert mean_abs_diff(hairline, reference) < SAME
 
 
-def test_a_faint_thin_pen_scan_on_noisy_paper(reference):
-    rng = np.random.default_rng(0)
-    pen = draw(size=600, brush=3, top=120, left=250, canvas=900).astype(np.float32) / 255
-    paper = 0.8 - 0.12 * pen + rng.normal(0, 0.02, pen.shape)  # grey paper, faint pen, noise σ = 1/6 of it
+def thin_pen() -> np.ndarray:
+    """The 2 written with a 3 px pen on a 900 px page: (900, 900) float32 ink coverage in [0, 1]."""
+    return draw(size=600, brush=3, top=120, left=250, canvas=900).astype(np.float32) / 255
+
+
+def assert_scans_as_the_reference(paper: np.ndarray, reference: np.ndarray, jpeg_quality: int) -> None:
+    """A page of grey levels in [0, 1], as a lossless picture and as a JPEG, gives the reference input."""
     scan = np.clip(paper * 255, 0, 255).astype(np.uint8)
-    for image in (scan, load_image(png_bytes(scan, format="JPEG", quality=60))):
+    for image in (scan, load_image(png_bytes(scan, format="JPEG", quality=jpeg_quality))):
         result = preprocess(image)
         assert not result.empty
         assert result.image.max() == 1.0 and stroke_width(result.image) >= 1.75
         assert mean_abs_diff(result.image, reference) < SAME
+
+
+def test_a_faint_thin_pen_scan_on_noisy_paper(reference):
+    rng = np.random.default_rng(0)
+    pen = thin_pen()
+    paper = 0.8 - 0.12 * pen + rng.normal(0, 0.02, pen.shape)  # grey paper, faint pen, noise σ = 1/6 of it
+    assert_scans_as_the_reference(paper, reference, jpeg_quality=60)
+
+
+@pytest.mark.parametrize("lighting", ["tilted", "vignetted", "both"])
+def test_a_faint_pen_photographed_in_uneven_light(reference, lighting):
+    """Phone photos are lit unevenly: the paper's level drifts across the picture by more
+    than a faint pen line stands out from it, and a dim corner is darker than the line."""
+    rng = np.random.default_rng(1)
+    pen = thin_pen()
+    ramp = np.linspace(-1, 1, 900, dtype=np.float32)
+    tilt = 0.06 * ramp[:, None] - 0.05 * ramp[None, :]  # ±15 grey levels from corner to corner
+    vignette = -0.1 * (ramp[:, None] ** 2 + ramp[None, :] ** 2)  # corners 50 levels darker
+    light = {"tilted": tilt, "vignetted": vignette, "both": tilt + vignette}[lighting]
+    paper = 0.85 + light - 0.16 * pen + rng.normal(0, 0.015, pen.shape)
+    assert np.ptp(light) > 0.16  # the paper's level drifts by more than the line stands out
+    if lighting != "tilted":
+        assert paper[:50, :50].mean() < np.median(paper[pen > 0.5])  # a corner darker than the line
+    assert_scans_as_the_reference(paper, reference, jpeg_quality=75)
 
 
 @pytest.mark.parametrize("speck", [
