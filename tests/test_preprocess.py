@@ -328,6 +328,9 @@ def test_phone_photo_orientation_is_applied():
     ("white paper", np.full((300, 200), 255, np.uint8)),
     ("grey paper with sensor noise",
      np.clip(200 + np.random.default_rng(1).normal(0, 6, (300, 300)), 0, 255).astype(np.uint8)),
+    ("blank paper photographed in uneven light",  # 60 grey levels darker in one corner
+     np.clip(220 - 30 * np.add.outer(np.linspace(0, 1, 400), np.linspace(0, 1, 300)) ** 2
+             + np.random.default_rng(2).normal(0, 3, (400, 300)), 0, 255).astype(np.uint8)),
     ("one pixel", np.pad(np.full((1, 1), 255, np.uint8), 140)),
     ("3×3 speck", np.pad(np.full((3, 3), 255, np.uint8), ((100, 177), (50, 227)))),
     ("8×8 speck", canvas_rgba_transparent(np.pad(np.full((8, 8), 255, np.uint8), 136))),
