@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from nn_core.errors import DataError, NetworkFileError
+from nn_core.mnist import MnistData
 from nn_core.network import Network
 from nn_core.network_file import Metadata
 
@@ -22,12 +23,21 @@ def format_accuracy(accuracy: float | None) -> str:
     return "not measured" if accuracy is None else f"{accuracy:.2%}"
 
 
+def mnist_or_error(needed_by: str) -> MnistData | None:
+    """MNIST, or None after showing why it cannot be found or downloaded.
+
+    ``needed_by`` names what needs it, e.g. "This page".
+    """
+    try:
+        return services.mnist()
+    except DataError as error:
+        st.error(f"{needed_by} needs the MNIST dataset: {error}")
+        return None
+
+
 def require_mnist() -> None:
     """Stop the page with a readable error when MNIST cannot be found or downloaded."""
-    try:
-        services.mnist()
-    except DataError as error:
-        st.error(f"This page needs the MNIST dataset: {error}")
+    if mnist_or_error("This page") is None:
         st.stop()
 
 

@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nn_core.config import PRESETS, NetworkConfig
+from nn_core.errors import DownloadError
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, save_network
 
@@ -233,6 +234,28 @@ def test_debug_page_shows_filters_and_feature_maps_of_a_cnn_for_the_drawing(libr
     assert [key for key in keys if key.startswith("feature_maps")] == [f"feature_maps_{i}" for i in range(4)]
     assert {"saliency", "filters", "debug_probabilities", "confusion"} <= set(keys) and "weights" not in keys
     assert "c4k3bn-p2-c8k3bn-p2-d10 relu" in sidebar_text(app)
+
+
+def test_debug_page_explains_a_drawing_without_mnist(library, monkeypatch):
+    def offline():
+        raise DownloadError("could not download MNIST (offline?)")
+
+    monkeypatch.setattr(services, "mnist", offline)
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[50:230, 130:150] = 255  # a "1"
+    app = open_app()
+    app.session_state["current_classification"] = services.classify(app.session_state["active_network"].network,
+                                                                      canvas)
+    app.switch_page("views/debug.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    headers = [header.value for header in app.main.subheader]
+    assert headers == ["Preprocessing, stage by stage", "Inside the network", "What the first layer looks for",
+                       "On the 10,000 test images"]
+    assert [error.value for error in app.error] == [
+        "The test-set analysis needs the MNIST dataset: could not download MNIST (offline?)"]
+    assert {"saliency", "weights"} <= set(chart_keys(app)) and "confusion" not in chart_keys(app)
+    app.segmented_control(key="debug_source").set_value("MNIST test image").run()
+    assert [error.value for error in app.error][0].startswith("Picking a test image needs the MNIST dataset")
 
 
 # -- networks ----------------------------------------------------------------------------------------------

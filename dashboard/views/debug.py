@@ -6,13 +6,14 @@ import numpy as np
 import streamlit as st
 
 from nn_core.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
+from nn_core.mnist import MnistData
 from nn_core.network import Network
 
 from dashboard import services, state
 from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_filter_chart, feature_map_chart,
                               per_class_accuracy_chart, probability_bars, saliency_chart, weight_grid_chart)
 from dashboard.services import ActiveNetwork
-from dashboard.widgets import require_mnist, show_digit, show_digit_gallery
+from dashboard.widgets import mnist_or_error, show_digit, show_digit_gallery
 
 SOURCES = ["Current drawing", "MNIST test image"]
 STAGE_TITLES = {"grey": "1. ink (grey)", "cropped": "2. cropped", "scaled": "3. scaled to 20 px",
@@ -32,7 +33,9 @@ def chosen_image() -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None
         stages = classification.preprocessed.stages
         return {STAGE_TITLES.get(name, name): image for name, image in stages.items()}, \
             classification.preprocessed.image, None
-    data = services.mnist()
+    data = mnist_or_error("Picking a test image")
+    if data is None:
+        return {}, None, None
     index = int(st.number_input("Test image index", 0, len(data.test_labels) - 1,
                                 key=state.kept_widget("debug_index", 0)))
     image = data.test_images[index].reshape(28, 28) / np.float32(255)
@@ -110,7 +113,7 @@ def first_layer(active: ActiveNetwork) -> None:
     st.plotly_chart(weight_grid_chart(weights), key="weights")
 
 
-def misclassified_browser(probabilities: np.ndarray, labels: np.ndarray, confusion: np.ndarray) -> None:
+def misclassified_browser(data: MnistData, probabilities: np.ndarray, confusion: np.ndarray) -> None:
     """Pick a (true, predicted) pair and look at those test images with their probabilities."""
     pairs = most_confused_pairs(confusion, top=confusion.size)
     if not pairs:
@@ -120,8 +123,8 @@ def misclassified_browser(probabilities: np.ndarray, labels: np.ndarray, confusi
         "Browse the mistakes", pairs, format_func=lambda p: f"true {p[0]} → predicted {p[1]} ({p[2]} images)",
         key="debug_pair")
     predictions = probabilities.argmax(axis=1)
-    indices = np.flatnonzero((labels == true_digit) & (predictions == predicted_digit))[:MAX_GALLERY]
-    images = services.mnist().test_images[indices].reshape(-1, 28, 28) / np.float32(255)
+    indices = np.flatnonzero((data.test_labels == true_digit) & (predictions == predicted_digit))[:MAX_GALLERY]
+    images = data.test_images[indices].reshape(-1, 28, 28) / np.float32(255)
     captions = [f"#{i} · {predicted_digit}: {probabilities[i, predicted_digit]:.0%} · "
                 f"{true_digit}: {probabilities[i, true_digit]:.0%}" for i in indices]
     st.caption(f"Each caption: test image index, then the probability the network gave to {predicted_digit} "
@@ -132,7 +135,10 @@ def misclassified_browser(probabilities: np.ndarray, labels: np.ndarray, confusi
 
 def test_set_analysis(active: ActiveNetwork) -> None:
     st.subheader("On the 10,000 test images")
-    labels = services.mnist().test_labels
+    data = mnist_or_error("The test-set analysis")
+    if data is None:
+        return
+    labels = data.test_labels
     probabilities = services.test_set_probabilities(active.network, active.fingerprint)
     confusion = confusion_matrix(labels, probabilities.argmax(axis=1))
     accuracies = per_class_accuracy(confusion)
@@ -146,11 +152,10 @@ def test_set_analysis(active: ActiveNetwork) -> None:
         pairs = most_confused_pairs(confusion, top=5)
         st.markdown("**Most confused pairs**  \n" + "  \n".join(
             f"{true} mistaken for {predicted}: {count} times" for true, predicted, count in pairs))
-    misclassified_browser(probabilities, labels, confusion)
+    misclassified_browser(data, probabilities, confusion)
 
 
 st.title("Look inside the network")
-require_mnist()
 active_network = state.active_network()
 stages, network_input, label = chosen_image()
 if network_input is not None:
