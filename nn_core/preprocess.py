@@ -9,7 +9,8 @@ works on inputs made the same way; squashing a whole canvas to 28×28 does not
 The pipeline, each stage a pure function whose output is kept for display:
 
 1. ``to_ink``: any array → grey float32 "ink" in [0, 1] (ink high, background 0),
-   whatever the polarity, bit depth, alpha channel, paper colour or lighting.
+   whatever the polarity, bit depth, alpha channel, paper colour or lighting,
+   looking inside a photographed page when the desk around it shows.
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn".
 3. crop to the ink's bounding box, ignoring far-away specks.
@@ -46,6 +47,12 @@ STROKE_WORK_SCALE = 4
 
 BORDER_FRACTION = 0.02  # the background is fitted to a border ring 2 % of the short side wide
 MAX_RING_SAMPLES = 50_000  # a 40-megapixel photo's ring, evenly thinned, still fits its lighting
+# A photographed page on a darker desk stands out from the desk as one block of "ink":
+PAGE_MIN_SIDE = 0.3  # its bounding box spans at least this fraction of the picture each way
+PAGE_MIN_PIXELS = 100  # and this many pixels (a bold digit at MNIST's size looks like a block),
+PAGE_MIN_FILL = 0.6  # it fills most of that box (a digit on it leaves holes, a drawn 0 a blank middle)
+PAGE_MIN_OUTLINE = 0.9  # and it runs along the box's whole outline, as no pen stroke does;
+PAGE_RIM = 0.04  # its edge (shadow, curl) is this fraction of its size
 MIN_CONTRAST = 0.08  # ink this close to the background is noise, not a stroke
 INK_LEVEL = 0.2  # a pixel counts as ink above this (ink is normalised to ~1)
 SPECK_FRACTION = 0.1  # separate blobs lighter than 10 % of the main one are specks
@@ -193,7 +200,14 @@ def to_ink(image: np.ndarray) -> np.ndarray:
     rescaled so its strong core is 1. An image without ink comes back all zero.
     Raises ImageError for other shapes or dtypes.
     """
-    return _remove_background(_composite_alpha(_as_unit_float(image)))
+    grey = _composite_alpha(_as_unit_float(image))
+    ink = _remove_background(grey)
+    page = _page_box(ink)
+    if page is not None:
+        # A photo of a page on a darker desk: what stood out from the desk was the
+        # page, not the pen. Looking inside the page, its paper is the background.
+        return _remove_background(grey[page])
+    return ink
 
 
 def _as_unit_float(image: np.ndarray) -> np.ndarray:
@@ -341,6 +355,35 @@ def _ink_is_dark(difference: np.ndarray, beyond_noise: np.float32) -> bool:
     darker = float(np.maximum(-difference - beyond_noise, 0).sum())
     brighter = float(np.maximum(difference - beyond_noise, 0).sum())
     return darker > brighter
+
+
+def _page_box(ink: np.ndarray) -> tuple[slice, slice] | None:
+    """The inside of a page that ``ink`` took for ink, or None when it holds pen strokes.
+
+    A page is a large block: it spans a good part of the picture both ways, runs
+    along the whole outline of its bounding box and fills most of the inside.
+    Strokes touch their box at a few points and leave most of it blank, even a
+    square-drawn 0; a thick bar of a 1 is narrow. The page's own rim (shadow,
+    curl) is left out of the box returned.
+    """
+    marked = ink > INK_LEVEL
+    if marked.mean() < PAGE_MIN_SIDE ** 2 * PAGE_MIN_FILL:
+        return None
+    box = _bbox(marked)
+    block = marked[box]
+    height, width = block.shape
+    if min(height, width) < PAGE_MIN_PIXELS or height < PAGE_MIN_SIDE * ink.shape[0] \
+            or width < PAGE_MIN_SIDE * ink.shape[1]:
+        return None
+    rim = max(1, round(PAGE_RIM * min(height, width)))
+    inside = block[rim:height - rim, rim:width - rim]
+    if inside.size == 0 or inside.mean() < PAGE_MIN_FILL:
+        return None
+    outline = np.concatenate([inside[0], inside[-1], inside[:, 0], inside[:, -1]])
+    if outline.mean() < PAGE_MIN_OUTLINE:
+        return None
+    rows, cols = box
+    return (slice(rows.start + rim, rows.stop - rim), slice(cols.start + rim, cols.stop - rim))
 
 
 def _normalise_peak(ink: np.ndarray) -> np.ndarray:

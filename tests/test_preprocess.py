@@ -231,6 +231,40 @@ def test_a_faint_pen_photographed_in_uneven_light(reference, lighting):
     assert_scans_as_the_reference(paper, reference, jpeg_quality=75)
 
 
+@pytest.mark.parametrize("margins", [(20, 20, 20, 20), (40, 10, 60, 30), (5, 80, 5, 0), (150, 150, 150, 150)])
+def test_a_page_photographed_on_a_darker_desk(reference, margins):
+    """Phone photos of a page often show the desk around it: the page, not the pen, stands
+    out from the desk at the picture's border."""
+    rng = np.random.default_rng(3)
+    top, left, bottom, right = margins
+    page = 0.9 - 0.7 * draw().astype(np.float32) / 255 + rng.normal(0, 0.01, (280, 280))
+    photo = 0.28 + rng.normal(0, 0.03, (280 + top + bottom, 280 + left + right))
+    photo[top:top + 280, left:left + 280] = page
+    result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
+    assert not result.empty
+    assert mean_abs_diff(result.image, reference) < 0.01
+
+
+@pytest.mark.parametrize("brush", [16, 40])
+def test_a_large_square_zero_is_a_digit_not_a_page(brush):
+    """A 0 drawn as a square round the whole canvas also runs along its box's outline."""
+    corners = [(0.05, 0.05), (0.95, 0.05), (0.95, 0.95), (0.05, 0.95), (0.05, 0.05)]
+    canvas = draw(corners, size=240, brush=brush, top=20, left=20 + 0.15 * 240)
+    result = preprocess(canvas)
+    assert not result.empty
+    assert result.stages["cropped"].shape[0] > 200  # the whole square, not its inside
+    assert result.image[14, 14] == 0  # the middle of the 0 is blank
+
+
+def test_a_thick_bar_of_a_one_is_a_digit_not_a_page():
+    """A 1 drawn with the widest brush fills its box, along the whole outline too."""
+    canvas = np.zeros((280, 280), np.uint8)
+    canvas[20:260, 120:170] = 255
+    result = preprocess(canvas)
+    assert not result.empty
+    assert result.stages["cropped"].shape == (240, 50)
+
+
 @pytest.mark.parametrize("speck", [
     (slice(265, 269), slice(265, 269)),  # far corner
     (slice(45, 51), slice(270, 276)),    # level with the top of the digit
