@@ -4,10 +4,16 @@
 trainer does not know about: doing as many batches as fit in a time budget,
 evaluating every so often, and a wall-clock throughput and ETA. It holds no
 Streamlit state, so the benchmark and the tests drive it directly.
+
+Streamlit may run two scripts of one session at once: a click starts a new run
+of the page on a new thread while the previous run is still inside its
+training tick. So a run trains, changes settings and hands out its history
+under one lock, and whoever comes second waits for the tick to end.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,7 +23,7 @@ import numpy as np
 
 from nn_core.config import TrainConfig
 from nn_core.network import Network
-from nn_core.trainer import Trainer
+from nn_core.trainer import History, Trainer
 
 MODES = {"new": "Train a new network", "continue": "Continue training the active network",
          "fine_tune": "Fine-tune the active network on my labelled drawings"}
@@ -82,6 +88,7 @@ class TrainingRun:
     _seconds_per_sample: float | None = None  # measured, to size the next chunk of a tick
     _evaluated_at: float = 0.0  # the trainer's training time at the last validation point
     _eval_seconds: float = 0.0  # how long the last validation took
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     # -- building -------------------------------------------------------------
     @classmethod
@@ -142,6 +149,10 @@ class TrainingRun:
 
         One ``Trainer.step(n)`` per chunk keeps the per-call overhead out of the loop.
         """
+        with self._lock:
+            return self._run_locked(allowance)
+
+    def _run_locked(self, allowance: Callable[[int], int]) -> TickReport:
         batches = samples = 0
         evaluated = False
         while not self.trainer.done:
@@ -172,8 +183,19 @@ class TrainingRun:
 
     def pause(self) -> None:
         """Start a new throughput window on resume: time spent paused is not training time."""
-        self._last_rate = self.samples_per_second
-        self._throughput.clear()
+        with self._lock:
+            self._last_rate = self.samples_per_second
+            self._throughput.clear()
+
+    def update(self, **changes: object) -> None:
+        """``Trainer.update`` between batches, never in the middle of one."""
+        with self._lock:
+            self.trainer.update(**changes)
+
+    def history(self) -> History:
+        """A copy of the trainer's history whose columns all end at the same batch."""
+        with self._lock:
+            return History.from_dict(self.trainer.history.to_dict())
 
     # -- figures for the progress line ---------------------------------------------
     @property

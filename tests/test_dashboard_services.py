@@ -19,6 +19,7 @@ from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
 from nn_core.pass_threads import pass_threads
+from nn_core.trainer import Trainer
 
 from dashboard import services, training
 from dashboard.architecture import cnn_layers
@@ -264,6 +265,38 @@ def test_tick_sizes_chunks_by_samples_so_a_larger_batch_does_not_overrun():
     started = time.perf_counter()
     report = run.tick(0.1)
     assert report.batches >= 1 and time.perf_counter() - started < 1.0
+
+
+def test_a_second_page_run_waits_for_the_tick_under_way(monkeypatch):
+    """Streamlit starts a page run on a click while the last one still trains: what the new
+    run reads and changes must not land in the middle of a batch."""
+    run = make_run(n=4096, epochs=50)
+    record_batch = Trainer._record_batch
+
+    def slow_record(trainer, *args):  # a wide window between a batch's history columns
+        trainer.history.step.append(trainer.step_count)
+        time.sleep(0.002)
+        trainer.history.step.pop()
+        record_batch(trainer, *args)
+
+    monkeypatch.setattr(Trainer, "_record_batch", slow_record)
+    def page_ticks():
+        for _ in range(20):
+            run.step_batches(5)
+            time.sleep(0.001)  # between ticks, as the page draws its charts
+
+    ticking = threading.Thread(target=page_ticks)
+    ticking.start()
+    reads = 0
+    try:
+        while ticking.is_alive():
+            history = run.history()
+            assert len(history.step) == len(history.loss) == len(history.train_accuracy) \
+                == len(history.learning_rate)
+            reads += 1
+    finally:
+        ticking.join()
+    assert reads >= 5 and run.trainer.step_count == 100
 
 
 def test_a_cnn_run_validates_on_fewer_images_and_less_often_when_validating_is_slow():

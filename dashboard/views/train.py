@@ -7,8 +7,9 @@ queues such requests without interrupting the running tick, so ticks follow
 back to back and the charts refresh about once a second. A longer budget trains
 faster (less drawing per sample) but answers Pause later.
 The buttons and settings sit outside the fragment, so pressing Pause or moving
-a slider reruns the whole page, which takes over as soon as the current tick
-ends; slider values reach the trainer through Trainer.update.
+a slider reruns the whole page. Streamlit starts that run at once, beside the
+tick still under way; the run's lock makes it wait for the tick to end (see
+dashboard.training). Slider values reach the trainer through TrainingRun.update.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def apply_live_settings(run: TrainingRun, config: TrainConfig) -> None:
     changes = {name: getattr(config, name) for name in LIVE_FIELDS
                if getattr(config, name) != getattr(run.trainer.config, name)}
     if changes:
-        run.trainer.update(**changes)
+        run.update(**changes)
 
 
 # -- starting a run ----------------------------------------------------------------------
@@ -237,7 +238,7 @@ def progress_line(run: TrainingRun) -> None:
 
 
 def training_charts(run: TrainingRun) -> None:
-    history = run.trainer.history
+    history = run.history()
     st.plotly_chart(loss_chart(history.step, history.loss), key="loss_chart")
     left, right = st.columns([3, 2])
     with left:
@@ -267,7 +268,7 @@ def live_panel() -> None:
 # -- keeping the result ------------------------------------------------------------------------
 def trained_metadata(run: TrainingRun, name: str) -> Metadata:
     return Metadata.new(name, test_accuracy=services.test_accuracy(run.network),
-                        train_config=run.trainer.config.to_dict(), history=run.trainer.history.to_dict(),
+                        train_config=run.trainer.config.to_dict(), history=run.history().to_dict(),
                         command=f"dashboard Train page: {MODES[run.mode].lower()}")
 
 

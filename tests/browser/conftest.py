@@ -41,7 +41,10 @@ def browser_context(library):
 
 @pytest.fixture
 def page(browser_context, app_url):
-    """A fresh Streamlit session on the Draw page."""
+    """A fresh Streamlit session on the Draw page; at the end of the test the page must
+    show no Python exception (Streamlit draws an uncaught one on the page itself)."""
     page = harness.open_page(browser_context, app_url)
     yield page
+    exceptions = page.locator(harness.EXCEPTION).all_inner_texts()
     page.close()
+    assert not exceptions, f"the page shows an exception: {exceptions[0][:500]}"

@@ -28,6 +28,7 @@ VIEWPORT = {"width": 1400, "height": 1600}
 CANVAS = ".st-key-draw_canvas canvas.upper-canvas"
 METRIC_VALUE = '[data-testid="stMetricValue"]'
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+EXCEPTION = '[data-testid="stException"]'  # how Streamlit shows an uncaught Python exception
 SCREENSHOTS = REPO_ROOT / "tests" / "screenshots"
 
 
