@@ -10,7 +10,8 @@ The pipeline, each stage a pure function whose output is kept for display:
 
 1. ``to_ink``: any array → grey float32 "ink" in [0, 1] (ink high, background 0),
    whatever the polarity, bit depth, alpha channel, paper colour or lighting,
-   looking inside a photographed page when the desk around it shows.
+   looking inside a photographed page when the desk around it shows, and
+   clearing a strip of desk along one side of a photo of paper.
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn".
 3. crop to the ink's bounding box, ignoring far-away specks.
@@ -53,6 +54,8 @@ PAGE_MIN_PIXELS = 100  # and this many pixels (a bold digit at MNIST's size look
 PAGE_MIN_FILL = 0.6  # it fills most of that box (a digit on it leaves holes, a drawn 0 a blank middle)
 PAGE_MIN_OUTLINE = 0.9  # and it runs along the box's whole outline, as no pen stroke does;
 PAGE_RIM = 0.04  # its edge (shadow, curl) is this fraction of its size
+EDGE_BAND_MIN_COVER = 0.9  # dark ink along this much of a photo's side is a band of desk, not a stroke
+EDGE_BAND_MARGIN = 0.01  # cleared beyond a band's inner edge, as a fraction of the picture's size
 MIN_CONTRAST = 0.08  # ink this close to the background is noise, not a stroke
 INK_LEVEL = 0.2  # a pixel counts as ink above this (ink is normalised to ~1)
 SPECK_FRACTION = 0.1  # separate blobs lighter than 10 % of the main one are specks
@@ -339,10 +342,35 @@ def _remove_background(grey: np.ndarray) -> np.ndarray:
     ink = grey - level
     # Paper grain and JPEG noise stay within three robust standard deviations of the level.
     beyond_noise = np.float32(3 * noise)
-    if _ink_is_dark(ink, beyond_noise):
+    dark = _ink_is_dark(ink, beyond_noise)
+    if dark:
         np.negative(ink, out=ink)
     ink -= beyond_noise
-    return _normalise_peak(np.maximum(ink, 0, out=ink))
+    np.maximum(ink, 0, out=ink)
+    if dark:
+        # Before normalising: a band of desk is darker than any pen and would set the peak.
+        _clear_edge_bands(ink)
+    return _normalise_peak(ink)
+
+
+def _clear_edge_bands(ink: np.ndarray) -> None:
+    """Zero, in place, bands of ink that run along a whole side of a photo of paper.
+
+    A photo that cuts into the page can show a strip of the darker desk (or the
+    page's shadowed edge) along one or two sides; against the paper it looks like
+    very dark ink. A band marks nearly every pixel of the outermost row or column,
+    which no pen stroke does; in each column (or row) it is the run of ink from
+    that side inward, however slanted or ragged its inner edge, and that run is
+    cleared with a small margin for its soft rim.
+    """
+    margin = max(1, round(EDGE_BAND_MARGIN * max(ink.shape)))
+    for turned in (ink, ink[::-1], ink.T, ink.T[::-1]):  # views: top, bottom, left, right side
+        marked = turned > 0
+        if marked[0].mean() < EDGE_BAND_MIN_COVER:
+            continue
+        depth = np.where(marked.all(axis=0), len(turned), marked.argmin(axis=0))
+        inside = np.arange(len(turned))[:, None] < (depth + np.where(depth > 0, margin, 0))[None, :]
+        turned[inside] = 0
 
 
 def _ink_is_dark(difference: np.ndarray, beyond_noise: np.float32) -> bool:

@@ -245,6 +245,28 @@ def test_a_page_photographed_on_a_darker_desk(reference, margins):
     assert mean_abs_diff(result.image, reference) < 0.01
 
 
+@pytest.mark.parametrize("side", ["top", "bottom", "left", "right", "slanted"])
+def test_a_strip_of_desk_along_one_side_of_a_page_photo(reference, side):
+    """A photo that cuts into the page may show a strip of the darker desk along one side:
+    against the paper it is darker than any pen, but it is not part of the digit."""
+    rng = np.random.default_rng(4)
+    photo = 0.9 - 0.7 * draw().astype(np.float32) / 255 + rng.normal(0, 0.01, (280, 280))
+    rows, cols = np.mgrid[0:280, 0:280]
+    strip = {"top": rows < 12, "bottom": rows >= 265, "left": cols < 30, "right": cols >= 262,
+             "slanted": cols < 10 + rows / 14}[side]  # its inner edge from 10 to 30 px in
+    photo[strip] = 0.28 + rng.normal(0, 0.03, strip.sum())
+    result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
+    assert not result.empty
+    assert mean_abs_diff(result.image, reference) < 0.01
+
+
+def test_a_light_stroke_along_a_whole_side_of_a_canvas_is_kept():
+    """Only dark ink on paper loses bands along its sides: on a canvas it is a stroke."""
+    canvas = draw()
+    canvas[:14] = 255  # a bar along the whole top edge
+    assert preprocess(canvas).stages["cropped"].shape[0] > 230
+
+
 @pytest.mark.parametrize("brush", [16, 40])
 def test_a_large_square_zero_is_a_digit_not_a_page(brush):
     """A 0 drawn as a square round the whole canvas also runs along its box's outline."""
