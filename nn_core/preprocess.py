@@ -345,7 +345,8 @@ def _remove_background(grey: np.ndarray) -> np.ndarray:
     dark = _ink_is_dark(ink, beyond_noise)
     if dark:
         np.negative(ink, out=ink)
-    ink -= beyond_noise
+    if beyond_noise:
+        ink -= beyond_noise
     np.maximum(ink, 0, out=ink)
     if dark:
         # Before normalising: a band of desk is darker than any pen and would set the peak.
@@ -379,10 +380,14 @@ def _ink_is_dark(difference: np.ndarray, beyond_noise: np.float32) -> bool:
 
     Judged from the marks themselves, not from the image's darkest and brightest
     pixels: in a dimly lit corner the paper can be darker than a faint pencil line.
+    What lies beyond the noise is ``difference`` minus its clipped copy: positive
+    for brighter marks, negative for darker ones.
     """
-    darker = float(np.maximum(-difference - beyond_noise, 0).sum())
-    brighter = float(np.maximum(difference - beyond_noise, 0).sum())
-    return darker > brighter
+    total = float(difference.sum(dtype=np.float64))
+    if not beyond_noise:  # a noiseless background (a canvas): everything off it is a mark
+        return total < 0
+    within_noise = np.clip(difference, -beyond_noise, beyond_noise)
+    return total < float(within_noise.sum(dtype=np.float64))
 
 
 def _page_box(ink: np.ndarray) -> tuple[slice, slice] | None:
