@@ -32,7 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 
 # Bump whenever the output for the same input changes; networks record it.
-PREPROCESS_VERSION: int = 2  # 2: background fitted as a surface, for unevenly lit photos
+PREPROCESS_VERSION: int = 2  # 2: photos: lighting fitted as a surface, pages found on a desk
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo is already more than any digit needs
 MNIST_SIDE = 28
@@ -358,7 +358,7 @@ def _clear_edge_bands(ink: np.ndarray) -> None:
     """Zero, in place, bands of ink that run along a whole side of a photo of paper.
 
     A photo that cuts into the page can show a strip of the darker desk (or the
-    page's shadowed edge) along one or two sides; against the paper it looks like
+    page's shadowed edge) along a side; against the paper it looks like
     very dark ink. A band marks nearly every pixel of the outermost row or column,
     which no pen stroke does; in each column (or row) it is the run of ink from
     that side inward, however slanted or ragged its inner edge, and that run is
