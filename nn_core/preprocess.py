@@ -11,7 +11,7 @@ The pipeline, each stage a pure function whose output is kept for display:
 1. ``to_ink``: any array → grey float32 "ink" in [0, 1] (ink high, background 0),
    whatever the polarity, bit depth, alpha channel, paper colour or lighting,
    looking inside a photographed page when the desk around it shows, and
-   clearing a strip of desk along one side of a photo of paper.
+   clearing strips of desk along the sides of a photo of paper.
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn".
 3. crop to the ink's bounding box, ignoring far-away specks.
@@ -321,8 +321,10 @@ def _background(grey: np.ndarray) -> tuple[np.ndarray | float, float]:
         return level, 0.0
     terms = np.stack([np.ones_like(y), y, x, y * y, x * x, y * x], axis=1)
     residuals = values - level
-    for _ in range(2):
-        paper = np.abs(residuals) <= 3 * noise + 1e-6
+    # The first fit takes only what lies close to the median: a strip of desk filling
+    # a third of the ring must not pull it. Later fits take everything the lighting explains.
+    for spread in (2, 3, 3):
+        paper = np.abs(residuals) <= spread * noise + 1e-6
         coefficients = np.linalg.lstsq(terms[paper], values[paper], rcond=None)[0]
         residuals = values - terms @ coefficients
         noise = _robust_spread(residuals[paper])
@@ -358,7 +360,7 @@ def _clear_edge_bands(ink: np.ndarray) -> None:
     """Zero, in place, bands of ink that run along a whole side of a photo of paper.
 
     A photo that cuts into the page can show a strip of the darker desk (or the
-    page's shadowed edge) along a side; against the paper it looks like
+    page's shadowed edge) along a side or two; against the paper it looks like
     very dark ink. A band marks nearly every pixel of the outermost row or column,
     which no pen stroke does; in each column (or row) it is the run of ink from
     that side inward, however slanted or ragged its inner edge, and that run is

@@ -249,3 +249,18 @@ def test_bad_inputs_are_rejected(mnist_test):
         next(drawn_cases(images, labels, 1, np.random.default_rng(0), encodings=["jpeg"]))
     with pytest.raises(ConfigError, match="encoding"):
         next(printed_cases(1, np.random.default_rng(0), encodings=()))
+
+
+def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
+    from benchmarks.photo_accuracy import photo_of_digit
+
+    digit = mnist_test[0][0]
+    plain = photo_of_digit(digit, np.random.default_rng(0))
+    assert plain.dtype == np.uint8 and plain.ndim == 2 and plain.shape[0] in (560, 840, 1120)
+    assert np.median(plain) > 170 and plain.min() < np.median(plain) - 30  # a pen line on paper
+    around = photo_of_digit(digit, np.random.default_rng(0), uneven_light=True, desk="around")
+    assert around.shape[0] > plain.shape[0] and around.shape[1] > plain.shape[1]
+    assert np.median(np.concatenate([around[0], around[-1], around[:, 0], around[:, -1]])) < 100
+    strip = photo_of_digit(digit, np.random.default_rng(1), desk="strip")
+    sides = [np.median(side) for side in (strip[0], strip[-1], strip[:, 0], strip[:, -1])]
+    assert sorted(sides)[0] < 100 < sorted(sides)[1]  # desk along exactly one side

@@ -245,15 +245,16 @@ def test_a_page_photographed_on_a_darker_desk(reference, margins):
     assert mean_abs_diff(result.image, reference) < 0.01
 
 
-@pytest.mark.parametrize("side", ["top", "bottom", "left", "right", "slanted"])
-def test_a_strip_of_desk_along_one_side_of_a_page_photo(reference, side):
+@pytest.mark.parametrize("side", ["top", "bottom", "left", "right", "slanted", "two sides"])
+def test_a_strip_of_desk_along_a_side_of_a_page_photo(reference, side):
     """A photo that cuts into the page may show a strip of the darker desk along one side:
     against the paper it is darker than any pen, but it is not part of the digit."""
     rng = np.random.default_rng(4)
     photo = 0.9 - 0.7 * draw().astype(np.float32) / 255 + rng.normal(0, 0.01, (280, 280))
     rows, cols = np.mgrid[0:280, 0:280]
     strip = {"top": rows < 12, "bottom": rows >= 265, "left": cols < 30, "right": cols >= 262,
-             "slanted": cols < 10 + rows / 14}[side]  # its inner edge from 10 to 30 px in
+             "slanted": cols < 10 + rows / 14,  # its inner edge from 10 to 30 px in
+             "two sides": (rows >= 272) | (cols >= 272)}[side]
     photo[strip] = 0.28 + rng.normal(0, 0.03, strip.sum())
     result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
     assert not result.empty
