@@ -231,18 +231,30 @@ def test_a_faint_pen_photographed_in_uneven_light(reference, lighting):
     assert_scans_as_the_reference(paper, reference, jpeg_quality=75)
 
 
+def photo_on_desk(ink: np.ndarray, margins: tuple[int, int, int, int], seed: int = 3) -> np.ndarray:
+    """The (280, 280) uint8 ``ink`` as pen on a page, photographed with (top, left, bottom,
+    right) pixels of darker desk around it."""
+    rng = np.random.default_rng(seed)
+    top, left, bottom, right = margins
+    page = 0.9 - 0.7 * ink.astype(np.float32) / 255 + rng.normal(0, 0.01, ink.shape)
+    photo = 0.28 + rng.normal(0, 0.03, (280 + top + bottom, 280 + left + right))
+    photo[top:top + 280, left:left + 280] = page
+    return (np.clip(photo, 0, 1) * 255).astype(np.uint8)
+
+
 @pytest.mark.parametrize("margins", [(20, 20, 20, 20), (40, 10, 60, 30), (5, 80, 5, 0), (150, 150, 150, 150)])
 def test_a_page_photographed_on_a_darker_desk(reference, margins):
     """Phone photos of a page often show the desk around it: the page, not the pen, stands
     out from the desk at the picture's border."""
-    rng = np.random.default_rng(3)
-    top, left, bottom, right = margins
-    page = 0.9 - 0.7 * draw().astype(np.float32) / 255 + rng.normal(0, 0.01, (280, 280))
-    photo = 0.28 + rng.normal(0, 0.03, (280 + top + bottom, 280 + left + right))
-    photo[top:top + 280, left:left + 280] = page
-    result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
+    result = preprocess(photo_on_desk(draw(), margins))
     assert not result.empty
     assert mean_abs_diff(result.image, reference) < 0.01
+
+
+def test_a_digit_close_to_the_photographed_page_edge_keeps_its_strokes():
+    near_top = draw(top=4)  # the 2's top stroke 6 px (2%) from the page's edge
+    result = preprocess(photo_on_desk(near_top, (30, 30, 30, 30)))
+    assert mean_abs_diff(result.image, preprocess(near_top).image) < 0.01
 
 
 @pytest.mark.parametrize("side", ["top", "bottom", "left", "right", "slanted", "two sides"])
