@@ -88,6 +88,7 @@ class TrainingRun:
     _seconds_per_sample: float | None = None  # measured, to size the next chunk of a tick
     _evaluated_at: float = 0.0  # the trainer's training time at the last validation point
     _eval_seconds: float = 0.0  # how long the last validation took
+    _stop_after_epoch: int | None = None  # set by stop_at_epoch_end
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     # -- building -------------------------------------------------------------
@@ -117,14 +118,28 @@ class TrainingRun:
         """Exactly ``n_batches`` batches (fewer if training finishes)."""
         return self._run(lambda batches: n_batches - batches)
 
-    def step_epoch(self) -> TickReport:
-        """Train to the end of the current epoch (the trainer stops there by itself)."""
-        epochs_before = self.trainer.epochs_done
-        return self._run(lambda batches: self.trainer.batches_per_epoch
-                         if self.trainer.epochs_done == epochs_before else 0)
+    def stop_at_epoch_end(self) -> None:
+        """Let ticks train only to the end of the current epoch, then stop (``stopped``).
+
+        Step one epoch trains this way, tick by tick, so its charts stream and Pause
+        answers within a tick; ``pause`` cancels it.
+        """
+        with self._lock:
+            self._stop_after_epoch = self.trainer.epochs_done + 1
+
+    @property
+    def stopping_at_epoch_end(self) -> bool:
+        return self._stop_after_epoch is not None and not self.stopped
+
+    @property
+    def stopped(self) -> bool:
+        """Done, or at the epoch end ``stop_at_epoch_end`` asked for."""
+        return self.done or (self._stop_after_epoch is not None
+                             and self.trainer.epochs_done >= self._stop_after_epoch)
 
     def tick(self, budget_seconds: float) -> TickReport:
-        """As many batches as fit in ``budget_seconds`` (at least one), for one UI refresh.
+        """As many batches as fit in ``budget_seconds`` (at least one unless ``stopped``), for
+        one UI refresh.
 
         Also records the wall-clock time between ticks, so samples/s includes the
         time the page spends drawing, not just the maths.
@@ -132,6 +147,8 @@ class TrainingRun:
         deadline = time.perf_counter() + budget_seconds
 
         def batches_that_fit(batches: int) -> int:
+            if self.stopped:
+                return 0
             if self._seconds_per_sample is None:
                 return 1  # measure one first
             # Per sample, not per batch: the batch size may have just changed.
@@ -182,8 +199,10 @@ class TrainingRun:
         self._evaluated_at = self.trainer.elapsed
 
     def pause(self) -> None:
-        """Start a new throughput window on resume: time spent paused is not training time."""
+        """Start a new throughput window on resume: time spent paused is not training time.
+        Resuming trains freely again, past any epoch end ``stop_at_epoch_end`` set."""
         with self._lock:
+            self._stop_after_epoch = None
             self._last_rate = self.samples_per_second
             self._throughput.clear()
 

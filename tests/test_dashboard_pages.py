@@ -118,6 +118,20 @@ def test_start_trains_in_ticks_and_pause_stops(library):
 
 
 @needs_mnist
+def test_step_one_epoch_trains_live_and_pauses_at_the_epoch_end(library):
+    drawings = [LabelledDrawing.from_preprocessed(np.eye(28, dtype=np.float32), label % 10)
+                for label in range(20)]  # fine-tuning on these: a short epoch
+    app = open_app("train", labelled_drawings=drawings, train_mode="fine_tune")
+    by_label(app.button, "Step one epoch").click().run()
+    run = app.session_state["training_run"]
+    batches = run.trainer.batches_per_epoch
+    assert run.trainer.epochs_done == 1 and run.trainer.step_count == batches and batches > 1
+    assert not app.session_state["training_running"] and by_label(app.button, "Resume")
+    assert "Keep the result" in [subheader.value for subheader in app.main.subheader]
+    assert not app.exception
+
+
+@needs_mnist
 def test_sliders_change_the_running_trainer(library):
     app = open_app("train")
     by_label(app.button, "Step one batch").click().run()

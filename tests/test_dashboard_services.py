@@ -237,15 +237,38 @@ def test_validation_points_come_every_few_training_seconds(monkeypatch):
     assert run.trainer.history.eval_step == [1, 3]
 
 
-def test_step_epoch_stops_at_the_epoch_end_and_finishes_training():
+def tick_until_stopped(run: TrainingRun) -> None:
+    for _ in range(1000):
+        if run.stopped:
+            return
+        run.tick(0.001)
+    raise AssertionError("the run never stopped")
+
+
+def test_stop_at_epoch_end_ticks_to_the_epoch_end_and_stays_there():
     run = make_run()
     run.step_batches(3)
-    run.step_epoch()
-    assert run.trainer.epochs_done == 1 and run.trainer.step_count == 16
-    assert run.trainer.history.eval_step[-1] == 16
-    run.step_epoch()
+    run.stop_at_epoch_end()
+    assert run.stopping_at_epoch_end
+    tick_until_stopped(run)
+    assert run.trainer.epochs_done == 1 and run.trainer.step_count == 16 and not run.done
+    assert run.trainer.history.eval_step[-1] == 16  # an epoch's end is a validation point
+    assert run.tick(0.001).batches == 0 and not run.stopping_at_epoch_end
+    run.stop_at_epoch_end()  # the next epoch is the last
+    tick_until_stopped(run)
     assert run.done and run.progress == 1.0
     assert run.step_batches(1).batches == 0  # nothing left to do
+
+
+def test_pause_cancels_stop_at_epoch_end():
+    run = make_run(epochs=3)
+    run.stop_at_epoch_end()
+    run.step_batches(2)
+    run.pause()
+    assert not run.stopping_at_epoch_end
+    for _ in range(20):
+        run.tick(0.001)
+    assert run.trainer.step_count > 16  # past the first epoch's end
 
 
 def test_tick_trains_for_about_its_budget_and_measures_throughput():

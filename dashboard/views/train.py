@@ -5,7 +5,9 @@ COMPUTE_BUDGET_SECONDS, then redraws the charts (about 0.15 s more). The
 fragment asks to rerun every TICK_SECONDS, less than a tick lasts; Streamlit
 queues such requests without interrupting the running tick, so ticks follow
 back to back and the charts refresh about once a second. A longer budget trains
-faster (less drawing per sample) but answers Pause later.
+faster (less drawing per sample) but answers Pause later. Step one epoch runs
+the same ticks and pauses itself at the epoch's end: a CNN epoch takes many
+seconds, which should stream too and yield to Pause.
 The buttons and settings sit outside the fragment, so pressing Pause or moving
 a slider reruns the whole page. Streamlit starts that run at once, beside the
 tick still under way; the run's lock makes it wait for the tick to end (see
@@ -192,6 +194,12 @@ def step_one_batch(get_run: Callable[[], TrainingRun | None]) -> None:
     get_run().step_batches(1)
 
 
+def step_one_epoch(get_run: Callable[[], TrainingRun | None]) -> None:
+    """Train live, as Start does, up to the end of the current epoch."""
+    get_run().stop_at_epoch_end()
+    state.set_training_running(True)
+
+
 def reset_training() -> None:
     state.set_training_run(None)
 
@@ -208,9 +216,8 @@ def control_buttons(get_run: Callable[[], TrainingRun | None], can_start: bool) 
                      width="stretch", disabled=idle_disabled, on_click=start_training, args=(get_run,))
     batch.button("Step one batch", width="stretch", disabled=idle_disabled, on_click=step_one_batch,
                  args=(get_run,))
-    if epoch.button("Step one epoch", width="stretch", disabled=idle_disabled):
-        with st.spinner("Training one epoch…"):
-            get_run().step_epoch()
+    epoch.button("Step one epoch", width="stretch", disabled=idle_disabled, on_click=step_one_epoch,
+                 args=(get_run,))
     reset.button("Reset", icon=":material/restart_alt:", width="stretch", disabled=run is None,
                  on_click=reset_training)
 
@@ -227,8 +234,10 @@ def progress_line(run: TrainingRun) -> None:
     trainer = run.trainer
     rate = run.samples_per_second
     rate_text = f"{rate:,.0f} samples/s" if rate else "samples/s: …"
-    st.progress(run.progress, text=f"Epoch {min(trainer.epochs_done + 1, trainer.config.epochs)} of "
-                                   f"{trainer.config.epochs} · {rate_text} · ETA {format_duration(run.eta_seconds)}")
+    epoch = min(trainer.epochs_done + 1, trainer.config.epochs)
+    stop_text = " · pausing when this epoch ends" if run.stopping_at_epoch_end else ""
+    st.progress(run.progress, text=f"Epoch {epoch} of {trainer.config.epochs} · {rate_text} · "
+                                   f"ETA {format_duration(run.eta_seconds)}{stop_text}")
     batches, samples, loss, validation = st.columns(4)
     batches.metric("Batches", f"{trainer.step_count:,}")
     samples.metric("Samples seen", f"{run.samples_seen:,}")
@@ -256,8 +265,8 @@ def live_panel() -> None:
         return
     if state.training_running():
         run.tick(COMPUTE_BUDGET_SECONDS)
-        if run.done:
-            state.set_training_running(False)
+        if run.stopped:  # finished, or at the end of the epoch Step one epoch trains
+            pause_training()
             st.rerun()  # the whole page: stop ticking, offer saving
     if run.done:
         st.success(f"Training finished: validation accuracy {format_accuracy(run.latest_validation_accuracy)}.")

@@ -134,7 +134,16 @@ def test_build_a_cnn_and_train_one_batch(page):
     page.get_by_text("Current run: train a new network").wait_for(timeout=30_000)
     wait_until_idle(page)
     assert metric_number(page, "Batches") == 1 and metric_number(page, "Samples seen") == 128
+    # An epoch of the CNN takes many seconds: it streams like Start, and Pause stops it part-way.
+    page.get_by_role("button", name="Step one epoch").click()
+    page.get_by_text("pausing when this epoch ends").wait_for(timeout=15_000)
+    wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), 1)
     screenshot(page, "train_cnn")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Resume").wait_for(timeout=5_000)
+    wait_until_idle(page)
+    assert 1 < metric_number(page, "Batches") < 60_000 // 128
+    assert page.get_by_text("pausing when this epoch ends").count() == 0
 
 
 def test_debug_shows_the_confusion_matrix(page):
