@@ -7,9 +7,10 @@ unevenly (darker to one side, darker corners), and often the desk around the
 page or a strip of it along one side. Each case here is an MNIST *test* digit
 traced with a 2–3 px pen (benchmarks/drawn_digits.py), enlarged 2–4× to a
 560–1120 px photo, on paper 40–75 grey levels lighter than the pen, with noise;
-then lit evenly, lit unevenly, photographed with the desk all round the page, or
-with a strip of desk along one side. Prints, per condition, the share classified
-correctly through the app's preprocessing and how many came out "nothing drawn".
+then lit evenly, lit unevenly, photographed with the desk all round the page
+(lying straight or turned), or with a strip of desk along one side. Prints, per
+condition, the share classified correctly through the app's preprocessing and
+how many came out "nothing drawn".
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CONDITIONS = {  # name: (uneven light, desk)
     "uneven light": (True, None),
     "uneven light, desk all round the page": (True, "around"),
     "uneven light, strip of desk along a side": (True, "strip"),
+    "uneven light, page turned 3-15° on the desk": (True, "turned"),
 }
 
 
@@ -42,7 +44,8 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     """A grey uint8 photo of one (28, 28) uint8 digit written with a thin pen on paper.
 
     ``desk`` is None (the page fills the photo), "around" (the desk shows on every
-    side) or "strip" (a strip of desk along one side).
+    side), "strip" (a strip of desk along one side) or "turned" (the page lies turned
+    on the desk, which shows round it).
     """
     coverage, _ = draw_digit(image28, int(rng.integers(2, 4)), rng)
     size = coverage.shape[0] * int(rng.integers(2, 5))
@@ -54,10 +57,17 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
         tilt_y, tilt_x = rng.uniform(-0.06, 0.06, 2)
         paper += tilt_y * ramp[:, None] + tilt_x * ramp[None, :]
         paper -= rng.uniform(0, 0.1) * (ramp[:, None] ** 2 + ramp[None, :] ** 2)  # darker corners
-    if desk == "around":
+    on_page = np.ones_like(paper)
+    if desk == "turned":
+        angle = rng.uniform(3, 15) * rng.choice([-1, 1])
+        paper, on_page = (np.asarray(Image.fromarray(layer.astype(np.float32)).rotate(
+            angle, Image.Resampling.BILINEAR, expand=True)) for layer in (paper, on_page))
+    if desk in ("around", "turned"):
+        height, width = paper.shape
         top, bottom, left, right = (rng.uniform(0.05, 0.2, 4) * size).astype(int)
-        photo = _desk((size + top + bottom, size + left + right), rng)
-        photo[top:top + size, left:left + size] = paper
+        photo = _desk((height + top + bottom, width + left + right), rng)
+        under_page = photo[top:top + height, left:left + width]
+        under_page += on_page * (paper - under_page)
         paper = photo
     elif desk == "strip":
         width = int(rng.uniform(0.03, 0.12) * size)

@@ -10,8 +10,9 @@ The pipeline, each stage a pure function whose output is kept for display:
 
 1. ``to_ink``: any array → grey float32 "ink" in [0, 1] (ink high, background 0),
    whatever the polarity, bit depth, alpha channel, paper colour or lighting,
-   looking inside a photographed page when the desk around it shows, and
-   clearing strips of desk along the sides of a photo of paper.
+   looking inside a photographed page (lying straight or turned) when the
+   desk around it shows, and clearing strips of desk along the sides of a
+   photo of paper.
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn".
 3. crop to the ink's bounding box, ignoring far-away specks.
@@ -49,10 +50,13 @@ STROKE_WORK_SCALE = 4
 BORDER_FRACTION = 0.02  # the background is fitted to a border ring 2 % of the short side wide
 MAX_RING_SAMPLES = 50_000  # a 40-megapixel photo's ring, evenly thinned, still fits its lighting
 # A photographed page on a darker desk stands out from the desk as one block of "ink":
-PAGE_MIN_SIDE = 0.3  # its bounding box spans at least this fraction of the picture each way
+PAGE_MIN_SIDE = 0.3  # it is at least this fraction of the picture's short side wide each way
 PAGE_MIN_PIXELS = 100  # and this many pixels (a bold digit at MNIST's size looks like a block),
-PAGE_MIN_FILL = 0.6  # it fills most of that box (a digit on it leaves holes, a drawn 0 a blank middle)
-PAGE_MIN_OUTLINE = 0.9  # and it runs along the box's whole outline, as no pen stroke does;
+PAGE_MIN_FILL = 0.7  # it fills most of its outline (a pen leaves thin holes, a drawn 0 a blank middle)
+PAGE_MAX_MISMATCH = 0.1  # and that outline is a quadrilateral through its outermost points,
+PAGE_MAX_SKEW = 35  # its corners within this many degrees of square (a page seen at a slant);
+STRAIGHT_TURN = 12  # degrees: an outline turning less than this at a point runs straight on
+PAGE_CORNER = 0.03  # points on the outline this close (a fraction of the page's size) are one corner
 PAGE_RIM = 0.01  # its edge, cut off (desk or shadow left beyond it is cleared as an edge band)
 EDGE_BAND_MIN_COVER = 0.9  # dark ink along this much of a photo's side is a band of desk, not a stroke
 EDGE_BAND_MARGIN = 0.01  # cleared beyond a band's inner edge, as a fraction of the picture's size
@@ -205,11 +209,12 @@ def to_ink(image: np.ndarray) -> np.ndarray:
     """
     grey = _composite_alpha(_as_unit_float(image))
     ink = _remove_background(grey)
-    page = _page_box(ink)
+    page = _find_page(ink)
     if page is not None:
         # A photo of a page on a darker desk: what stood out from the desk was the
         # page, not the pen. Looking inside the page, its paper is the background.
-        return _remove_background(grey[page])
+        box, on_page = page
+        return _remove_background(grey[box], on_page)
     return ink
 
 
@@ -282,7 +287,7 @@ def _ring(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     positions (see _unit_positions), at most MAX_RING_SAMPLES of them."""
     height, width = grey.shape
     ys, xs = _unit_positions(grey.shape)
-    ring = max(1, round(BORDER_FRACTION * min(grey.shape)))
+    ring = _ring_width(grey.shape)
     if 2 * ring >= min(grey.shape):
         strips = [(slice(None), slice(None))]
     else:
@@ -295,9 +300,46 @@ def _ring(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         values.append(block.ravel())
         y.append(np.broadcast_to(ys[rows, None], block.shape).ravel())
         x.append(np.broadcast_to(xs[None, cols], block.shape).ravel())
-    values, y, x = np.concatenate(values), np.concatenate(y), np.concatenate(x)
-    step = -(-values.size // MAX_RING_SAMPLES)
-    return values[::step], y[::step], x[::step]
+    return _thinned(np.concatenate(values), np.concatenate(y), np.concatenate(x))
+
+
+def _region_ring(grey: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As _ring, for the band just inside the edge of ``region`` (a convex mask, such as
+    a turned page) instead of the picture's border."""
+    band = region & ~np.logical_and(*_spans(region, _ring_width(grey.shape)))
+    rows, cols = np.nonzero(band)
+    ys, xs = _unit_positions(grey.shape)
+    return _thinned(grey[rows, cols], ys[rows], xs[cols])
+
+
+def _ring_width(shape: tuple[int, int]) -> int:
+    return max(1, round(BORDER_FRACTION * min(shape)))
+
+
+def _thinned(*samples: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every n-th of equally long sample arrays, so that at most MAX_RING_SAMPLES remain."""
+    step = -(-samples[0].size // MAX_RING_SAMPLES)
+    return tuple(sample[::step] for sample in samples)
+
+
+def _spans(mask: np.ndarray, trim: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Which pixels lie within their row's span of ``mask`` (from its first marked pixel
+    to its last), and which within their column's span; every span trimmed by ``trim``
+    at both ends.
+
+    For a convex shape, such as a page however turned, both are the shape with its
+    holes filled, shrunk by ``trim``; a pen stroke's row and column spans also
+    take in the blank it curves round.
+    """
+    def within_row_spans(marked: np.ndarray) -> np.ndarray:
+        width = marked.shape[1]
+        used = marked.any(axis=1)
+        first = np.where(used, marked.argmax(axis=1), width)
+        last = np.where(used, width - 1 - marked[:, ::-1].argmax(axis=1), -1)
+        columns = np.arange(width)
+        return (columns >= (first + trim)[:, None]) & (columns <= (last - trim)[:, None])
+
+    return within_row_spans(mask), within_row_spans(mask.T).T
 
 
 def _robust_spread(residuals: np.ndarray) -> float:
@@ -305,16 +347,16 @@ def _robust_spread(residuals: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(residuals)))
 
 
-def _background(grey: np.ndarray) -> tuple[np.ndarray | float, float]:
+def _background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[np.ndarray | float, float]:
     """The background level under every pixel, and the noise around it.
 
     Photos of paper are unevenly lit: the level drifts across the picture by more
     than a faint pencil stroke stands out from it. So the level is a smooth
-    surface, a quadratic in y and x (a tilt, a vignette) fitted to the border ring,
-    where ink touching the border is left out of the fit as an outlier. A ring
-    of one value (a drawing canvas) is that value everywhere.
+    surface, a quadratic in y and x (a tilt, a vignette) fitted to the border ring
+    (of ``region`` when given), where ink touching the border is left out of the
+    fit as an outlier. A ring of one value (a drawing canvas) is that value everywhere.
     """
-    values, y, x = _ring(grey)
+    values, y, x = _ring(grey) if region is None else _region_ring(grey, region)
     level = float(np.median(values))
     noise = _robust_spread(values - level)
     if noise == 0 and float(values.min()) == float(values.max()):
@@ -338,10 +380,13 @@ def _background(grey: np.ndarray) -> tuple[np.ndarray | float, float]:
     return surface, noise
 
 
-def _remove_background(grey: np.ndarray) -> np.ndarray:
-    """Ink: how far each pixel stands out from the background, on the ink's side of it."""
-    level, noise = _background(grey)
+def _remove_background(grey: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
+    """Ink: how far each pixel stands out from the background, on the ink's side of it.
+    With a ``region`` (a mask of grey's shape), only pixels in it can be ink."""
+    level, noise = _background(grey, region)
     ink = grey - level
+    if region is not None:
+        ink[~region] = 0
     # Paper grain and JPEG noise stay within three robust standard deviations of the level.
     beyond_noise = np.float32(3 * noise)
     dark = _ink_is_dark(ink, beyond_noise)
@@ -392,14 +437,15 @@ def _ink_is_dark(difference: np.ndarray, beyond_noise: np.float32) -> bool:
     return total < float(within_noise.sum(dtype=np.float64))
 
 
-def _page_box(ink: np.ndarray) -> tuple[slice, slice] | None:
-    """The inside of a page that ``ink`` took for ink, or None when it holds pen strokes.
+def _find_page(ink: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray | None] | None:
+    """The page that ``ink`` took for ink, or None when it holds pen strokes: the page's
+    bounding box, and which pixels of the box lie on the page (None: all of them).
 
-    A page is a large block: it spans a good part of the picture both ways, runs
-    along the whole outline of its bounding box and fills most of the inside.
-    Strokes touch their box at a few points and leave most of it blank, even a
-    square-drawn 0; a thick bar of a 1 is narrow. The page's own rim (shadow,
-    curl) is left out of the box returned.
+    A page is a large quadrilateral, maybe turned on the desk or seen at a slant,
+    solid but for the pen strokes on it: the polygon through its outermost points
+    covers it exactly, and it is thick both ways. Round digits bulge beyond that
+    polygon, a square-drawn 0 encloses a blank middle and a slanted bar of a 1 is
+    thin. The page's own rim (shadow, curl) is left out.
     """
     marked = ink > INK_LEVEL
     if marked.mean() < PAGE_MIN_SIDE ** 2 * PAGE_MIN_FILL:
@@ -407,18 +453,83 @@ def _page_box(ink: np.ndarray) -> tuple[slice, slice] | None:
     box = _bbox(marked)
     block = marked[box]
     height, width = block.shape
-    if min(height, width) < PAGE_MIN_PIXELS or height < PAGE_MIN_SIDE * ink.shape[0] \
-            or width < PAGE_MIN_SIDE * ink.shape[1]:
+    if min(height, width) < PAGE_MIN_PIXELS:
         return None
     rim = max(1, round(PAGE_RIM * min(height, width)))
-    inside = block[rim:height - rim, rim:width - rim]
-    if inside.size == 0 or inside.mean() < PAGE_MIN_FILL:
+    in_row_span, in_column_span = _spans(block, rim)
+    outlined = in_row_span | in_column_span  # a convex shape with its holes filled
+    if not outlined.any() or block[outlined].mean() < PAGE_MIN_FILL:
         return None
-    outline = np.concatenate([inside[0], inside[-1], inside[:, 0], inside[:, -1]])
-    if outline.mean() < PAGE_MIN_OUTLINE:
+    corners = _corners(_outermost_points(outlined), tolerance=PAGE_CORNER * max(height, width))
+    if len(corners) != 4 or not np.all(np.abs(_turns(corners) - 90) <= PAGE_MAX_SKEW):
         return None
+    area = _polygon_area(corners)
+    sides = np.hypot(*(np.roll(corners, -1, axis=0) - corners).T)
+    if abs(outlined.sum() / area - 1) > PAGE_MAX_MISMATCH \
+            or area / sides.max() < max(PAGE_MIN_PIXELS, PAGE_MIN_SIDE * min(ink.shape)):
+        return None
+    on_page = in_row_span & in_column_span
+    inner = _bbox(on_page)
+    on_page = on_page[inner]
     rows, cols = box
-    return (slice(rows.start + rim, rows.stop - rim), slice(cols.start + rim, cols.stop - rim))
+    box = (slice(rows.start + inner[0].start, rows.start + inner[0].stop),
+           slice(cols.start + inner[1].start, cols.start + inner[1].stop))
+    return box, None if on_page.all() else on_page
+
+
+def _outermost_points(mask: np.ndarray) -> np.ndarray:
+    """(8, 2) (y, x) points going round ``mask``: both ends of its top row, of its right
+    column, of its bottom row and of its left column. For a quadrilateral they are its
+    corners (some twice); for a round shape, a polygon well inside it."""
+    def ends(line: np.ndarray) -> tuple[int, int]:
+        marked = np.flatnonzero(line)
+        return int(marked[0]), int(marked[-1])
+
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1], cols[0], cols[-1]
+    top_left, top_right = ends(mask[top])
+    right_top, right_bottom = ends(mask[:, right])
+    bottom_left, bottom_right = ends(mask[bottom])
+    left_top, left_bottom = ends(mask[:, left])
+    return np.array([(top, top_left), (top, top_right), (right_top, right), (right_bottom, right),
+                     (bottom, bottom_right), (bottom, bottom_left), (left_bottom, left), (left_top, left)],
+                    dtype=np.float64)
+
+
+def _corners(points: np.ndarray, tolerance: float) -> np.ndarray:
+    """The points of a polygon where it turns: points within ``tolerance`` of the next
+    merged (a corner cut off, or drawn twice), points on a straight side dropped."""
+    corners = [points[0]]
+    for point in points[1:]:
+        if np.hypot(*(point - corners[-1])) <= tolerance:
+            corners[-1] = (corners[-1] + point) / 2
+        else:
+            corners.append(point)
+    if len(corners) > 1 and np.hypot(*(corners[0] - corners[-1])) <= tolerance:
+        corners[0] = (corners[0] + corners.pop()) / 2
+    while len(corners) > 2:
+        turns = _turns(np.array(corners))
+        gone = int(np.argmin(turns))
+        if turns[gone] >= STRAIGHT_TURN:
+            break
+        del corners[gone]
+    return np.array(corners)
+
+
+def _turns(points: np.ndarray) -> np.ndarray:
+    """How many degrees a polygon turns at each of its points (0 where it runs straight
+    on or a point repeats)."""
+    incoming = points - np.roll(points, 1, axis=0)
+    outgoing = np.roll(points, -1, axis=0) - points
+    cross = incoming[:, 0] * outgoing[:, 1] - incoming[:, 1] * outgoing[:, 0]
+    dot = np.einsum("ij,ij->i", incoming, outgoing)
+    return np.degrees(np.abs(np.arctan2(cross, dot)))
+
+
+def _polygon_area(points: np.ndarray) -> float:
+    """Area inside a polygon of (y, x) points (the shoelace formula)."""
+    y, x = points[:, 0], points[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
 def _normalise_peak(ink: np.ndarray) -> np.ndarray:

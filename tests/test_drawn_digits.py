@@ -264,3 +264,14 @@ def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
     strip = photo_of_digit(digit, np.random.default_rng(1), desk="strip")
     sides = [np.median(side) for side in (strip[0], strip[-1], strip[:, 0], strip[:, -1])]
     assert sorted(sides)[0] < 100 < sorted(sides)[1]  # desk along exactly one side
+    turned = photo_of_digit(digit, np.random.default_rng(2), desk="turned")
+    height, width = turned.shape
+    corners = [turned[:height // 8, :width // 8], turned[:height // 8, -width // 8:],
+               turned[-height // 8:, :width // 8], turned[-height // 8:, -width // 8:]]
+    assert all(np.median(corner) < 100 for corner in corners)  # desk in every corner
+    assert np.median(turned[:, width // 2]) > 170  # the page across the middle
+
+    def page_starts(row: int) -> int:
+        return int(np.flatnonzero(turned[row] > 150)[0])
+
+    assert abs(page_starts(height // 4) - page_starts(height // 2)) > 0.02 * width  # its edge slants
