@@ -8,9 +8,10 @@ page or a strip of it along one side. Each case here is an MNIST *test* digit
 traced with a 2–3 px pen (benchmarks/drawn_digits.py), enlarged 2–4× to a
 560–1120 px photo, on paper 40–75 grey levels lighter than the pen, with noise;
 then lit evenly, lit unevenly, photographed with the desk all round the page
-(lying straight or turned), or with a strip of desk along one side. Prints, per
-condition, the share classified correctly through the app's preprocessing and
-how many came out "nothing drawn".
+(lying straight or turned), with a strip of desk along one side, or turned so
+that the desk shows in wedges at the photo's corners. Prints, per condition, the
+share classified correctly through the app's preprocessing and how many came out
+"nothing drawn".
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CONDITIONS = {  # name: (uneven light, desk)
     "uneven light, desk all round the page": (True, "around"),
     "uneven light, strip of desk along a side": (True, "strip"),
     "uneven light, page turned 3-15° on the desk": (True, "turned"),
+    "uneven light, turned page filling the photo, desk in its corners": (True, "wedges"),
 }
 
 
@@ -44,8 +46,9 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     """A grey uint8 photo of one (28, 28) uint8 digit written with a thin pen on paper.
 
     ``desk`` is None (the page fills the photo), "around" (the desk shows on every
-    side), "strip" (a strip of desk along one side) or "turned" (the page lies turned
-    on the desk, which shows round it).
+    side), "strip" (a strip of desk along one side), "turned" (the page lies turned
+    on the desk, which shows round it) or "wedges" (the page lies turned and fills
+    the photo but for wedges of desk at its corners).
     """
     coverage, _ = draw_digit(image28, int(rng.integers(2, 4)), rng)
     size = coverage.shape[0] * int(rng.integers(2, 5))
@@ -58,7 +61,7 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
         paper += tilt_y * ramp[:, None] + tilt_x * ramp[None, :]
         paper -= rng.uniform(0, 0.1) * (ramp[:, None] ** 2 + ramp[None, :] ** 2)  # darker corners
     on_page = np.ones_like(paper)
-    if desk == "turned":
+    if desk in ("turned", "wedges"):
         angle = rng.uniform(3, 15) * rng.choice([-1, 1])
         paper, on_page = (np.asarray(Image.fromarray(layer.astype(np.float32)).rotate(
             angle, Image.Resampling.BILINEAR, expand=True)) for layer in (paper, on_page))
@@ -69,6 +72,12 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
         under_page = photo[top:top + height, left:left + width]
         under_page += on_page * (paper - under_page)
         paper = photo
+    elif desk == "wedges":  # a frame about the page's size, round its middle: it cuts the page's corners off
+        photo = paper * on_page + (1 - on_page) * _desk(paper.shape, rng)
+        frame = int(size * rng.uniform(0.95, 1.1))
+        top, left = np.maximum((np.array(photo.shape) - frame) // 2
+                               + rng.integers(-size // 20, size // 20 + 1, 2), 0)
+        paper = photo[top:top + frame, left:left + frame]
     elif desk == "strip":
         width = int(rng.uniform(0.03, 0.12) * size)
         side = int(rng.integers(4))

@@ -53,12 +53,16 @@ MAX_RING_SAMPLES = 50_000  # a 40-megapixel photo's ring, evenly thinned, still 
 PAGE_MIN_SIDE = 0.3  # it is at least this fraction of the picture's short side wide each way
 PAGE_MIN_PIXELS = 100  # and this many pixels (a bold digit at MNIST's size looks like a block),
 PAGE_MIN_FILL = 0.7  # it fills most of its outline (a pen leaves thin holes, a drawn 0 a blank middle)
-PAGE_MAX_MISMATCH = 0.1  # and that outline is a quadrilateral through its outermost points,
-PAGE_MAX_SKEW = 35  # its corners within this many degrees of square (a page seen at a slant);
+PAGE_MIN_OUTLINE = 0.9  # and runs along all of that outline, which a stroke curving round blank does not;
+PAGE_MAX_MISMATCH = 0.1  # the outline is a polygon through its outermost points (a turned page, cut
+PAGE_MAX_SKEW = 35  # by the picture's edges or not) with 4 or more corners, none this much sharper than square;
 STRAIGHT_TURN = 12  # degrees: an outline turning less than this at a point runs straight on
 PAGE_CORNER = 0.03  # points on the outline this close (a fraction of the page's size) are one corner
 PAGE_RIM = 0.01  # its edge, cut off (desk or shadow left beyond it is cleared as an edge band)
-EDGE_BAND_MIN_COVER = 0.9  # dark ink along this much of a photo's side is a band of desk, not a stroke
+EDGE_BAND_MIN_COVER = 0.9  # dark ink along this much of a photo's side is a band of desk, not a stroke;
+EDGE_BAND_MIN_RUN = 0.1  # so is a run along this much of a side
+EDGE_BAND_MIN_THICKNESS = 2.0  # this many times thicker than the strokes elsewhere (a turned page's wedges)
+EDGE_BAND_MIN_DARKNESS = 1.5  # or this many times darker
 EDGE_BAND_MARGIN = 0.01  # cleared beyond a band's inner edge, as a fraction of the picture's size
 MIN_CONTRAST = 0.08  # ink this close to the background is noise, not a stroke
 INK_LEVEL = 0.2  # a pixel counts as ink above this (ink is normalised to ~1)
@@ -402,23 +406,59 @@ def _remove_background(grey: np.ndarray, region: np.ndarray | None = None) -> np
 
 
 def _clear_edge_bands(ink: np.ndarray) -> None:
-    """Zero, in place, bands of ink that run along a whole side of a photo of paper.
+    """Zero, in place, bands of desk along the sides of a photo of paper.
 
-    A photo that cuts into the page can show a strip of the darker desk (or the
-    page's shadowed edge) along a side or two; against the paper it looks like
-    very dark ink. A band marks nearly every pixel of the outermost row or column,
-    which no pen stroke does; in each column (or row) it is the run of ink from
-    that side inward, however slanted or ragged its inner edge, and that run is
-    cleared with a small margin for its soft rim.
+    A photo that cuts into the page can show the darker desk (or the page's
+    shadowed edge) along a side, or in wedges at its corners when the page lies
+    turned; against the paper it looks like very dark ink. A band marks nearly
+    every pixel of a side, which no pen stroke does, or runs along a good part of
+    it much thicker than the pen's strokes elsewhere (a digit cropped tight to its
+    ink meets the sides with strokes as thick as the rest of it). In each column
+    (or row) a band is the run of ink from that side inward, however slanted or
+    ragged its inner edge, and that run is cleared with a small margin for its
+    soft rim.
     """
     margin = max(1, round(EDGE_BAND_MARGIN * max(ink.shape)))
-    for turned in (ink, ink[::-1], ink.T, ink.T[::-1]):  # views: top, bottom, left, right side
+    rest = ink.copy()  # the ink without any side's candidate band, to compare the bands with
+    candidates = []
+    for turned, turned_rest in zip(_side_views(ink), _side_views(rest)):
         marked = turned > 0
-        if marked[0].mean() < EDGE_BAND_MIN_COVER:
+        along = _long_runs(marked[0], EDGE_BAND_MIN_RUN * marked.shape[1])
+        if not along.any():
             continue
-        depth = np.where(marked.all(axis=0), len(turned), marked.argmin(axis=0))
-        inside = np.arange(len(turned))[:, None] < (depth + np.where(depth > 0, margin, 0))[None, :]
-        turned[inside] = 0
+        depth = np.where(marked.all(axis=0), len(turned), marked.argmin(axis=0)) * along
+        band = np.arange(len(turned))[:, None] < (depth + np.where(depth > 0, margin, 0))[None, :]
+        turned_rest[band] = 0
+        candidates.append((turned, band, marked[0].mean(), float(np.median(depth[along])),
+                           float(np.median(turned[0][along]))))
+    if not candidates:
+        return
+    stroke_width, core_level = _stroke_width(rest), _core_level(rest)
+    for turned, band, cover, thickness, darkness in candidates:
+        if cover >= EDGE_BAND_MIN_COVER or thickness >= EDGE_BAND_MIN_THICKNESS * stroke_width \
+                or darkness >= EDGE_BAND_MIN_DARKNESS * core_level:
+            turned[band] = 0
+
+
+def _side_views(image: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Views of ``image`` turned so that its top, bottom, left and right side comes first."""
+    return image, image[::-1], image.T, image.T[::-1]
+
+
+def _core_level(ink: np.ndarray) -> float:
+    """How dark the strong core of the ink is (0 for no ink)."""
+    marked = ink[ink > 0]
+    return float(np.percentile(marked, 90)) if marked.size else 0.0
+
+
+def _long_runs(line: np.ndarray, min_length: float) -> np.ndarray:
+    """Which items of a boolean line belong to a run of True at least ``min_length`` long."""
+    steps = np.diff(np.concatenate([[0], line.astype(np.int8), [0]]))
+    long = np.zeros(len(line), bool)
+    for start, end in zip(np.flatnonzero(steps == 1), np.flatnonzero(steps == -1)):
+        if end - start >= min_length:
+            long[start:end] = True
+    return long
 
 
 def _ink_is_dark(difference: np.ndarray, beyond_noise: np.float32) -> bool:
@@ -441,10 +481,12 @@ def _find_page(ink: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray | None]
     """The page that ``ink`` took for ink, or None when it holds pen strokes: the page's
     bounding box, and which pixels of the box lie on the page (None: all of them).
 
-    A page is a large quadrilateral, maybe turned on the desk or seen at a slant,
-    solid but for the pen strokes on it: the polygon through its outermost points
-    covers it exactly, and it is thick both ways. Round digits bulge beyond that
-    polygon, a square-drawn 0 encloses a blank middle and a slanted bar of a 1 is
+    A page is a large quadrilateral, maybe turned on the desk, seen at a slant or
+    cut off by the picture's edges, solid but for the pen strokes on it: marked all
+    along its outline, which the polygon through its outermost points follows
+    exactly, and thick both ways. A stroke's outline crosses the blank it curves
+    round, round digits bulge beyond that polygon, a bold printed 4 or 7 comes to a
+    sharp point, a square-drawn 0 encloses a blank middle and a slanted bar of a 1 is
     thin. The page's own rim (shadow, curl) is left out.
     """
     marked = ink > INK_LEVEL
@@ -460,8 +502,11 @@ def _find_page(ink: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray | None]
     outlined = in_row_span | in_column_span  # a convex shape with its holes filled
     if not outlined.any() or block[outlined].mean() < PAGE_MIN_FILL:
         return None
+    outline = outlined & ~np.logical_and(*_spans(outlined, rim))
+    if block[outline].mean() < PAGE_MIN_OUTLINE:
+        return None
     corners = _corners(_outermost_points(outlined), tolerance=PAGE_CORNER * max(height, width))
-    if len(corners) != 4 or not np.all(np.abs(_turns(corners) - 90) <= PAGE_MAX_SKEW):
+    if len(corners) < 4 or _turns(corners).max() > 90 + PAGE_MAX_SKEW:
         return None
     area = _polygon_area(corners)
     sides = np.hypot(*(np.roll(corners, -1, axis=0) - corners).T)

@@ -275,3 +275,6 @@ def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
         return int(np.flatnonzero(turned[row] > 150)[0])
 
     assert abs(page_starts(height // 4) - page_starts(height // 2)) > 0.02 * width  # its edge slants
+    wedges = photo_of_digit(digit, np.random.default_rng(3), desk="wedges")
+    assert np.median(wedges) > 170 and min(np.median(corner) for corner in (
+        wedges[:10, :10], wedges[:10, -10:], wedges[-10:, :10], wedges[-10:, -10:])) < 100

@@ -251,21 +251,25 @@ def test_a_page_photographed_on_a_darker_desk(reference, margins):
     assert mean_abs_diff(result.image, reference) < 0.01
 
 
-@pytest.mark.parametrize("angle", [4, -9, 15])
-def test_a_page_turned_on_the_desk(angle):
-    """A page seldom lies square to the camera: the desk shows in wedges round a turned
-    page. What is on the page reads as if drawn on a canvas turned the same way."""
+@pytest.mark.parametrize("angle, half_side, pen_contrast", [
+    (4, 160, 0.7), (-9, 160, 0.7), (15, 160, 0.7),  # the desk all round
+    (10, 230, 0.4), (-12, 230, 0.4),  # the desk in wedges at the corners, darker than the pen
+])
+def test_a_page_turned_on_the_desk(angle, half_side, pen_contrast):
+    """A page seldom lies square to the camera: the desk shows round a turned page, or
+    only in wedges at the photo's corners when the page fills it (``half_side`` 230 in
+    a 420 px photo). What is on the page reads as if drawn on a canvas turned the same way."""
     rng = np.random.default_rng(5)
     digit = Image.fromarray(draw()).rotate(angle, Image.Resampling.BILINEAR)  # turned about its centre
     pen = np.zeros((420, 420), np.float32)
     pen[70:350, 70:350] = np.asarray(digit, np.float32) / 255
     page_outline = Image.new("L", (420, 420))
-    corners = np.array([(-160, -160), (160, -160), (160, 160), (-160, 160)])
+    corners = half_side * np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)])
     turn = np.radians(-angle)  # PIL turns anticlockwise on screen, where y points down
     turned = corners @ np.array([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]]) + 210
     ImageDraw.Draw(page_outline).polygon([tuple(corner) for corner in turned], fill=255)
     on_page = np.asarray(page_outline) > 0
-    photo = np.where(on_page, 0.9 - 0.7 * pen, 0.28) + rng.normal(0, 0.02, pen.shape)
+    photo = np.where(on_page, 0.9 - pen_contrast * pen, 0.28) + rng.normal(0, 0.02, pen.shape)
     result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
     assert not result.empty
     assert mean_abs_diff(result.image, preprocess(np.asarray(digit)).image) < 0.01
@@ -291,6 +295,17 @@ def test_a_strip_of_desk_along_a_side_of_a_page_photo(reference, side):
     result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
     assert not result.empty
     assert mean_abs_diff(result.image, reference) < 0.01
+
+
+@pytest.mark.parametrize("brush", [10, 30])
+def test_a_scan_cropped_tight_to_the_digit_keeps_its_strokes_along_the_sides(brush):
+    """Strokes meeting the picture's sides are no band of desk: they are as thick and as
+    dark as the rest of the digit."""
+    canvas = draw(FIVE, brush=brush)
+    rows, cols = np.flatnonzero(canvas.any(axis=1)), np.flatnonzero(canvas.any(axis=0))
+    tight = canvas[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    assert 0.5 < (tight[0] > 0).mean() < 0.9  # the top bar runs along most of the top side
+    assert mean_abs_diff(preprocess(255 - tight).image, preprocess(canvas).image) < 0.01
 
 
 def test_a_light_stroke_along_a_whole_side_of_a_canvas_is_kept():
