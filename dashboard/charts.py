@@ -58,14 +58,16 @@ def _line(x: Sequence[float], y: Sequence[float], name: str, **style: object) ->
 
 
 def loss_chart(steps: Sequence[int], losses: Sequence[float], smoothing: float = 0.9,
-               height: int = 280) -> go.Figure:
-    """Loss per batch: raw values faint, their moving average bold."""
+               height: int = 280, log_scale: bool = False) -> go.Figure:
+    """Loss per batch: raw values faint, their moving average bold. On a log scale the
+    slow late fall, flat on a linear scale after the first steep drop, stays visible."""
     figure = go.Figure()
     if len(steps):
         figure.add_trace(_line(steps, losses, "loss per batch", line={"color": RAW_COLOUR, "width": 1}))
         figure.add_trace(_line(steps, ema(losses, smoothing), "smoothed", line={"color": BAR_COLOUR, "width": 2}))
-    return _finish(figure, "Training loss", height, xaxis={"title": {"text": "batch"}},
-                   yaxis={"title": {"text": "loss"}, "rangemode": "tozero"},
+    yaxis = {"title": {"text": "loss (log scale)" if log_scale else "loss"}}
+    yaxis.update({"type": "log", "dtick": 1} if log_scale else {"rangemode": "tozero"})  # labels at 1, 0.1, …
+    return _finish(figure, "Training loss", height, xaxis={"title": {"text": "batch"}}, yaxis=yaxis,
                    legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"})
 
 

@@ -131,6 +131,12 @@ def test_loss_chart_has_raw_and_smoothed_lines():
     assert charts.loss_chart([], []).data == ()
 
 
+def test_loss_chart_on_a_log_scale():
+    assert charts.loss_chart([1, 2], [2.3, 0.1]).layout.yaxis.type != "log"
+    figure = charts.loss_chart([1, 2], [2.3, 0.1], log_scale=True)
+    assert figure.layout.yaxis.type == "log" and "log" in figure.layout.yaxis.title.text
+
+
 def test_a_single_step_is_drawn_as_a_point():
     for figure in (charts.loss_chart([1], [2.3]), charts.accuracy_chart([1], [0.1], [], []),
                    charts.learning_rate_chart([1], [0.05])):

@@ -6,6 +6,7 @@ is tested in tests/browser. Pages needing MNIST are skipped without MNIST_DIR.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -129,6 +130,20 @@ def test_step_one_epoch_trains_live_and_pauses_at_the_epoch_end(library):
     assert not app.session_state["training_running"] and by_label(app.button, "Resume")
     assert "Keep the result" in [subheader.value for subheader in app.main.subheader]
     assert not app.exception
+
+
+@needs_mnist
+def test_the_loss_chart_switches_to_a_log_scale(library):
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+
+    def loss_axis_type() -> str | None:
+        chart = next(chart for chart in app.get("plotly_chart") if chart.proto.id.endswith("loss_chart"))
+        return json.loads(chart.proto.spec)["layout"]["yaxis"].get("type")
+
+    assert loss_axis_type() != "log"
+    app.toggle(key="train_loss_log").set_value(True).run()
+    assert loss_axis_type() == "log" and not app.exception
 
 
 @needs_mnist

@@ -248,7 +248,9 @@ def progress_line(run: TrainingRun) -> None:
 
 def training_charts(run: TrainingRun) -> None:
     history = run.history()
-    st.plotly_chart(loss_chart(history.step, history.loss), key="loss_chart")
+    log_scale = st.toggle("Loss on a log scale", key=state.kept_widget("train_loss_log", False),
+                          help="Shows the loss still falling after its first steep drop")
+    st.plotly_chart(loss_chart(history.step, history.loss, log_scale=log_scale), key="loss_chart")
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(accuracy_chart(history.step, history.train_accuracy, history.eval_step,

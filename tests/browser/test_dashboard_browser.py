@@ -116,6 +116,9 @@ def test_training_streams_charts_and_pauses(page):
     page.get_by_role("button", name="Start").click()
     first = wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), 0)
     wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), first)  # the chart keeps streaming
+    page.get_by_text("Loss on a log scale").click()  # while it trains
+    page.wait_for_function("""() => [...document.querySelectorAll('.st-key-loss_chart .js-plotly-plot')]
+        .some(plot => plot._fullLayout && plot._fullLayout.yaxis.type === 'log')""", timeout=15_000)
     page.get_by_role("button", name="Pause").click()
     page.get_by_role("button", name="Resume").wait_for(timeout=5_000)
     wait_until_idle(page)
