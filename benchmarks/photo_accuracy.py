@@ -63,8 +63,8 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     on_page = np.ones_like(paper)
     if desk in ("turned", "wedges"):
         angle = rng.uniform(3, 15) * rng.choice([-1, 1])
-        paper, on_page = (np.asarray(Image.fromarray(layer.astype(np.float32)).rotate(
-            angle, Image.Resampling.BILINEAR, expand=True)) for layer in (paper, on_page))
+        paper, on_page, pen = (np.asarray(Image.fromarray(layer.astype(np.float32)).rotate(
+            angle, Image.Resampling.BILINEAR, expand=True)) for layer in (paper, on_page, pen))
     if desk in ("around", "turned"):
         height, width = paper.shape
         top, bottom, left, right = (rng.uniform(0.05, 0.2, 4) * size).astype(int)
@@ -75,8 +75,11 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     elif desk == "wedges":  # a frame about the page's size, round its middle: it cuts the page's corners off
         photo = paper * on_page + (1 - on_page) * _desk(paper.shape, rng)
         frame = int(size * rng.uniform(0.95, 1.1))
-        top, left = np.maximum((np.array(photo.shape) - frame) // 2
-                               + rng.integers(-size // 20, size // 20 + 1, 2), 0)
+        corner = (np.array(photo.shape) - frame) // 2 + rng.integers(-size // 20, size // 20 + 1, 2)
+        # Moved, if need be, so that the whole digit is in the photo: people do not cut it off.
+        rows, cols = np.flatnonzero(pen.max(axis=1) > 0.1), np.flatnonzero(pen.max(axis=0) > 0.1)
+        top, left = (int(np.clip(start, max(last + 1 - frame, 0), max(first, 0)))
+                     for start, first, last in zip(corner, (rows[0], cols[0]), (rows[-1], cols[-1])))
         paper = photo[top:top + frame, left:left + frame]
     elif desk == "strip":
         width = int(rng.uniform(0.03, 0.12) * size)

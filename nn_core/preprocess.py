@@ -49,6 +49,9 @@ STROKE_WORK_SCALE = 4
 
 BORDER_FRACTION = 0.02  # the background is fitted to a border ring 2 % of the short side wide
 MAX_RING_SAMPLES = 50_000  # a 40-megapixel photo's ring, evenly thinned, still fits its lighting
+TWO_LEVEL_MIN_SHARE = 0.1  # a ring of desk and paper has at least this share of each
+TWO_LEVEL_ROUNDS = 5  # rounds of refining where the ring's two levels split
+TWO_LEVEL_MIN_GAP = 4.5  # two levels lie this many times their noise apart; uneven light's halves do not
 # A photographed page on a darker desk stands out from the desk as one block of "ink":
 PAGE_MIN_SIDE = 0.3  # it is at least this fraction of the picture's short side wide each way
 PAGE_MIN_PIXELS = 100  # and this many pixels (a bold digit at MNIST's size looks like a block),
@@ -365,6 +368,8 @@ def _background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[np.
     noise = _robust_spread(values - level)
     if noise == 0 and float(values.min()) == float(values.max()):
         return level, 0.0
+    if noise > MIN_CONTRAST:
+        level, noise = _paper_of_two(values, grey)
     terms = np.stack([np.ones_like(y), y, x, y * y, x * x, y * x], axis=1)
     residuals = values - level
     # The first fit takes only what lies close to the median: a strip of desk filling
@@ -382,6 +387,32 @@ def _background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[np.
     if c_yx:
         surface += np.float32(c_yx) * np.outer(ys, xs).astype(np.float32)
     return surface, noise
+
+
+def _paper_of_two(values: np.ndarray, grey: np.ndarray) -> tuple[float, float]:
+    """The level and noise of the background in a ring of two levels, and else of the ring.
+
+    A photo of a turned page can show as much desk as paper along its border: then
+    the ring's median lies between the two and its spread is no noise. The ring's
+    values fall into two groups (split where each group's mean is as far from the
+    split on its side); the background is the group nearer the middle of the
+    picture, where the digit is written. Unevenly lit paper also spreads widely, but
+    its brighter and darker halves lie close together for their spread.
+    """
+    level = split = float(np.median(values))
+    for _ in range(TWO_LEVEL_ROUNDS):
+        low, high = values[values < split], values[values >= split]
+        if min(low.size, high.size) < TWO_LEVEL_MIN_SHARE * values.size:
+            return level, _robust_spread(values - level)
+        split = (float(low.mean()) + float(high.mean())) / 2
+    levels = [float(np.median(group)) for group in (low, high)]
+    spreads = [_robust_spread(group - group_level) for group, group_level in zip((low, high), levels)]
+    if levels[1] - levels[0] < TWO_LEVEL_MIN_GAP * max(spreads):  # one level drifting across the picture
+        return level, _robust_spread(values - level)
+    height, width = grey.shape
+    middle = float(np.median(grey[height // 4:height - height // 4, width // 4:width - width // 4]))
+    paper = int(abs(levels[1] - middle) < abs(levels[0] - middle))
+    return levels[paper], spreads[paper]
 
 
 def _remove_background(grey: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:

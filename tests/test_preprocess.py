@@ -275,6 +275,29 @@ def test_a_page_turned_on_the_desk(angle, half_side, pen_contrast):
     assert mean_abs_diff(result.image, preprocess(np.asarray(digit)).image) < 0.01
 
 
+@pytest.mark.parametrize("angle, centre", [(5, 250), (10, 260)])
+def test_a_photo_whose_border_is_half_desk_half_unevenly_lit_paper(angle, centre):
+    """When the desk fills about half the photo's border, the border's median lies between
+    desk and paper; the paper is the level of the two that the photo's middle shares."""
+    rng = np.random.default_rng(5)
+    digit = Image.fromarray(draw()).rotate(angle, Image.Resampling.BILINEAR)
+    pen = np.zeros((420, 420), np.float32)
+    pen[100:380, 100:380] = np.asarray(digit, np.float32) / 255
+    page_outline = Image.new("L", (420, 420))
+    turn = np.radians(-angle)
+    corners = 230 * np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)]) @ np.array(
+        [[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]]) + centre
+    ImageDraw.Draw(page_outline).polygon([tuple(corner) for corner in corners], fill=255)
+    ramp = np.linspace(-1, 1, 420)
+    paper = 0.85 - 0.1 * (ramp[:, None] ** 2 + ramp[None, :] ** 2) + 0.05 * ramp[None, :]  # vignette, tilt
+    photo = np.where(np.asarray(page_outline) > 0, paper - 0.3 * pen, 0.28) + rng.normal(0, 0.015, pen.shape)
+    border = np.concatenate([photo[:8].ravel(), photo[-8:].ravel(), photo[:, :8].ravel(), photo[:, -8:].ravel()])
+    assert 0.4 < (border < 0.5).mean() < 0.6  # about half of the border is desk
+    result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
+    assert not result.empty
+    assert mean_abs_diff(result.image, preprocess(np.asarray(digit)).image) < 0.01
+
+
 def test_a_digit_close_to_the_photographed_page_edge_keeps_its_strokes():
     near_top = draw(top=4)  # the 2's top stroke 6 px (2%) from the page's edge
     result = preprocess(photo_on_desk(near_top, (30, 30, 30, 30)))
