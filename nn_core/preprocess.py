@@ -369,7 +369,7 @@ def _background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[np.
     if noise == 0 and float(values.min()) == float(values.max()):
         return level, 0.0
     if noise > MIN_CONTRAST:
-        level, noise = _paper_of_two(values, grey)
+        level, noise = _paper_of_two(values, grey) or (level, noise)
     terms = np.stack([np.ones_like(y), y, x, y * y, x * x, y * x], axis=1)
     residuals = values - level
     # The first fit takes only what lies close to the median: a strip of desk filling
@@ -389,8 +389,8 @@ def _background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[np.
     return surface, noise
 
 
-def _paper_of_two(values: np.ndarray, grey: np.ndarray) -> tuple[float, float]:
-    """The level and noise of the background in a ring of two levels, and else of the ring.
+def _paper_of_two(values: np.ndarray, grey: np.ndarray) -> tuple[float, float] | None:
+    """The level and noise of the background in a ring of two levels (None for one).
 
     A photo of a turned page can show as much desk as paper along its border: then
     the ring's median lies between the two and its spread is no noise. The ring's
@@ -399,16 +399,16 @@ def _paper_of_two(values: np.ndarray, grey: np.ndarray) -> tuple[float, float]:
     picture, where the digit is written. Unevenly lit paper also spreads widely, but
     its brighter and darker halves lie close together for their spread.
     """
-    level = split = float(np.median(values))
+    split = float(np.median(values))
     for _ in range(TWO_LEVEL_ROUNDS):
         low, high = values[values < split], values[values >= split]
         if min(low.size, high.size) < TWO_LEVEL_MIN_SHARE * values.size:
-            return level, _robust_spread(values - level)
+            return None
         split = (float(low.mean()) + float(high.mean())) / 2
     levels = [float(np.median(group)) for group in (low, high)]
     spreads = [_robust_spread(group - group_level) for group, group_level in zip((low, high), levels)]
     if levels[1] - levels[0] < TWO_LEVEL_MIN_GAP * max(spreads):  # one level drifting across the picture
-        return level, _robust_spread(values - level)
+        return None
     height, width = grey.shape
     middle = float(np.median(grey[height // 4:height - height // 4, width // 4:width - width // 4]))
     paper = int(abs(levels[1] - middle) < abs(levels[0] - middle))
@@ -450,25 +450,26 @@ def _clear_edge_bands(ink: np.ndarray) -> None:
     soft rim.
     """
     margin = max(1, round(EDGE_BAND_MARGIN * max(ink.shape)))
-    rest = ink.copy()  # the ink without any side's candidate band, to compare the bands with
     candidates = []
-    for turned, turned_rest in zip(_side_views(ink), _side_views(rest)):
+    for side, turned in enumerate(_side_views(ink)):
         marked = turned > 0
         along = _long_runs(marked[0], EDGE_BAND_MIN_RUN * marked.shape[1])
         if not along.any():
             continue
         depth = np.where(marked.all(axis=0), len(turned), marked.argmin(axis=0)) * along
         band = np.arange(len(turned))[:, None] < (depth + np.where(depth > 0, margin, 0))[None, :]
-        turned_rest[band] = 0
-        candidates.append((turned, band, marked[0].mean(), float(np.median(depth[along])),
+        candidates.append((side, band, marked[0].mean(), float(np.median(depth[along])),
                            float(np.median(turned[0][along]))))
     if not candidates:
         return
+    rest = ink.copy()  # the ink without any side's candidate band, to compare the bands with
+    for side, band, *_ in candidates:
+        _side_views(rest)[side][band] = 0
     stroke_width, core_level = _stroke_width(rest), _core_level(rest)
-    for turned, band, cover, thickness, darkness in candidates:
+    for side, band, cover, thickness, darkness in candidates:
         if cover >= EDGE_BAND_MIN_COVER or thickness >= EDGE_BAND_MIN_THICKNESS * stroke_width \
                 or darkness >= EDGE_BAND_MIN_DARKNESS * core_level:
-            turned[band] = 0
+            _side_views(ink)[side][band] = 0
 
 
 def _side_views(image: np.ndarray) -> tuple[np.ndarray, ...]:
