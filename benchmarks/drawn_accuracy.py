@@ -8,8 +8,9 @@ round-brush strokes 10–26 px on a 280×280 canvas, 30–90% of its height, any
 in three encodings; by default each of the 10,000 test digits once, since on
 3,000 the figure wanders by ±0.2 points between seeds), writes them as PNGs and
 classifies them with the real CLI, so the figures are exactly what a user gets.
-Also prints typeset digits in common fonts, and the naive-resize baseline (the
-original app's squashing of the whole canvas to 28×28) on the same drawings.
+Also prints typeset digits in common fonts (placed on the canvas, and in pictures
+cropped to their ink), and the naive-resize baseline (the original app's
+squashing of the whole canvas to 28×28) on the same drawings.
 Targets: drawn ≥ 98.5% and no more than 0.5 points below MNIST test accuracy;
 printed ≥ 95%. ``--skeleton-upsample`` changes how each digit's path is found
 (thinned at 4× MNIST's resolution by default; 1 gives the jagged staircase a
@@ -115,10 +116,13 @@ def main() -> None:
                             upsample=args.skeleton_upsample)
         drawn, naive_inputs = written_cases(cases, Path(folder), "drawn", naive=True)
         printed, _ = written_cases(printed_cases(args.printed, rng), Path(folder), "printed")
-        predictions = cli_predictions([case.path for case in drawn + printed], Path(args.network))
+        cropped, _ = written_cases(printed_cases(args.printed, rng, cropped_to_ink=True), Path(folder),
+                                   "cropped")
+        predictions = cli_predictions([case.path for case in drawn + printed + cropped], Path(args.network))
 
     drawn_accuracy = report("drawn digits (CLI predict)", drawn, predictions[:len(drawn)])
-    report("printed digits (CLI predict)", printed, predictions[len(drawn):])
+    report("printed digits (CLI predict)", printed, predictions[len(drawn):len(drawn) + len(printed)])
+    report("printed digits cropped to their ink (CLI predict)", cropped, predictions[len(drawn) + len(printed):])
     report("drawn digits, naive resize baseline", drawn, list(network.predict(naive_inputs)))
     print(f"gap to MNIST test accuracy: {100 * (mnist_accuracy - drawn_accuracy):.2f} points "
           f"(target ≤ 0.5)")

@@ -88,11 +88,12 @@ def drawn_cases(
 
 
 def printed_cases(
-    n: int, rng: np.random.Generator, encodings: Iterable[str] = ENCODINGS
+    n: int, rng: np.random.Generator, encodings: Iterable[str] = ENCODINGS, cropped_to_ink: bool = False
 ) -> Iterator[DrawnCase]:
     """Yield n typeset digits (random digit, installed font, size and position), cycling
     through encodings; brush is 0 and height_fraction lies in HEIGHT_FRACTION_RANGE
-    unless the glyph is too wide for the canvas at that height."""
+    unless the glyph is too wide for the canvas at that height. ``cropped_to_ink``
+    cuts each picture down to the glyph's ink, as a tight screenshot would."""
     encodings = _checked_encodings(encodings)
     fonts = installed_fonts()
     for i in range(n):
@@ -101,7 +102,11 @@ def printed_cases(
         glyph = _glyph_mask(font, digit)
         coverage, height_fraction = _place(glyph, rng.uniform(*HEIGHT_FRACTION_RANGE), rng)
         encoding = encodings[i % len(encodings)]
-        yield DrawnCase(encode(coverage, encoding, rng), digit, encoding, 0, height_fraction)
+        image = encode(coverage, encoding, rng)
+        if cropped_to_ink:
+            rows, cols = np.flatnonzero(coverage.any(axis=1)), np.flatnonzero(coverage.any(axis=0))
+            image = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        yield DrawnCase(image, digit, encoding, 0, height_fraction)
 
 
 def save_case_png(case: DrawnCase, path: Path) -> None:

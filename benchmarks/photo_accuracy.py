@@ -8,10 +8,10 @@ page or a strip of it along one side. Each case here is an MNIST *test* digit
 traced with a 2–3 px pen (benchmarks/drawn_digits.py), enlarged 2–4× to a
 560–1120 px photo, on paper 40–75 grey levels lighter than the pen, with noise;
 then lit evenly, lit unevenly, photographed with the desk all round the page
-(lying straight or turned), with a strip of desk along one side, or turned so
-that the desk shows in wedges at the photo's corners. Prints, per condition, the
-share classified correctly through the app's preprocessing and how many came out
-"nothing drawn".
+(lying straight or turned), with a strip of desk along one side, turned so
+that the desk shows in wedges at the photo's corners, or cropped to the digit's
+ink. Prints, per condition, the share classified correctly through the app's
+preprocessing and how many came out "nothing drawn".
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ CONDITIONS = {  # name: (uneven light, desk)
     "uneven light, strip of desk along a side": (True, "strip"),
     "uneven light, page turned 3-15° on the desk": (True, "turned"),
     "uneven light, turned page filling the photo, desk in its corners": (True, "wedges"),
+    "uneven light, cropped to the digit's ink": (True, "tight"),
 }
 
 
@@ -48,7 +49,8 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     ``desk`` is None (the page fills the photo), "around" (the desk shows on every
     side), "strip" (a strip of desk along one side), "turned" (the page lies turned
     on the desk, which shows round it) or "wedges" (the page lies turned and fills
-    the photo but for wedges of desk at its corners).
+    the photo but for wedges of desk at its corners); "tight" crops the photo to
+    the pen's ink, with no paper left beyond the digit's outermost strokes.
     """
     coverage, _ = draw_digit(image28, int(rng.integers(2, 4)), rng)
     size = coverage.shape[0] * int(rng.integers(2, 5))
@@ -86,6 +88,9 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
         side = int(rng.integers(4))
         turned = np.rot90(paper, side)  # a view: the strip goes along its top
         turned[:width] = _desk((width, size), rng)
+    elif desk == "tight":
+        rows, cols = np.flatnonzero(pen.max(axis=1) > 0.5), np.flatnonzero(pen.max(axis=0) > 0.5)
+        paper = paper[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     return np.round(np.clip(paper, 0, 1) * 255).astype(np.uint8)
 
 

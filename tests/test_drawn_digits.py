@@ -222,6 +222,14 @@ def test_printed_cases_are_valid_and_fit_their_height_fraction():
         assert width < CANVAS
 
 
+def test_printed_cases_cropped_to_their_ink_touch_every_side():
+    for case in printed_cases(30, np.random.default_rng(5), cropped_to_ink=True):
+        mask = ink_mask(case)
+        assert mask.shape == case.image.shape[:2] and mask.shape[0] < CANVAS
+        # The outermost rows may hold only the glyph's faint anti-aliased rim.
+        assert all(side.any() for side in (mask[:4], mask[-4:], mask[:, :4], mask[:, -4:]))
+
+
 def test_printed_cases_are_reproducible():
     first = list(printed_cases(5, np.random.default_rng(1)))
     again = list(printed_cases(5, np.random.default_rng(1)))
@@ -278,3 +286,6 @@ def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
     wedges = photo_of_digit(digit, np.random.default_rng(3), desk="wedges")
     assert np.median(wedges) > 170 and min(np.median(corner) for corner in (
         wedges[:10, :10], wedges[:10, -10:], wedges[-10:, :10], wedges[-10:, -10:])) < 100
+    tight = photo_of_digit(digit, np.random.default_rng(4), desk="tight")
+    pen = tight < np.median(tight) - 30
+    assert all(side.any() for side in (pen[0], pen[-1], pen[:, 0], pen[:, -1]))  # cropped to the ink

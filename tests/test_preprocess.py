@@ -320,14 +320,35 @@ def test_a_strip_of_desk_along_a_side_of_a_page_photo(reference, side):
     assert mean_abs_diff(result.image, reference) < 0.01
 
 
+def cropped_to_ink(canvas: np.ndarray) -> np.ndarray:
+    rows, cols = np.flatnonzero(canvas.any(axis=1)), np.flatnonzero(canvas.any(axis=0))
+    return canvas[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
 @pytest.mark.parametrize("brush", [10, 30])
 def test_a_scan_cropped_tight_to_the_digit_keeps_its_strokes_along_the_sides(brush):
     """Strokes meeting the picture's sides are no band of desk: they are as thick and as
     dark as the rest of the digit."""
     canvas = draw(FIVE, brush=brush)
-    rows, cols = np.flatnonzero(canvas.any(axis=1)), np.flatnonzero(canvas.any(axis=0))
-    tight = canvas[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    tight = cropped_to_ink(canvas)
     assert 0.5 < (tight[0] > 0).mean() < 0.9  # the top bar runs along most of the top side
+    assert mean_abs_diff(preprocess(255 - tight).image, preprocess(canvas).image) < 0.01
+
+
+SEVEN = [(0.05, 0.05), (0.95, 0.05), (0.4, 0.95)]
+ONE_WITH_A_FOOT = [(0.3, 0.2), (0.55, 0.05), (0.55, 0.95), (0.25, 0.95), (0.85, 0.95)]
+
+
+@pytest.mark.parametrize("brush", [10, 30])
+@pytest.mark.parametrize("points", [SEVEN, TWO, ONE_WITH_A_FOOT], ids=["7", "2", "1 with a foot"])
+def test_a_digit_cropped_to_its_ink_keeps_a_bar_along_a_whole_side(points, brush):
+    """A 7's bar spans the whole top of a picture cropped to its ink, and a 1's stem runs
+    from top to bottom. A band of desk does neither: it is no wider than the page's
+    margin round the digit, and it runs along its side rather than into the picture."""
+    canvas = draw(points, brush=brush)
+    tight = cropped_to_ink(canvas)
+    sides = (tight[0], tight[-1], tight[:, 0], tight[:, -1])
+    assert max((side > 0).mean() for side in sides) > 0.7  # a stroke along (nearly) a whole side
     assert mean_abs_diff(preprocess(255 - tight).image, preprocess(canvas).image) < 0.01
 
 
