@@ -50,6 +50,7 @@ STROKE_WORK_SCALE = 4
 
 BORDER_FRACTION = 0.02  # the background is fitted to a border ring 2 % of the short side wide
 MAX_RING_SAMPLES = 50_000  # a 40-megapixel photo's ring, evenly thinned, still fits its lighting
+INTERIOR_SAMPLES = 64  # and a grid of this many rows and columns of pixels inside it
 TWO_LEVEL_MIN_SHARE = 0.1  # a ring of desk and paper has at least this share of each
 TWO_LEVEL_ROUNDS = 5  # rounds of refining where the ring's two levels split
 TWO_LEVEL_MIN_GAP = 4.5  # two levels lie this many times their noise apart; uneven light's halves do not
@@ -324,6 +325,16 @@ def _region_ring(grey: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.n
     return _thinned(grey[rows, cols], ys[rows], xs[cols])
 
 
+def _interior_grid(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels on an even grid of at most INTERIOR_SAMPLES² inside the border ring, and
+    their (y, x) positions (see _unit_positions)."""
+    ring = _ring_width(grey.shape)
+    ys, xs = _unit_positions(grey.shape)
+    rows, cols = (np.unique(np.linspace(ring, size - 1 - ring, INTERIOR_SAMPLES).round().astype(int))
+                  if size > 2 * ring else np.zeros(0, int) for size in grey.shape)
+    return (grey[np.ix_(rows, cols)].ravel(), np.repeat(ys[rows], len(cols)), np.tile(xs[cols], len(rows)))
+
+
 def _ring_width(shape: tuple[int, int]) -> int:
     return max(1, round(BORDER_FRACTION * min(shape)))
 
@@ -375,6 +386,11 @@ def _background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[np.
         return level, 0.0
     if noise > MIN_CONTRAST:
         level, noise = _paper_of_two(values, grey) or (level, noise)
+    if region is None:
+        # Paper inside the ring holds the surface where the ring cannot: a picture cropped
+        # to its digit has strokes along whole sides of the ring. Pixels far from the
+        # ring's level (the digit, or a page lying on the desk the ring shows) stay out.
+        values, y, x = (np.concatenate(pair) for pair in zip((values, y, x), _interior_grid(grey)))
     terms = np.stack([np.ones_like(y), y, x, y * y, x * x, y * x], axis=1)
     residuals = values - level
     # The first fit takes only what lies close to the median: a strip of desk filling
@@ -532,16 +548,16 @@ def _joins_across(strokes: np.ndarray, band: _EdgeBand, opposite: _EdgeBand | No
     along it (``opposite``), with ``strokes`` turned so that the band's side comes first:
     the band is then part of a digit cropped to its ink."""
     target = np.zeros_like(strokes)
-    edge = max(2, margin)
+    edge = 2 * margin + 2  # the stroke's soft tip may fill the outermost rows
     target[-edge:] = strokes[-edge:]
     if opposite is not None:  # the opposite side's view is this one upside down
         target |= _strokes_leaving(strokes[::-1], opposite, margin)[::-1]
+    if not target.any():
+        return False
     # Followed on a coarse grid: a stroke's path is then a few hundred steps at most.
     block = -(-max(strokes.shape) // JOIN_GRID)
     on_grid, target, reached = (_coarse(mask, block) for mask in
                                 (strokes, target, _strokes_leaving(strokes, band, margin)))
-    if not target.any():
-        return False
     while not (reached & target).any():
         grown = reached.copy()
         grown[1:] |= reached[:-1]

@@ -352,6 +352,21 @@ def test_a_digit_cropped_to_its_ink_keeps_a_bar_along_a_whole_side(points, brush
     assert mean_abs_diff(preprocess(255 - tight).image, preprocess(canvas).image) < 0.01
 
 
+@pytest.mark.parametrize("points, brush", [(SEVEN, 16), (TWO, 16), (ONE_WITH_A_FOOT, 10)],
+                         ids=["7", "2", "1 with a foot"])
+def test_an_unevenly_lit_photo_cropped_to_its_digit(points, brush):
+    """With strokes along its sides, the border alone no longer shows the paper's lighting:
+    the paper between the strokes does."""
+    rng = np.random.default_rng(2)
+    canvas = draw(points, brush=brush)
+    tight = cropped_to_ink(canvas).astype(np.float32) / 255
+    rows, cols = (np.linspace(-1, 1, size) for size in tight.shape)
+    paper = 0.85 + 0.04 * cols[None, :] - 0.08 * (rows[:, None] ** 2 + cols[None, :] ** 2)  # tilt, vignette
+    photo = paper - 0.3 * tight + rng.normal(0, 0.015, tight.shape)
+    result = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8))
+    assert mean_abs_diff(result.image, preprocess(canvas).image) < 0.01
+
+
 def test_a_light_stroke_along_a_whole_side_of_a_canvas_is_kept():
     """Only dark ink on paper loses bands along its sides: on a canvas it is a stroke."""
     canvas = draw()
