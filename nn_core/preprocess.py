@@ -376,8 +376,9 @@ def _background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[np.
     Photos of paper are unevenly lit: the level drifts across the picture by more
     than a faint pencil stroke stands out from it. So the level is a smooth
     surface, a quadratic in y and x (a tilt, a vignette) fitted to the border ring
-    (of ``region`` when given), where ink touching the border is left out of the
-    fit as an outlier. A ring of one value (a drawing canvas) is that value everywhere.
+    (of ``region`` when given) and, without a region, to a grid of pixels inside it;
+    ink is left out of the fit as an outlier from the ring's level. A ring of one
+    value (a drawing canvas) is that value everywhere.
     """
     values, y, x = _ring(grey) if region is None else _region_ring(grey, region)
     level = float(np.median(values))
