@@ -17,6 +17,7 @@ from dashboard import services, state
 from dashboard.arrays import upscale_nearest
 
 DIGIT_DISPLAY_PX = 168  # 28 × 6: every input pixel a crisp 6×6 square
+FRAME_GREY = 150  # visible against black ink images and the white page alike
 
 
 def format_accuracy(accuracy: float | None) -> str:
@@ -55,12 +56,18 @@ def active_network_sidebar() -> None:
             st.warning(warning)
 
 
-def show_digit(image: np.ndarray, caption: str | None = None, size: int = DIGIT_DISPLAY_PX) -> None:
+def show_digit(image: np.ndarray, caption: str | None = None, size: int = DIGIT_DISPLAY_PX,
+               framed: bool = False) -> None:
     """A grey image fitted in a ``size`` box: small ones enlarged without blurring (every
-    pixel the network sees stays visible), large ones shrunk."""
+    pixel the network sees stays visible), large ones shrunk. ``framed`` draws a grey
+    line round it, for images whose ink reaches their edges (a drawing cropped to its
+    ink), where white strokes would otherwise run into the white page."""
     pixels = upscale_nearest(image, size)
     shrink = min(1.0, size / max(pixels.shape))
-    st.image(pixels, caption=caption, width=max(1, round(pixels.shape[1] * shrink)))
+    if framed:  # thick enough to stay a line when the browser shrinks the image
+        pixels = np.pad(pixels, max(1, round(1 / shrink)), constant_values=FRAME_GREY)
+    # PNG: Streamlit's default for images without alpha is JPEG, which blurs the pixels' edges.
+    st.image(pixels, caption=caption, width=max(1, round(pixels.shape[1] * shrink)), output_format="PNG")
 
 
 def show_digit_gallery(images: list[np.ndarray], captions: list[str], columns: int = 8,

@@ -46,7 +46,7 @@ def preprocessing_stages(stages: dict[str, np.ndarray]) -> None:
     st.subheader("Preprocessing, stage by stage")
     for column, (title, image) in zip(st.columns(max(len(stages), 4)), stages.items()):
         with column:
-            show_digit(image, f"{title} ({image.shape[0]}×{image.shape[1]})")
+            show_digit(image, f"{title} ({image.shape[0]}×{image.shape[1]})", framed=True)
 
 
 def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int | None) -> None:

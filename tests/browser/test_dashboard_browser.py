@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dashboard.widgets import FRAME_GREY
 from nn_core.config import NetworkConfig
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes
@@ -159,6 +160,17 @@ def test_debug_shows_the_confusion_matrix(page):
     cells = page.evaluate("() => document.querySelector('.st-key-confusion .js-plotly-plot')._fullData[0].z.length")
     assert cells == 10
     assert page.get_by_role("heading", name="Preprocessing, stage by stage").is_visible()  # the drawing came along
+    # The cropped stage's ink reaches its sides: a grey frame keeps it apart from the white page.
+    left_middle = page.evaluate("""() => {
+        const image = document.querySelectorAll('[data-testid="stImage"] img')[1];
+        const canvas = Object.assign(document.createElement('canvas'),
+                                     {width: image.naturalWidth, height: image.naturalHeight});
+        const context = canvas.getContext('2d');
+        context.drawImage(image, 0, 0);
+        return Array.from(context.getImageData(0, image.naturalHeight >> 1, 1, 1).data.slice(0, 3));
+    }""")
+    # Grey, not the ink's or the page's white (a stage shrunk to fit blends the frame a little).
+    assert len(set(left_middle)) == 1 and abs(left_middle[0] - FRAME_GREY) < 40
     screenshot(page, "debug")
 
 
