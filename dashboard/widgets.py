@@ -64,7 +64,7 @@ def show_digit(image: np.ndarray, caption: str | None = None, size: int = DIGIT_
     ink), where white strokes would otherwise run into the white page."""
     pixels = upscale_nearest(image, size)
     shrink = min(1.0, size / max(pixels.shape))
-    if framed:  # thick enough to stay a line when the browser shrinks the image
+    if framed:  # thick enough to stay a line when the image is shrunk to fit
         pixels = np.pad(pixels, max(1, round(1 / shrink)), constant_values=FRAME_GREY)
     # PNG: Streamlit's default for images without alpha is JPEG, which blurs the pixels' edges.
     st.image(pixels, caption=caption, width=max(1, round(pixels.shape[1] * shrink)), output_format="PNG")

@@ -516,8 +516,8 @@ def _clear_edge_bands(ink: np.ndarray) -> None:
     for band in bands:
         darker_than_pen = band.darkness >= EDGE_BAND_MIN_DARKNESS * core_level
         desk_like = band.cover >= EDGE_BAND_MIN_COVER or band.thickness >= EDGE_BAND_MIN_THICKNESS * stroke_width
-        if darker_than_pen or desk_like and not _joins_across(_side_views(strokes)[band.side], band,
-                                                               by_side.get(band.side ^ 1), margin):
+        if darker_than_pen or (desk_like and not _joins_across(_side_views(strokes)[band.side], band,
+                                                                by_side.get(band.side ^ 1), margin)):
             _side_views(ink)[band.side][band.mask(margin)] = 0
 
 
