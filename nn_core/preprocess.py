@@ -497,10 +497,12 @@ def _clear_edge_bands(ink: np.ndarray) -> None:
     edge, and that run is cleared with a small margin for its soft rim.
 
     A picture cropped to its digit has strokes along its sides too: a 7's bar
-    spans the top, a 1's stem runs from top to bottom. Neither is a band: a stem
-    reaches deeper in than it runs along the side, and a bar joins strokes that
-    cross the picture to the opposite side, while desk lies beyond the page's
-    margin round the digit.
+    spans the top, a 1's stem runs from top to bottom. Neither is a band. A stem
+    reaches deeper in than it runs along the side. A bar as thick and as dark as
+    the pen's strokes is one of them when strokes leave it; desk lies beyond the
+    page's margin round the digit. A thicker bar (a bold typeface's) must also
+    join strokes that cross the picture to the opposite side, which no wedge of
+    desk in a corner does.
     """
     margin = max(1, round(EDGE_BAND_MARGIN * max(ink.shape)))
     bands = [band for side, turned in enumerate(_side_views(ink)) if (band := _edge_band(side, turned))]
@@ -514,10 +516,14 @@ def _clear_edge_bands(ink: np.ndarray) -> None:
     strokes = rest >= EDGE_STROKE_LEVEL * core_level
     by_side = {band.side: band for band in bands}  # the views come in opposite pairs: side ^ 1
     for band in bands:
-        darker_than_pen = band.darkness >= EDGE_BAND_MIN_DARKNESS * core_level
-        desk_like = band.cover >= EDGE_BAND_MIN_COVER or band.thickness >= EDGE_BAND_MIN_THICKNESS * stroke_width
-        if darker_than_pen or (desk_like and not _joins_across(_side_views(strokes)[band.side], band,
-                                                                by_side.get(band.side ^ 1), margin)):
+        view = _side_views(strokes)[band.side]
+        if band.darkness >= EDGE_BAND_MIN_DARKNESS * core_level:
+            clear = True
+        elif band.thickness >= EDGE_BAND_MIN_THICKNESS * stroke_width:
+            clear = not _joins_across(view, band, by_side.get(band.side ^ 1), margin)
+        else:  # as thick and as dark as the pen: a stroke if the digit's strokes leave it
+            clear = band.cover >= EDGE_BAND_MIN_COVER and not _strokes_leaving(view, band, margin).any()
+        if clear:
             _side_views(ink)[band.side][band.mask(margin)] = 0
 
 

@@ -352,6 +352,17 @@ def test_a_digit_cropped_to_its_ink_keeps_a_bar_along_a_whole_side(points, brush
     assert mean_abs_diff(preprocess(255 - tight).image, preprocess(canvas).image) < 0.01
 
 
+@pytest.mark.parametrize("points, margin", [(SEVEN, ((0, 40), (0, 0))), (TWO, ((40, 0), (0, 0))),
+                                            (ONE_WITH_A_FOOT, ((40, 0), (0, 0)))],
+                         ids=["7, paper below", "2, paper above", "1 with a foot, paper above"])
+def test_a_digit_cropped_to_its_ink_on_three_sides_keeps_its_bar(points, margin):
+    """Cropped loosely on the side opposite its bar, the digit no longer crosses the picture;
+    the bar still joins its strokes and is as thick and as dark as they are."""
+    canvas = draw(points, brush=10)
+    picture = np.pad(cropped_to_ink(canvas), margin)
+    assert mean_abs_diff(preprocess(255 - picture).image, preprocess(canvas).image) < 0.01
+
+
 @pytest.mark.parametrize("points, brush", [(SEVEN, 16), (TWO, 16), (ONE_WITH_A_FOOT, 10)],
                          ids=["7", "2", "1 with a foot"])
 def test_an_unevenly_lit_photo_cropped_to_its_digit(points, brush):
