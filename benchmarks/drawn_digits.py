@@ -104,9 +104,14 @@ def printed_cases(
         encoding = encodings[i % len(encodings)]
         image = encode(coverage, encoding, rng)
         if cropped_to_ink:
-            rows, cols = np.flatnonzero(coverage.any(axis=1)), np.flatnonzero(coverage.any(axis=0))
-            image = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+            image = crop_to(image, coverage > 0)
         yield DrawnCase(image, digit, encoding, 0, height_fraction)
+
+
+def crop_to(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` cut down to the bounding box of ``mask`` (of the same height and width)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
 def save_case_png(case: DrawnCase, path: Path) -> None:

@@ -26,7 +26,7 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.drawn_digits import draw_digit  # noqa: E402
+from benchmarks.drawn_digits import crop_to, draw_digit  # noqa: E402
 from nn_core.mnist import load_mnist  # noqa: E402
 from nn_core.network_file import DEFAULT_NETWORK, load_network  # noqa: E402
 from nn_core.preprocess import preprocess  # noqa: E402
@@ -89,8 +89,7 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
         turned = np.rot90(paper, side)  # a view: the strip goes along its top
         turned[:width] = _desk((width, size), rng)
     elif desk == "tight":
-        rows, cols = np.flatnonzero(pen.max(axis=1) > 0.5), np.flatnonzero(pen.max(axis=0) > 0.5)
-        paper = paper[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        paper = crop_to(paper, pen > 0.5)
     return np.round(np.clip(paper, 0, 1) * 255).astype(np.uint8)
 
 
