@@ -9,8 +9,8 @@ traced with a 2–3 px pen (benchmarks/drawn_digits.py), enlarged 2–4× to a
 560–1120 px photo, on paper 40–75 grey levels lighter than the pen, with noise;
 then lit evenly, lit unevenly, photographed with the desk all round the page
 (lying straight or turned), with a strip of desk along one side, turned so
-that the desk shows in wedges at the photo's corners, or cropped to the digit's
-ink. Prints, per condition, the share classified correctly through the app's
+that the desk shows in wedges at the photo's corners, cropped to the digit's
+ink, or written on ruled or squared paper whose lines run askew. Prints, per condition, the share classified correctly through the app's
 preprocessing and how many came out "nothing drawn".
 """
 
@@ -31,19 +31,21 @@ from nn_core.mnist import load_mnist  # noqa: E402
 from nn_core.network_file import DEFAULT_NETWORK, load_network  # noqa: E402
 from nn_core.preprocess import preprocess  # noqa: E402
 
-CONDITIONS = {  # name: (uneven light, desk)
-    "even light": (False, None),
-    "uneven light": (True, None),
-    "uneven light, desk all round the page": (True, "around"),
-    "uneven light, strip of desk along a side": (True, "strip"),
-    "uneven light, page turned 3-15° on the desk": (True, "turned"),
-    "uneven light, turned page filling the photo, desk in its corners": (True, "wedges"),
-    "uneven light, cropped to the digit's ink": (True, "tight"),
+CONDITIONS = {  # name: (uneven light, desk, printed lines)
+    "even light": (False, None, None),
+    "uneven light": (True, None, None),
+    "uneven light, desk all round the page": (True, "around", None),
+    "uneven light, strip of desk along a side": (True, "strip", None),
+    "uneven light, page turned 3-15° on the desk": (True, "turned", None),
+    "uneven light, turned page filling the photo, desk in its corners": (True, "wedges", None),
+    "uneven light, cropped to the digit's ink": (True, "tight", None),
+    "uneven light, ruled paper with a margin, lines askew up to 4°": (True, None, "ruled"),
+    "uneven light, squared paper, lines askew up to 4°": (True, None, "squared"),
 }
 
 
 def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: bool = False,
-                   desk: str | None = None) -> np.ndarray:
+                   desk: str | None = None, lines: str | None = None) -> np.ndarray:
     """A grey uint8 photo of one (28, 28) uint8 digit written with a thin pen on paper.
 
     ``desk`` is None (the page fills the photo), "around" (the desk shows on every
@@ -51,11 +53,14 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     on the desk, which shows round it) or "wedges" (the page lies turned and fills
     the photo but for wedges of desk at its corners); "tight" crops the photo to
     the pen's ink, with no paper left beyond the digit's outermost strokes.
+    ``lines`` prints the lines of "ruled" paper (with a margin line) or "squared"
+    paper on the page, fainter than the pen and tilted by up to 4°.
     """
     coverage, _ = draw_digit(image28, int(rng.integers(2, 4)), rng)
     size = coverage.shape[0] * int(rng.integers(2, 5))
     pen = np.asarray(Image.fromarray(coverage).resize((size, size), Image.Resampling.BILINEAR))
-    paper = rng.uniform(0.75, 0.95) - rng.uniform(0.15, 0.3) * pen
+    level, pen_darkness = rng.uniform(0.75, 0.95), rng.uniform(0.15, 0.3)
+    paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng))
     paper += rng.normal(0, rng.uniform(0.01, 0.02), pen.shape)
     if uneven_light:
         ramp = np.linspace(-1, 1, size)
@@ -93,6 +98,32 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     return np.round(np.clip(paper, 0, 1) * 255).astype(np.uint8)
 
 
+def printed_lines(lines: str | None, size: int, rng: np.random.Generator) -> np.ndarray | float:
+    """How dark, as a share of the pen, a (size, size) page's printed lines make each pixel:
+    evenly spaced anti-aliased lines 1-3 px wide, a fifth to a half as dark as the pen,
+    tilted together by up to 4°; across ("ruled", plus a margin line down the left) or
+    both ways ("squared")."""
+    if lines is None:
+        return 0.0
+    tilt = np.radians(rng.uniform(-4, 4))
+    gap = size * rng.uniform(0.06, 0.1)
+    width = rng.uniform(1, 3)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    across = y * np.cos(tilt) - x * np.sin(tilt)  # distance along the page's up-down axis
+    down = x * np.cos(tilt) + y * np.sin(tilt)
+
+    def ink(distance: np.ndarray) -> np.ndarray:  # coverage of a line centred at distance 0
+        return np.clip(width / 2 + 0.5 - np.abs(distance), 0, 1)
+
+    offset = rng.uniform(0, gap)
+    marks = ink((across - offset + gap / 2) % gap - gap / 2)
+    if lines == "squared":
+        marks = np.maximum(marks, ink((down - offset + gap / 2) % gap - gap / 2))
+    else:
+        marks = np.maximum(marks, ink(down - size * rng.uniform(0.08, 0.2)))
+    return marks * rng.uniform(0.2, 0.5)
+
+
 def _desk(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0.2, 0.35) + rng.normal(0, 0.03, shape)
 
@@ -108,11 +139,11 @@ def main() -> None:
     network, metadata = load_network(args.network)
     images = data.test_images.reshape(-1, 28, 28)
     print(f"network {metadata.name} ({network.describe()}), {args.n} photos per condition")
-    for name, (uneven_light, desk) in CONDITIONS.items():
+    for name, (uneven_light, desk, lines) in CONDITIONS.items():
         rng = np.random.default_rng(args.seed)  # the same digits under every condition
         correct = empty = 0
         for index in rng.choice(len(images), args.n, replace=False):
-            result = preprocess(photo_of_digit(images[index], rng, uneven_light, desk))
+            result = preprocess(photo_of_digit(images[index], rng, uneven_light, desk, lines))
             if result.empty:
                 empty += 1
             else:

@@ -11,8 +11,8 @@ The pipeline, each stage a pure function whose output is kept for display:
 1. ``to_ink``: any array → grey float32 "ink" in [0, 1] (ink high, background 0),
    whatever the polarity, bit depth, alpha channel, paper colour or lighting,
    looking inside a photographed page (lying straight or turned) when the
-   desk around it shows, and clearing strips of desk along the sides of a
-   photo of paper.
+   desk around it shows, clearing strips of desk along the sides of a photo
+   of paper and the printed lines of ruled or squared paper.
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn".
 3. crop to the ink's bounding box, ignoring far-away specks.
@@ -34,7 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 
 # Bump whenever the output for the same input changes; networks record it.
-PREPROCESS_VERSION: int = 2  # 2: photos: lighting fitted as a surface, pages found on a desk
+PREPROCESS_VERSION: int = 3  # 2: photos: lighting fitted as a surface, pages found on a desk; 3: ruled paper
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo is already more than any digit needs
 MNIST_SIDE = 28
@@ -73,6 +73,15 @@ EDGE_BAND_MAX_DEPTH = 0.5  # a band reaches in at most this share of the length 
 EDGE_BAND_MAX_STRAY = 3.0  # its inner edge lies at most this many times its median depth in
 EDGE_STROKE_LEVEL = 0.5  # ink this share of the core level's darkness is a stroke, not its soft rim
 JOIN_GRID = 128  # strokes are followed across a picture on a grid this many tiles long
+# The printed lines of ruled or squared paper run straight across the whole page, fainter than the pen:
+RULED_GRID = 256  # they are looked for in the picture shrunk (each block's maximum) to this many pixels long,
+RULED_MAX_TILT = 5.0  # degrees: at every tilt up to this (a notebook photographed askew)
+RULED_TILT_STEP = 0.25  # in steps this fine, so a line lies within a row of the nearest tilt tried;
+RULED_MIN_COVER = 0.85  # a line marks this share of its length in the picture
+RULED_MIN_LENGTH = 0.3  # which is at least this share of the picture's width (tilted, it may leave by a side)
+RULED_MARK = 0.05  # with ink above this share of the pen's: faint lines still grey the 28×28 average
+RULED_MAX_LEVEL = 0.5  # it is at most this share as dark, and no darker ink runs along most of it (a stroke's rim)
+RULED_KEEP = 1.5  # pixels on a line darker than this many times its level are the pen crossing it
 MIN_CONTRAST = 0.08  # ink this close to the background is noise, not a stroke
 INK_LEVEL = 0.2  # a pixel counts as ink above this (ink is normalised to ~1)
 SPECK_FRACTION = 0.1  # separate blobs lighter than 10 % of the main one are specks
@@ -455,6 +464,7 @@ def _remove_background(grey: np.ndarray, region: np.ndarray | None = None) -> np
     if dark:
         # Before normalising: a band of desk is darker than any pen and would set the peak.
         _clear_edge_bands(ink)
+        _clear_ruled_lines(ink)
     return _normalise_peak(ink)
 
 
@@ -563,7 +573,7 @@ def _joins_across(strokes: np.ndarray, band: _EdgeBand, opposite: _EdgeBand | No
         return False
     # Followed on a coarse grid: a stroke's path is then a few hundred steps at most.
     block = -(-max(strokes.shape) // JOIN_GRID)
-    on_grid, target, reached = (_coarse(mask, block) for mask in
+    on_grid, target, reached = (_block_maxima(mask, block) for mask in
                                 (strokes, target, _strokes_leaving(strokes, band, margin)))
     while not (reached & target).any():
         grown = reached.copy()
@@ -587,12 +597,111 @@ def _strokes_leaving(strokes: np.ndarray, band: _EdgeBand, margin: int) -> np.nd
     return strokes & _rows_above(len(strokes), widened)
 
 
-def _coarse(mask: np.ndarray, block: int) -> np.ndarray:
-    """Which block×block tiles of ``mask`` hold a marked pixel (edge tiles may be smaller)."""
-    rows, cols = mask.shape
-    padded = np.zeros((-(-rows // block) * block, -(-cols // block) * block), bool)
-    padded[:rows, :cols] = mask
-    return padded.reshape(len(padded) // block, block, -1, block).any(axis=(1, 3))
+def _block_maxima(image: np.ndarray, block: int) -> np.ndarray:
+    """The maximum of every block×block tile of ``image`` (edge tiles may be smaller);
+    for a mask, which tiles hold a marked pixel."""
+    rows, cols = image.shape
+    whole_rows, whole_cols = rows - rows % block, cols - cols % block
+    # Down the rows first: numpy reduces across whole rows fast and along short runs slowly.
+    strips = image[:whole_rows].reshape(rows // block, block, cols).max(axis=1)
+    if whole_rows < rows:
+        strips = np.vstack([strips, image[whole_rows:].max(axis=0)])
+    tiles = strips[:, :whole_cols].reshape(len(strips), cols // block, block).max(axis=2)
+    if whole_cols < cols:
+        tiles = np.hstack([tiles, strips[:, whole_cols:].max(axis=1, keepdims=True)])
+    return tiles
+
+
+def _clear_ruled_lines(ink: np.ndarray) -> None:
+    """Zero, in place, the printed lines of ruled or squared paper and a notebook's margin.
+
+    Against the paper they are faint ink spanning the picture, so the digit's box
+    would take in the whole page and the lines would grey its 28×28 input. Each
+    runs straight from side to side, maybe tilted, lighter than the pen. They are
+    found in the picture shrunk by block maxima, where a line is a row (after
+    shearing by the tilt) marked nearly all along, and cleared at full size except
+    where the darker pen crosses them. Both directions are found before either is
+    cleared, so a squared page's lines are whole where they cross.
+    """
+    factor = max(1, -(-max(ink.shape) // RULED_GRID))
+    blocks = _block_maxima(ink, factor)
+    marked = blocks[blocks > 0]
+    if not marked.size:
+        return
+    pen = float(np.percentile(marked, 99))  # the darkest ink: lines are fainter than the pen
+    shrunk = blocks > RULED_MARK * pen
+    found = [(view, _ruled_line_pixels(view, tops, depth, factor, pen))
+             for view, small in ((ink, shrunk), (ink.T, shrunk.T))
+             for tops, depth in _ruled_lines(small, factor, view.shape[1])]
+    for view, pixels in found:
+        view[pixels] = 0
+
+
+def _ruled_lines(shrunk: np.ndarray, factor: int, width: int) -> list[tuple[np.ndarray, int]]:
+    """The lines running along the rows of ``shrunk`` (a view ``width`` pixels wide, marked
+    in blocks of ``factor``): for each, the row in every column of the view where its band
+    starts, and the band's depth, in the view's pixels."""
+    if shrunk.any(axis=0).mean() < RULED_MIN_COVER:
+        return []  # no ink reaches across: a photo without lines, most often
+    shifts, rows = _ruled_rows(shrunk)
+    tops = np.repeat(shifts, factor)[:width]
+    # One shrunk row either side: the line may sit anywhere in its blocks' rows.
+    return [((tops + start - 1) * factor, (end - start + 2) * factor) for start, end in _long_runs(rows, 1)]
+
+
+def _ruled_rows(marked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's shift at the tilt where ``marked``'s rows, sheared by it, hold the
+    most line; and which sheared rows are marked nearly all along.
+
+    Sheared row r is the pixels (r + shift[c], c); it may start above the picture.
+    """
+    height, width = marked.shape
+    columns = np.arange(width)
+    best = None
+    for degrees in np.arange(-RULED_MAX_TILT, RULED_MAX_TILT + RULED_TILT_STEP / 2, RULED_TILT_STEP):
+        shifts = np.round(columns * np.tan(np.radians(degrees))).astype(np.intp)
+        rows = np.arange(-shifts.max(), height - shifts.min())[:, None] + shifts
+        inside = (rows >= 0) & (rows < height)
+        hits = marked[np.clip(rows, 0, height - 1), columns] & inside
+        length = inside.sum(axis=1)
+        cover = np.where(length >= RULED_MIN_LENGTH * width, hits.sum(axis=1) / np.maximum(length, 1), 0)
+        score = float(cover @ cover)
+        if best is None or score > best[0]:
+            best = (score, shifts - shifts.max(), hits, length)
+    _, shifts, hits, length = best
+    # A line between two tried tilts wanders a row either way along its length.
+    near = hits.copy()
+    near[1:] |= hits[:-1]
+    near[:-1] |= hits[1:]
+    return shifts, (length >= RULED_MIN_LENGTH * width) & (near.sum(axis=1) >= RULED_MIN_COVER * length)
+
+
+def _ruled_line_pixels(view: np.ndarray, tops: np.ndarray, depth: int, stretch: int,
+                       pen: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the pixels of a line lying, in each column x, within rows tops[x]
+    to tops[x] + depth (none if it is not fainter than the ``pen``, or is a stroke's rim);
+    along ``stretch`` columns it drifts at most a row from the rows it marks most."""
+    height, width = view.shape
+    rows = tops + np.arange(depth)[:, None]
+    inside = (rows >= 0) & (rows < height)
+    rows = np.clip(rows, 0, height - 1)
+    columns = np.arange(width)
+    band = np.where(inside, view[rows, columns], 0)
+    faint = (band > RULED_MARK * pen) & (band <= RULED_MAX_LEVEL * pen)
+    in_picture = inside.any(axis=0)
+    if not faint.any() or (band > RULED_MAX_LEVEL * pen).any(axis=0).sum() >= 0.5 * in_picture.sum():
+        return np.empty(0, np.intp), np.empty(0, np.intp)  # nothing faint, or a stroke's rim
+    level = float(np.percentile(band[faint], 90))  # its core: its rims and the paper's grain lie below
+    on_line = faint & (band <= RULED_KEEP * level)
+    # The line's own rows: in each stretch of columns, those it marks along most of it.
+    stretches = -(-width // stretch)
+    padded = np.zeros((depth, stretches * stretch), bool)
+    padded[:, :width] = on_line
+    line_rows = padded.reshape(depth, stretches, stretch).mean(axis=2) >= 0.5
+    line_rows[1:] |= line_rows[:-1].copy()
+    line_rows[:-1] |= line_rows[1:].copy()
+    clear = np.repeat(line_rows, stretch, axis=1)[:, :width] & (band <= RULED_KEEP * level) & inside
+    return rows[clear], np.broadcast_to(columns, rows.shape)[clear]
 
 
 def _side_views(image: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -289,3 +289,19 @@ def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
     tight = photo_of_digit(digit, np.random.default_rng(4), desk="tight")
     pen = tight < np.median(tight) - 30
     assert all(side.any() for side in (pen[0], pen[-1], pen[:, 0], pen[:, -1]))  # cropped to the ink
+
+
+def test_photos_on_notebook_paper_have_faint_lines_across_it():
+    from benchmarks.photo_accuracy import printed_lines
+
+    def lines_crossed(profile: np.ndarray) -> int:  # runs of marked positions
+        return int(np.count_nonzero(np.diff((profile > 0.3 * profile.max()).astype(np.int8)) == 1))
+
+    assert printed_lines(None, 560, np.random.default_rng(0)) == 0
+    for lines in ("ruled", "squared"):
+        marks = printed_lines(lines, 560, np.random.default_rng(0))
+        assert marks.shape == (560, 560) and 0.1 < marks.max() <= 0.5  # a share of the pen's darkness
+        # Along a strip 20 px wide, a line tilted by 4° or less drifts by under 2 px.
+        across, down = lines_crossed(marks[:, -20:].mean(axis=1)), lines_crossed(marks[-20:].mean(axis=0))
+        assert across >= 8  # lines across the page, a tenth of it apart or closer
+        assert down >= 8 if lines == "squared" else down == 1  # and down it, or one margin line
