@@ -77,7 +77,7 @@ JOIN_GRID = 128  # strokes are followed across a picture on a grid this many til
 RULED_GRID = 256  # they are looked for in the picture shrunk (each block's maximum) to this many pixels long,
 RULED_MAX_TILT = 5.0  # degrees: at every tilt up to this (a notebook photographed askew)
 RULED_TILT_STEP = 0.25  # in steps this fine, so a line lies within a row of the nearest tilt tried;
-RULED_MIN_COVER = 0.85  # a line marks this share of its length in the picture
+RULED_MIN_COVER = 0.75  # a line marks this share of its length in the picture (a faint one has gaps)
 RULED_MIN_LENGTH = 0.3  # which is at least this share of the picture's width (tilted, it may leave by a side)
 RULED_MARK = 0.05  # with ink above this share of the pen's: faint lines still grey the 28×28 average
 RULED_MAX_LEVEL = 0.5  # it is at most this share as dark, and no darker ink runs along most of it (a stroke's rim)
@@ -619,8 +619,8 @@ def _clear_ruled_lines(ink: np.ndarray) -> None:
     would take in the whole page and the lines would grey its 28×28 input. Each
     runs straight from side to side, maybe tilted, lighter than the pen. They are
     found in the picture shrunk by block maxima, where a line is a row (after
-    shearing by the tilt) marked nearly all along, and cleared at full size except
-    where the darker pen crosses them. Both directions are found before either is
+    shearing by the tilt) marked along most of its length, and cleared at full size
+    except where the darker pen crosses them. Both directions are found before either is
     cleared, so a squared page's lines are whole where they cross.
     """
     factor = max(1, -(-max(ink.shape) // RULED_GRID))
@@ -630,7 +630,7 @@ def _clear_ruled_lines(ink: np.ndarray) -> None:
         return
     pen = float(np.percentile(marked, 99))  # the darkest ink: lines are fainter than the pen
     shrunk = blocks > RULED_MARK * pen
-    found = [(view, _ruled_line_pixels(view, tops, depth, factor, pen))
+    found = [(view, _ruled_line_pixels(view, tops, depth, pen))
              for view, small in ((ink, shrunk), (ink.T, shrunk.T))
              for tops, depth in _ruled_lines(small, factor, view.shape[1])]
     for view, pixels in found:
@@ -651,7 +651,7 @@ def _ruled_lines(shrunk: np.ndarray, factor: int, width: int) -> list[tuple[np.n
 
 def _ruled_rows(marked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each column's shift at the tilt where ``marked``'s rows, sheared by it, hold the
-    most line; and which sheared rows are marked nearly all along.
+    most line; and which sheared rows are marked along most of their length.
 
     Sheared row r is the pixels (r + shift[c], c); it may start above the picture.
     """
@@ -676,11 +676,11 @@ def _ruled_rows(marked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return shifts, (length >= RULED_MIN_LENGTH * width) & (near.sum(axis=1) >= RULED_MIN_COVER * length)
 
 
-def _ruled_line_pixels(view: np.ndarray, tops: np.ndarray, depth: int, stretch: int,
+def _ruled_line_pixels(view: np.ndarray, tops: np.ndarray, depth: int,
                        pen: float) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of the pixels of a line lying, in each column x, within rows tops[x]
-    to tops[x] + depth (none if it is not fainter than the ``pen``, or is a stroke's rim);
-    along ``stretch`` columns it drifts at most a row from the rows it marks most."""
+    to tops[x] + depth: all but the pen's, darker, where it crosses the line. None if the
+    line is not fainter than the ``pen``, or is a stroke's soft rim."""
     height, width = view.shape
     rows = tops + np.arange(depth)[:, None]
     inside = (rows >= 0) & (rows < height)
@@ -692,15 +692,7 @@ def _ruled_line_pixels(view: np.ndarray, tops: np.ndarray, depth: int, stretch: 
     if not faint.any() or (band > RULED_MAX_LEVEL * pen).any(axis=0).sum() >= 0.5 * in_picture.sum():
         return np.empty(0, np.intp), np.empty(0, np.intp)  # nothing faint, or a stroke's rim
     level = float(np.percentile(band[faint], 90))  # its core: its rims and the paper's grain lie below
-    on_line = faint & (band <= RULED_KEEP * level)
-    # The line's own rows: in each stretch of columns, those it marks along most of it.
-    stretches = -(-width // stretch)
-    padded = np.zeros((depth, stretches * stretch), bool)
-    padded[:, :width] = on_line
-    line_rows = padded.reshape(depth, stretches, stretch).mean(axis=2) >= 0.5
-    line_rows[1:] |= line_rows[:-1].copy()
-    line_rows[:-1] |= line_rows[1:].copy()
-    clear = np.repeat(line_rows, stretch, axis=1)[:, :width] & (band <= RULED_KEEP * level) & inside
+    clear = inside & (band <= RULED_KEEP * level)
     return rows[clear], np.broadcast_to(columns, rows.shape)[clear]
 
 
