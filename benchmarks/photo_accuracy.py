@@ -41,6 +41,7 @@ CONDITIONS = {  # name: (uneven light, desk, printed lines)
     "uneven light, cropped to the digit's ink": (True, "tight", None),
     "uneven light, ruled paper with a margin, lines askew up to 4°": (True, None, "ruled"),
     "uneven light, squared paper, lines askew up to 4°": (True, None, "squared"),
+    "uneven light, ruled page turned 3-15° on the desk": (True, "turned", "ruled"),
 }
 
 

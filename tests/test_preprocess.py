@@ -333,16 +333,25 @@ def printed_lines(shape: tuple[int, int], gap: float, tilt: float, squared: bool
     return np.maximum(marks, lines(cols * np.cos(turn) + rows * np.sin(turn))) if squared else marks
 
 
-@pytest.mark.parametrize("paper, tilt", [("ruled", 0), ("ruled", 3), ("squared", 0), ("squared", -4)])
+@pytest.mark.parametrize("paper, tilt", [("ruled", 0), ("ruled", 3), ("squared", 0), ("squared", -4), ("ruled", 15)])
 def test_the_printed_lines_of_ruled_and_squared_paper_are_not_ink(reference, paper, tilt):
     """A digit written in a notebook: faint lines run straight across the whole page,
-    tilted when it is photographed askew, and the pen crosses them. They belong to the
+    tilted when it is photographed askew or turned, and the pen crosses them. They belong to the
     paper; taken for ink they would stretch the digit's box over the whole page."""
     rng = np.random.default_rng(5)
     pen = thin_pen()
     lines = printed_lines(pen.shape, gap=70, tilt=tilt, squared=paper == "squared")
     photo = 0.88 - 0.6 * np.maximum(pen, 0.35 * lines) + rng.normal(0, 0.01, pen.shape)
     assert_scans_as_the_reference(photo, reference, jpeg_quality=75)
+
+
+def test_a_long_light_stroke_of_a_digit_is_not_a_printed_line():
+    """A 1 whose long stem, slanting like a turned page's lines, is written far lighter than
+    its flag: straight and faint, it is still the pen's, for it is no family of lines."""
+    stem = draw([(0.75, 0.0), (0.537, 1.0)], size=240, brush=8, top=20, left=20)
+    flag = draw([(0.75, 0.0), (0.55, 0.15)], size=240, brush=12, top=20, left=20)
+    canvas = np.maximum((stem * 0.4).astype(np.uint8), flag)
+    assert mean_abs_diff(preprocess(255 - canvas).image, preprocess(canvas).image) < 0.01
 
 
 def cropped_to_ink(canvas: np.ndarray) -> np.ndarray:
