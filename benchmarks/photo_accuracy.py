@@ -101,28 +101,34 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
 
 def printed_lines(lines: str | None, size: int, rng: np.random.Generator) -> np.ndarray | float:
     """How dark, as a share of the pen, a (size, size) page's printed lines make each pixel:
-    evenly spaced anti-aliased lines 1-3 px wide, a fifth to a half as dark as the pen,
-    tilted together by up to 4°; across ("ruled", plus a margin line down the left) or
-    both ways ("squared")."""
+    evenly spaced lines 1-3 px wide, a fifth to a half as dark as the pen, tilted together
+    by up to 4°; across ("ruled", plus a margin line down the left) or both ways ("squared")."""
     if lines is None:
         return 0.0
-    tilt = np.radians(rng.uniform(-4, 4))
-    gap = size * rng.uniform(0.06, 0.1)
-    width = rng.uniform(1, 3)
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    across = y * np.cos(tilt) - x * np.sin(tilt)  # distance along the page's up-down axis
-    down = x * np.cos(tilt) + y * np.sin(tilt)
+    tilt, gap, width = rng.uniform(-4, 4), size * rng.uniform(0.06, 0.1), rng.uniform(1, 3)
+    offset = rng.uniform(0, gap)
+    margin = None if lines == "squared" else size * rng.uniform(0.08, 0.2)
+    return line_marks((size, size), gap, tilt, width, offset, margin) * rng.uniform(0.2, 0.5)
+
+
+def line_marks(shape: tuple[int, int], gap: float, tilt: float, width: float = 2.0, offset: float = 0.0,
+               margin: float | None = None) -> np.ndarray:
+    """Coverage in [0, 1] of anti-aliased lines ``width`` px wide, turned by ``tilt`` degrees:
+    ``gap`` apart across the page from ``offset``, and down it the same way or, given a
+    ``margin``, one line that far from the left."""
+    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    turn = np.radians(tilt)
+    across = y * np.cos(turn) - x * np.sin(turn)  # distance along the page's up-down axis
+    down = x * np.cos(turn) + y * np.sin(turn)
 
     def ink(distance: np.ndarray) -> np.ndarray:  # coverage of a line centred at distance 0
         return np.clip(width / 2 + 0.5 - np.abs(distance), 0, 1)
 
-    offset = rng.uniform(0, gap)
-    marks = ink((across - offset + gap / 2) % gap - gap / 2)
-    if lines == "squared":
-        marks = np.maximum(marks, ink((down - offset + gap / 2) % gap - gap / 2))
-    else:
-        marks = np.maximum(marks, ink(down - size * rng.uniform(0.08, 0.2)))
-    return marks * rng.uniform(0.2, 0.5)
+    def every_gap(distance: np.ndarray) -> np.ndarray:  # distance to the nearest of the evenly spaced lines
+        return (distance - offset + gap / 2) % gap - gap / 2
+
+    down_lines = ink(every_gap(down)) if margin is None else ink(down - margin)
+    return np.maximum(ink(every_gap(across)), down_lines)
 
 
 def _desk(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

@@ -320,27 +320,18 @@ def test_a_strip_of_desk_along_a_side_of_a_page_photo(reference, side):
     assert mean_abs_diff(result.image, reference) < 0.01
 
 
-def printed_lines(shape: tuple[int, int], gap: float, tilt: float, squared: bool) -> np.ndarray:
-    """Coverage in [0, 1] of a notebook page's printed lines, 2 px wide and ``gap`` apart,
-    across it (and down it when ``squared``), turned by ``tilt`` degrees."""
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    turn = np.radians(tilt)
-
-    def lines(distance: np.ndarray) -> np.ndarray:
-        return np.clip(1.5 - np.abs((distance - 7 + gap / 2) % gap - gap / 2), 0, 1)
-
-    marks = lines(rows * np.cos(turn) - cols * np.sin(turn))
-    return np.maximum(marks, lines(cols * np.cos(turn) + rows * np.sin(turn))) if squared else marks
-
-
 @pytest.mark.parametrize("paper, tilt", [("ruled", 0), ("ruled", 3), ("squared", 0), ("squared", -4), ("ruled", 15)])
 def test_the_printed_lines_of_ruled_and_squared_paper_are_not_ink(reference, paper, tilt):
-    """A digit written in a notebook: faint lines run straight across the whole page,
-    tilted when it is photographed askew or turned, and the pen crosses them. They belong to the
-    paper; taken for ink they would stretch the digit's box over the whole page."""
+    """A digit written in a notebook: faint lines run straight across the whole page (and a
+    margin line down it), tilted when it is photographed askew or turned, and the pen
+    crosses them. They belong to the paper; taken for ink they would stretch the digit's
+    box over the whole page."""
+    from benchmarks.photo_accuracy import line_marks
+
     rng = np.random.default_rng(5)
     pen = thin_pen()
-    lines = printed_lines(pen.shape, gap=70, tilt=tilt, squared=paper == "squared")
+    margin = 40 if paper == "ruled" else None
+    lines = line_marks(pen.shape, gap=70, tilt=tilt, offset=7, margin=margin)
     photo = 0.88 - 0.6 * np.maximum(pen, 0.35 * lines) + rng.normal(0, 0.01, pen.shape)
     assert_scans_as_the_reference(photo, reference, jpeg_quality=75)
 
