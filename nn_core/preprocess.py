@@ -692,13 +692,18 @@ def _ruled_rows(marked: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 def _sheared(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each column's shift at this tilt; ``image``'s sheared rows (0 outside the picture);
     and how many of each sheared row's pixels lie inside it."""
-    height, width = image.shape
-    columns = np.arange(width)
-    shifts = np.round(columns * np.tan(np.radians(degrees))).astype(np.intp)
+    shifts = np.round(np.arange(image.shape[1]) * np.tan(np.radians(degrees))).astype(np.intp)
     shifts -= shifts.max()
-    rows = np.arange(height - shifts.min())[:, None] + shifts
-    inside = (rows >= 0) & (rows < height)
-    return shifts, np.where(inside, image[np.clip(rows, 0, height - 1), columns], 0), inside.sum(axis=1)
+    values, inside = _down_columns(image, np.arange(image.shape[0] - shifts.min())[:, None] + shifts)
+    return shifts, values, inside.sum(axis=1)
+
+
+def _down_columns(image: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """image[rows[i, x], x] for (n, width) row indices, 0 where a row lies outside the
+    picture; and which lie inside it."""
+    inside = (rows >= 0) & (rows < image.shape[0])
+    values = image[np.clip(rows, 0, image.shape[0] - 1), np.arange(image.shape[1])]
+    return np.where(inside, values, 0), inside
 
 
 def _line_score(sheared: np.ndarray, length: np.ndarray) -> float:
@@ -714,19 +719,15 @@ def _ruled_line_pixels(view: np.ndarray, tops: np.ndarray, depth: int,
     """(rows, columns) of the pixels of a line lying, in each column x, within rows tops[x]
     to tops[x] + depth: all but the pen's, darker, where it crosses the line. None if the
     line is not fainter than the ``pen``, or is a stroke's soft rim."""
-    height, width = view.shape
     rows = tops + np.arange(depth)[:, None]
-    inside = (rows >= 0) & (rows < height)
-    rows = np.clip(rows, 0, height - 1)
-    columns = np.arange(width)
-    band = np.where(inside, view[rows, columns], 0)
+    band, inside = _down_columns(view, rows)
     faint = (band > RULED_MARK * pen) & (band <= RULED_MAX_LEVEL * pen)
     in_picture = inside.any(axis=0)
     if not faint.any() or (band > RULED_MAX_LEVEL * pen).any(axis=0).sum() >= 0.5 * in_picture.sum():
         return np.empty(0, np.intp), np.empty(0, np.intp)  # nothing faint, or a stroke's rim
     level = float(np.percentile(band[faint], 90))  # its core: its rims and the paper's grain lie below
     clear = inside & (band <= RULED_KEEP * level)
-    return rows[clear], np.broadcast_to(columns, rows.shape)[clear]
+    return rows[clear], np.broadcast_to(np.arange(view.shape[1]), rows.shape)[clear]
 
 
 def _side_views(image: np.ndarray) -> tuple[np.ndarray, ...]:
