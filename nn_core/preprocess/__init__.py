@@ -1,0 +1,35 @@
+"""Turn any picture of a digit into a 28×28 input that looks like MNIST.
+
+MNIST digits were made by scaling each digit so its longer side is 20 px
+(anti-aliased, aspect ratio kept), then translating it inside a 28×28 field so
+its intensity centre of mass falls on pixel 14. A network trained on MNIST only
+works on inputs made the same way; squashing a whole canvas to 28×28 does not
+(see ``naive_resize``, the old approach kept as a baseline).
+
+The pipeline (``pipeline.preprocess``), each stage a pure function whose output
+is kept for display:
+
+1. ``to_ink`` (ink.py): any array → grey float32 "ink" in [0, 1] (ink high,
+   background 0), whatever the polarity, bit depth, alpha channel (grey.py),
+   paper colour or lighting (lighting.py); looking inside a photographed page,
+   lying straight or turned, when the desk around it shows (page.py); clearing
+   strips of desk along the sides of a photo of paper (edge_bands.py) and the
+   printed lines of ruled or squared paper (ruled_lines.py).
+2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
+   means "nothing drawn" (digit_box.py).
+3. crop to the ink's bounding box, ignoring far-away specks (digit_box.py).
+4. scale the longer side to 20 px, bringing the stroke width into MNIST's range
+   (scaling.py).
+5. place in 28×28 with the centre of mass on (14, 14), as MNIST did.
+6. quantise to multiples of 1/255, because training feeds ``uint8 / 255``.
+
+Files are read by ``load_image`` (loading.py); levels.py and masks.py hold what
+several stages share.
+"""
+
+from .ink import to_ink
+from .loading import load_image
+from .pipeline import PREPROCESS_VERSION, PreprocessResult, naive_resize, preprocess, preprocess_file
+
+__all__ = ["PREPROCESS_VERSION", "PreprocessResult", "load_image", "naive_resize", "preprocess",
+           "preprocess_file", "to_ink"]

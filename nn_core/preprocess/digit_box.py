@@ -1,0 +1,69 @@
+"""Stages 2–3: the digit's bounding box, ignoring specks, or None when nothing is drawn."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .levels import BBOX_LEVEL, INK_LEVEL
+from .masks import bbox
+
+
+SPECK_FRACTION = 0.1  # separate blobs lighter than 10 % of the main one are specks
+SPECK_GAP_FRACTION = 0.03  # blobs are separate when this much blank lies between them
+MIN_INK_MASS = 8.0  # fewer ink pixels than this is a speck, not a digit
+MIN_EXTENT_FRACTION = 0.04  # a digit spans at least 4 % of the picture's longer side
+
+
+def digit_box(ink: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of the digit ignoring specks, or None if nothing is drawn.
+
+    Specks are found from projections: an ink blob separated from the main one
+    by blank rows or columns, and much lighter, is dropped. Alternating rows and
+    columns catches specks that line up with the digit in one direction.
+    """
+    marked = _without_lone_pixels(ink > INK_LEVEL)
+    rows, cols = slice(0, ink.shape[0]), slice(0, ink.shape[1])
+    gap = max(2, round(SPECK_GAP_FRACTION * max(ink.shape)))
+    for _ in range(3):
+        region = marked[rows, cols]
+        new_rows = _main_span(region.sum(axis=1), gap, rows.start)
+        new_cols = _main_span(region[new_rows.start - rows.start:new_rows.stop - rows.start].sum(axis=0),
+                              gap, cols.start)
+        if (new_rows, new_cols) == (rows, cols):
+            break
+        rows, cols = new_rows, new_cols
+    digit = ink[rows, cols]
+    if digit.sum() < MIN_INK_MASS or max(rows.stop - rows.start, cols.stop - cols.start) \
+            < MIN_EXTENT_FRACTION * max(ink.shape):
+        return None
+    return _tight_box(ink, rows, cols)
+
+
+def _main_span(profile: np.ndarray, gap: int, offset: int) -> slice:
+    """The span of the heavy segments of a 1-D ink profile (empty if no ink)."""
+    marked = np.flatnonzero(profile)
+    if marked.size == 0:
+        return slice(offset, offset)
+    # Segments are runs of marked positions separated by at least `gap` blanks.
+    breaks = np.flatnonzero(np.diff(marked) > gap)
+    starts = marked[np.r_[0, breaks + 1]]
+    stops = marked[np.r_[breaks, marked.size - 1]] + 1
+    masses = np.array([profile[a:b].sum() for a, b in zip(starts, stops)])
+    heavy = np.flatnonzero(masses >= SPECK_FRACTION * masses.max())
+    return slice(offset + int(starts[heavy[0]]), offset + int(stops[heavy[-1]]))
+
+
+def _tight_box(ink: np.ndarray, rows: slice, cols: slice) -> tuple[slice, slice] | None:
+    # The speck search used the ink core; the box must also hold its anti-aliased fringe,
+    # but only within a small margin, not out to a speck.
+    margin = max(2, round(0.01 * max(ink.shape)))
+    top, left = max(0, rows.start - margin), max(0, cols.start - margin)
+    region = _without_lone_pixels(ink[top:rows.stop + margin, left:cols.stop + margin] > BBOX_LEVEL)
+    return bbox(region, top, left)
+
+
+def _without_lone_pixels(mask: np.ndarray) -> np.ndarray:
+    """Drop marked pixels with no marked 4-neighbour: sensor and JPEG noise, never a stroke."""
+    padded = np.pad(mask, 1)
+    neighbours = padded[:-2, 1:-1] | padded[2:, 1:-1] | padded[1:-1, :-2] | padded[1:-1, 2:]
+    return mask & neighbours

@@ -1,0 +1,91 @@
+"""Every stage in order, from an image to the 28×28 input a network reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ImageError
+from .digit_box import digit_box
+from .ink import to_ink
+from .levels import BBOX_LEVEL
+from .loading import load_image
+from .scaling import scale_to_box
+
+
+# Bump whenever the output for the same input changes; networks record it.
+PREPROCESS_VERSION: int = 3  # 2: photos: lighting fitted as a surface, pages found on a desk; 3: ruled paper
+MNIST_SIDE = 28
+
+
+@dataclass(frozen=True)
+class PreprocessResult:
+    """Every stage of preprocessing one image.
+
+    ``stages`` maps, in order, "grey" (H, W), "cropped" (h, w), "scaled"
+    (longer side 20) and "centred" (28, 28) to float32 2-D arrays in [0, 1];
+    an empty result holds "grey" only. ``image`` is the final (28, 28) float32
+    input (the same array as ``stages["centred"]``) or None when ``empty``.
+    """
+
+    stages: dict[str, np.ndarray]
+    image: np.ndarray | None
+    empty: bool
+
+    @property
+    def vector(self) -> np.ndarray:
+        """The image as a (1, 784) float32 batch for ``Network.predict_proba``."""
+        if self.image is None:
+            raise ImageError("Nothing is drawn in this image, so there is nothing to classify; "
+                             "draw or upload a digit first (check `empty` before asking for `vector`).")
+        return self.image.reshape(1, MNIST_SIDE * MNIST_SIDE).copy()
+
+
+def _centre(scaled: np.ndarray) -> np.ndarray:
+    """Stage 5–6: place in 28×28 with the centre of mass on pixel (14, 14).
+
+    MNIST translated by whole pixels: the centres of mass of its training digits
+    are spread evenly over [13.5, 14.5] in (row, column) pixel indices, which is
+    what rounding the shift gives. The digit is kept whole even when that stops
+    it landing exactly on 14.
+    """
+    height, width = scaled.shape
+    mass = float(scaled.sum())
+    centre_row = float(scaled.sum(axis=1) @ np.arange(height)) / mass
+    centre_col = float(scaled.sum(axis=0) @ np.arange(width)) / mass
+    top = min(max(round(MNIST_SIDE // 2 - centre_row), 0), MNIST_SIDE - height)
+    left = min(max(round(MNIST_SIDE // 2 - centre_col), 0), MNIST_SIDE - width)
+    field = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
+    field[top:top + height, left:left + width] = scaled
+    # Training sees uint8 / 255, so only those 256 levels exist in its inputs.
+    return (np.round(np.clip(field, 0, 1) * 255) / 255).astype(np.float32)
+
+
+def preprocess(image: np.ndarray) -> PreprocessResult:
+    """Run every stage on an image array (anything ``to_ink`` accepts)."""
+    grey = to_ink(image)
+    box = digit_box(grey)
+    if box is not None:
+        cropped = grey[box]
+        scaled = scale_to_box(cropped)
+        # Scattered dust can pass for a digit, then average away at MNIST's size.
+        if scaled.max() >= BBOX_LEVEL:
+            centred = _centre(scaled)
+            stages = {"grey": grey, "cropped": cropped, "scaled": scaled, "centred": centred}
+            return PreprocessResult(stages=stages, image=centred, empty=False)
+    return PreprocessResult(stages={"grey": grey}, image=None, empty=True)
+
+
+def preprocess_file(source: str | Path | bytes | BinaryIO) -> PreprocessResult:
+    """``load_image`` then ``preprocess``."""
+    return preprocess(load_image(source))
+
+
+def naive_resize(image: np.ndarray) -> np.ndarray:
+    """The old approach, kept as a baseline: squash the whole image to (28, 28) float32."""
+    resized = Image.fromarray(to_ink(image)).resize((MNIST_SIDE, MNIST_SIDE), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
