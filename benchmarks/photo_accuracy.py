@@ -10,8 +10,10 @@ traced with a 2–3 px pen (benchmarks/drawn_digits.py), enlarged 2–4× to a
 then lit evenly, lit unevenly, photographed with the desk all round the page
 (lying straight or turned), with a strip of desk along one side, turned so
 that the desk shows in wedges at the photo's corners, cropped to the digit's
-ink, or written on ruled or squared paper whose lines run askew. Prints, per condition, the share classified correctly through the app's
-preprocessing and how many came out "nothing drawn".
+ink, or written on ruled or squared paper whose lines run askew, in pen or in
+pencil (the lines then nearly as dark as the digit). Prints, per condition, the
+share classified correctly through the app's preprocessing and how many came
+out "nothing drawn".
 """
 
 from __future__ import annotations
@@ -31,22 +33,29 @@ from nn_core.mnist import load_mnist  # noqa: E402
 from nn_core.network_file import DEFAULT_NETWORK, load_network  # noqa: E402
 from nn_core.preprocess import preprocess  # noqa: E402
 
-CONDITIONS = {  # name: (uneven light, desk, printed lines)
-    "even light": (False, None, None),
-    "uneven light": (True, None, None),
-    "uneven light, desk all round the page": (True, "around", None),
-    "uneven light, strip of desk along a side": (True, "strip", None),
-    "uneven light, page turned 3-15° on the desk": (True, "turned", None),
-    "uneven light, turned page filling the photo, desk in its corners": (True, "wedges", None),
-    "uneven light, cropped to the digit's ink": (True, "tight", None),
-    "uneven light, ruled paper with a margin, lines askew up to 4°": (True, None, "ruled"),
-    "uneven light, squared paper, lines askew up to 4°": (True, None, "squared"),
-    "uneven light, ruled page turned 3-15° on the desk": (True, "turned", "ruled"),
+FAINT_LINES = (0.2, 0.5)  # how dark printed lines are, as a share of a pen's darkness
+PENCIL_LINES = (0.5, 0.9)  # and of a pencil's, far lighter than a pen
+CONDITIONS = {  # name: photo_of_digit's settings
+    "even light": {},
+    "uneven light": {"uneven_light": True},
+    "uneven light, desk all round the page": {"uneven_light": True, "desk": "around"},
+    "uneven light, strip of desk along a side": {"uneven_light": True, "desk": "strip"},
+    "uneven light, page turned 3-15° on the desk": {"uneven_light": True, "desk": "turned"},
+    "uneven light, turned page filling the photo, desk in its corners": {"uneven_light": True, "desk": "wedges"},
+    "uneven light, cropped to the digit's ink": {"uneven_light": True, "desk": "tight"},
+    "uneven light, ruled paper with a margin, lines askew up to 4°": {"uneven_light": True, "lines": "ruled"},
+    "uneven light, squared paper, lines askew up to 4°": {"uneven_light": True, "lines": "squared"},
+    "uneven light, ruled page turned 3-15° on the desk": {"uneven_light": True, "desk": "turned", "lines": "ruled"},
+    "uneven light, pencil on ruled paper, lines half to 9/10 as dark": {
+        "uneven_light": True, "lines": "ruled", "line_darkness": PENCIL_LINES},
+    "uneven light, pencil on squared paper, lines half to 9/10 as dark": {
+        "uneven_light": True, "lines": "squared", "line_darkness": PENCIL_LINES},
 }
 
 
 def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: bool = False,
-                   desk: str | None = None, lines: str | None = None) -> np.ndarray:
+                   desk: str | None = None, lines: str | None = None,
+                   line_darkness: tuple[float, float] = FAINT_LINES) -> np.ndarray:
     """A grey uint8 photo of one (28, 28) uint8 digit written with a thin pen on paper.
 
     ``desk`` is None (the page fills the photo), "around" (the desk shows on every
@@ -55,13 +64,14 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     the photo but for wedges of desk at its corners); "tight" crops the photo to
     the pen's ink, with no paper left beyond the digit's outermost strokes.
     ``lines`` prints the lines of "ruled" paper (with a margin line) or "squared"
-    paper on the page, fainter than the pen and tilted by up to 4°.
+    paper on the page, tilted by up to 4°, and ``line_darkness`` bounds how dark they
+    are as a share of the pen's darkness.
     """
     coverage, _ = draw_digit(image28, int(rng.integers(2, 4)), rng)
     size = coverage.shape[0] * int(rng.integers(2, 5))
     pen = np.asarray(Image.fromarray(coverage).resize((size, size), Image.Resampling.BILINEAR))
     level, pen_darkness = rng.uniform(0.75, 0.95), rng.uniform(0.15, 0.3)
-    paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng))
+    paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng, line_darkness))
     paper += rng.normal(0, rng.uniform(0.01, 0.02), pen.shape)
     if uneven_light:
         ramp = np.linspace(-1, 1, size)
@@ -99,16 +109,18 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     return np.round(np.clip(paper, 0, 1) * 255).astype(np.uint8)
 
 
-def printed_lines(lines: str | None, size: int, rng: np.random.Generator) -> np.ndarray | float:
+def printed_lines(lines: str | None, size: int, rng: np.random.Generator,
+                  darkness: tuple[float, float] = FAINT_LINES) -> np.ndarray | float:
     """How dark, as a share of the pen, a (size, size) page's printed lines make each pixel:
-    evenly spaced lines 1-3 px wide, a fifth to a half as dark as the pen, tilted together
-    by up to 4°; across ("ruled", plus a margin line down the left) or both ways ("squared")."""
+    evenly spaced lines 1-3 px wide, as dark as a random share in ``darkness`` of the pen,
+    tilted together by up to 4°; across ("ruled", plus a margin line down the left) or both
+    ways ("squared")."""
     if lines is None:
         return 0.0
     tilt, gap, width = rng.uniform(-4, 4), size * rng.uniform(0.06, 0.1), rng.uniform(1, 3)
     offset = rng.uniform(0, gap)
     margin = None if lines == "squared" else size * rng.uniform(0.08, 0.2)
-    return line_marks((size, size), gap, tilt, width, offset, margin) * rng.uniform(0.2, 0.5)
+    return line_marks((size, size), gap, tilt, width, offset, margin) * rng.uniform(*darkness)
 
 
 def line_marks(shape: tuple[int, int], gap: float, tilt: float, width: float = 2.0, offset: float = 0.0,
@@ -146,11 +158,11 @@ def main() -> None:
     network, metadata = load_network(args.network)
     images = data.test_images.reshape(-1, 28, 28)
     print(f"network {metadata.name} ({network.describe()}), {args.n} photos per condition")
-    for name, (uneven_light, desk, lines) in CONDITIONS.items():
+    for name, condition in CONDITIONS.items():
         rng = np.random.default_rng(args.seed)  # the same digits under every condition
         correct = empty = 0
         for index in rng.choice(len(images), args.n, replace=False):
-            result = preprocess(photo_of_digit(images[index], rng, uneven_light, desk, lines))
+            result = preprocess(photo_of_digit(images[index], rng, **condition))
             if result.empty:
                 empty += 1
             else:

@@ -291,8 +291,8 @@ def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
     assert all(side.any() for side in (pen[0], pen[-1], pen[:, 0], pen[:, -1]))  # cropped to the ink
 
 
-def test_photos_on_notebook_paper_have_faint_lines_across_it():
-    from benchmarks.photo_accuracy import printed_lines
+def test_photos_on_notebook_paper_have_lines_across_it():
+    from benchmarks.photo_accuracy import PENCIL_LINES, printed_lines
 
     def lines_crossed(profile: np.ndarray) -> int:  # runs of marked positions
         return int(np.count_nonzero(np.diff((profile > 0.3 * profile.max()).astype(np.int8)) == 1))
@@ -305,3 +305,5 @@ def test_photos_on_notebook_paper_have_faint_lines_across_it():
         across, down = lines_crossed(marks[:, -20:].mean(axis=1)), lines_crossed(marks[-20:].mean(axis=0))
         assert across >= 8  # lines across the page, a tenth of it apart or closer
         assert down >= 8 if lines == "squared" else down == 1  # and down it, or one margin line
+        pencil = printed_lines(lines, 560, np.random.default_rng(0), PENCIL_LINES)
+        assert 0.5 < pencil.max() <= 0.9  # against a pencil, nearly as dark as the digit

@@ -320,20 +320,53 @@ def test_a_strip_of_desk_along_a_side_of_a_page_photo(reference, side):
     assert mean_abs_diff(result.image, reference) < 0.01
 
 
-@pytest.mark.parametrize("paper, tilt", [("ruled", 0), ("ruled", 3), ("squared", 0), ("squared", -4), ("ruled", 15)])
-def test_the_printed_lines_of_ruled_and_squared_paper_are_not_ink(reference, paper, tilt):
-    """A digit written in a notebook: faint lines run straight across the whole page (and a
+@pytest.mark.parametrize("paper, tilt, darkness", [
+    ("ruled", 0, 0.35), ("ruled", 3, 0.35), ("squared", 0, 0.35), ("squared", -4, 0.35), ("ruled", 15, 0.35),
+    ("ruled", 0, 0.75), ("ruled", 12, 0.75), ("squared", 0, 0.75), ("squared", -4, 0.75)])
+def test_the_printed_lines_of_ruled_and_squared_paper_are_not_ink(reference, paper, tilt, darkness):
+    """A digit written in a notebook: lines run straight across the whole page (and a
     margin line down it), tilted when it is photographed askew or turned, and the pen
     crosses them. They belong to the paper; taken for ink they would stretch the digit's
-    box over the whole page."""
+    box over the whole page. Against a pencil they are nearly as dark as the digit."""
     from benchmarks.photo_accuracy import line_marks
 
     rng = np.random.default_rng(5)
     pen = thin_pen()
     margin = 40 if paper == "ruled" else None
     lines = line_marks(pen.shape, gap=70, tilt=tilt, offset=7, margin=margin)
-    photo = 0.88 - 0.6 * np.maximum(pen, 0.35 * lines) + rng.normal(0, 0.01, pen.shape)
+    photo = 0.88 - 0.6 * np.maximum(pen, darkness * lines) + rng.normal(0, 0.01, pen.shape)
     assert_scans_as_the_reference(photo, reference, jpeg_quality=75)
+
+
+@pytest.mark.parametrize("columns", [slice(None), slice(270, 670)])
+def test_a_stroke_along_a_dark_printed_line_stays(reference, columns):
+    """A 2 whose base is written on one of a ruled page's lines, in pencil nearly as light
+    as the lines: where the base is darker than the line, its columns are the pen's; and
+    in a photo so narrow that the base itself runs along most of the line, the base is
+    darker than the lines around it."""
+    from benchmarks.photo_accuracy import line_marks
+
+    rng = np.random.default_rng(6)
+    pen = thin_pen()
+    base = 120 + 0.95 * 600  # the row thin_pen's 2 draws its base along
+    lines = line_marks(pen.shape, gap=70, tilt=0, offset=base % 70, margin=40)
+    assert lines[round(base), 300:640].min() == 1  # the base lies on a line
+    photo = 0.88 - 0.6 * np.maximum(pen, 0.7 * lines) + rng.normal(0, 0.01, pen.shape)
+    assert_scans_as_the_reference(photo[:, columns], reference, jpeg_quality=75)
+
+
+def test_a_family_of_printed_lines_lies_far_apart_for_their_depth():
+    """Dark lines count as printed ones only as four or more, each much thinner than the
+    gaps between them; the wobbles of a stroke filling a narrow picture lie closer."""
+    from nn_core.preprocess.ruled_lines import _family_level, _LineBand
+
+    view = np.zeros((400, 50), np.float32)
+    view[::40] = 0.6  # lines 40 rows apart
+    spaced = [_LineBand.of(view, np.full(50, top - 4), 9) for top in range(40, 400, 40)]
+    assert _family_level(spaced) == pytest.approx(0.6)
+    assert _family_level(spaced[:3]) is None
+    close = [_LineBand.of(view, np.full(50, top - 4), 9) for top in (40, 50, 60, 70)]
+    assert _family_level(close) is None
 
 
 def test_a_long_light_stroke_of_a_digit_is_not_a_printed_line():

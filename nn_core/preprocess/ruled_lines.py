@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .masks import block_maxima, long_runs
 
@@ -19,6 +22,11 @@ RULED_MIN_LENGTH = 0.3  # which is at least this share of the picture's width (t
 RULED_MARK = 0.05  # with ink above this share of the pen's: faint lines still grey the 28×28 average
 RULED_MAX_LEVEL = 0.5  # it is at most this share as dark, and no darker ink runs along most of it (a stroke's rim)
 RULED_KEEP = 1.5  # pixels on a line darker than this many times its level are the pen crossing it
+# Lines darker than that (a pencil digit on a ruled page), or with a stroke along them, count only in a family:
+RULED_DARK_FAMILY = 4  # of this many lines or more,
+RULED_DARK_GAP = 2.0  # lying this many times their depth apart or more (a stroke filling a thin picture wobbles),
+RULED_DARK_MAX = 0.9  # at most this share of the pen's darkness (darker, they cannot be told apart),
+RULED_DARK_KEEP = 1.2  # cleared where nothing darker than this many times the family's level crosses them
 
 
 def clear_ruled_lines(ink: np.ndarray) -> None:
@@ -29,8 +37,10 @@ def clear_ruled_lines(ink: np.ndarray) -> None:
     runs straight from side to side, maybe tilted, lighter than the pen. They are
     found in the picture shrunk by block maxima, where a line is a row (after
     shearing by the tilt) marked along most of its length, and cleared at full size
-    except where the darker pen crosses them. Both directions are found before either is
-    cleared, so a squared page's lines are whole where they cross.
+    except where the darker pen crosses them. Lines nearly as dark as the pen (a pencil
+    digit) are cleared only as a family of evenly printed lines, and kept where a stroke
+    crosses them. Both directions are found before either is cleared, so a squared
+    page's lines are whole where they cross.
     """
     factor = max(1, -(-max(ink.shape) // RULED_GRID))
     blocks = block_maxima(ink, factor)
@@ -41,12 +51,36 @@ def clear_ruled_lines(ink: np.ndarray) -> None:
     shrunk = blocks > RULED_MARK * pen
     views = (ink, ink.T)
     across, down = (_ruled_lines(small, factor, view.shape[1]) for view, small in zip(views, (shrunk, shrunk.T)))
-    found = [(view, _ruled_line_pixels(view, tops, depth, pen))
-             for view, (tilt, lines), (other_tilt, others) in zip(views, (across, down), (down, across))
-             if _page_lines(tilt, len(lines), other_tilt, len(others))
-             for tops, depth in lines]
-    for view, pixels in found:
-        view[pixels] = 0
+    found = []  # each direction's lines, and the pixels to clear of those fainter than the pen
+    for view, (tilt, lines), (other_tilt, others) in zip(views, (across, down), (down, across)):
+        page = _page_lines(tilt, len(lines), other_tilt, len(others))
+        bands = [_LineBand.of(view, tops, depth) for tops, depth in lines] if page else []
+        found.append([(band, _faint_line_pixels(band, pen)) for band in bands])
+    families = [_family_level([band for band, _ in lines]) for lines in found]
+    # A lone dark line (a margin) counts when square to a family, and is measured against it.
+    square = abs(across[0] + down[0]) <= RULED_TILT_STEP * RULED_COARSE
+    dark = []
+    for lines, family, other_family in zip(found, families, families[::-1]):
+        reference = family if family is not None else other_family if square else None
+        if reference is not None and reference <= RULED_DARK_MAX * pen:
+            dark += [(band, reference) for band, pixels in lines if pixels is None]
+    for band, pixels in (line for lines in found for line in lines):
+        if pixels is not None:
+            band.view[pixels] = 0
+    _clear_dark_lines(dark, pen)
+
+
+def _family_level(bands: list[_LineBand]) -> float | None:
+    """How dark a family of printed lines is (the median of their levels); None unless
+    there are RULED_DARK_FAMILY or more, each far thinner than the gaps between them,
+    unlike the wobbles of a stroke filling a narrow picture."""
+    if len(bands) < RULED_DARK_FAMILY:
+        return None
+    middle = bands[0].view.shape[1] // 2
+    centres = sorted(band.rows[:, middle].mean() for band in bands)
+    if np.diff(centres).min() < RULED_DARK_GAP * np.median([len(band.rows) for band in bands]):
+        return None
+    return float(np.median([band.level() for band in bands]))
 
 
 def _page_lines(tilt: float, count: int, other_tilt: float, other_count: int) -> bool:
@@ -120,17 +154,65 @@ def _line_score(sheared: np.ndarray, length: np.ndarray) -> float:
     return float(np.var(sheared[long_enough].sum(axis=1) / length[long_enough])) if long_enough.any() else 0.0
 
 
-def _ruled_line_pixels(view: np.ndarray, tops: np.ndarray, depth: int,
-                       pen: float) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, columns) of the pixels of a line lying, in each column x, within rows tops[x]
-    to tops[x] + depth: all but the pen's, darker, where it crosses the line. None if the
-    line is not fainter than the ``pen``, or is a stroke's soft rim."""
-    rows = tops + np.arange(depth)[:, None]
-    band, inside = _down_columns(view, rows)
-    faint = (band > RULED_MARK * pen) & (band <= RULED_MAX_LEVEL * pen)
-    in_picture = inside.any(axis=0)
-    if not faint.any() or (band > RULED_MAX_LEVEL * pen).any(axis=0).sum() >= 0.5 * in_picture.sum():
-        return np.empty(0, np.intp), np.empty(0, np.intp)  # nothing faint, or a stroke's rim
-    level = float(np.percentile(band[faint], 90))  # its core: its rims and the paper's grain lie below
-    clear = inside & (band <= RULED_KEEP * level)
-    return rows[clear], np.broadcast_to(np.arange(view.shape[1]), rows.shape)[clear]
+@dataclass
+class _LineBand:
+    """Where a line found in the shrunk picture lies at full size: in each column x of
+    ``view``, rows tops[x] to tops[x] + depth (``rows``, (depth, width)); ``values`` holds
+    the view's pixels there (0 outside the picture) and ``inside`` which lie in the picture."""
+
+    view: np.ndarray
+    rows: np.ndarray
+    values: np.ndarray
+    inside: np.ndarray
+
+    @classmethod
+    def of(cls, view: np.ndarray, tops: np.ndarray, depth: int) -> _LineBand:
+        rows = tops + np.arange(depth)[:, None]
+        return cls(view, rows, *_down_columns(view, rows))
+
+    def level(self) -> float:
+        """How dark the line is: the median, over the columns in the picture, of each one's darkest pixel."""
+        return float(np.median(self.values.max(axis=0)[self.inside.any(axis=0)]))
+
+    def pixels(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) in the view of the band's pixels where ``mask`` holds."""
+        return self.rows[mask], np.broadcast_to(np.arange(self.view.shape[1]), self.rows.shape)[mask]
+
+    def sides(self) -> tuple[np.ndarray, np.ndarray]:
+        """In each column, the view's pixel just above the band and the one just below it."""
+        return tuple(_down_columns(self.view, rows)[0][0] for rows in (self.rows[:1] - 1, self.rows[-1:] + 1))
+
+
+def _faint_line_pixels(band: _LineBand, pen: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, columns) of the pixels of a line fainter than the ``pen``: all but the pen's,
+    darker, where it crosses the line. None if darker ink runs along most of it: a stroke's
+    soft rim, or a line as dark as a light pen."""
+    values, inside = band.values, band.inside
+    if (values > RULED_MAX_LEVEL * pen).any(axis=0).sum() >= 0.5 * inside.any(axis=0).sum():
+        return None
+    faint = (values > RULED_MARK * pen) & (values <= RULED_MAX_LEVEL * pen)
+    if not faint.any():
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    level = float(np.percentile(values[faint], 90))  # its core: its rims and the paper's grain lie below
+    return band.pixels(inside & (values <= RULED_KEEP * level))
+
+
+def _clear_dark_lines(bands: list[tuple[_LineBand, float]], pen: float) -> None:
+    """Zero lines nearly as dark as the pen (each with the level of its family of lines),
+    but for the strokes that cross them.
+
+    Where ink darker than the family's lines crosses a line, or lies along it, that
+    column of the line is left alone. A pencil as light as the lines cannot be told
+    from them by darkness, but a stroke crossing a line goes on beyond it on both
+    sides. So every line is cleared first (a squared page's lines in both directions),
+    and then, where ink lies on both sides of a line, at most a quarter of its depth
+    further along, the pixels between are put back.
+    """
+    cleared = [(band, band.inside & ~(band.values > RULED_DARK_KEEP * level).any(axis=0)) for band, level in bands]
+    for band, clear in cleared:
+        band.view[band.pixels(clear)] = 0
+    for band, clear in cleared:
+        reach = max(2, len(band.rows) // 4)  # a slanting stroke leaves the band this far along from where it entered
+        above, below = (sliding_window_view(np.pad(side, reach), 2 * reach + 1).max(axis=1) for side in band.sides())
+        crossed = clear & (np.minimum(above, below) > RULED_MAX_LEVEL * pen)[None, :]
+        band.view[band.pixels(crossed)] = band.values[crossed]
