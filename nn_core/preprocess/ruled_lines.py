@@ -58,7 +58,7 @@ def clear_ruled_lines(ink: np.ndarray) -> None:
         found.append([(band, _faint_line_pixels(band, pen)) for band in bands])
     families = [_family_level([band for band, _ in lines]) for lines in found]
     # A lone dark line (a margin) counts when square to a family, and is measured against it.
-    square = abs(across[0] + down[0]) <= RULED_TILT_STEP * RULED_COARSE
+    square = _square(across[0], down[0])
     dark = []
     for lines, family, other_family in zip(found, families, families[::-1]):
         reference = family if family is not None else other_family if square else None
@@ -88,8 +88,14 @@ def _page_lines(tilt: float, count: int, other_tilt: float, other_count: int) ->
     of them, or lines nearly square to the picture, or a lone line (a margin) square to
     a family found the other way (at -other_tilt in the transposed view). A single straight
     stroke of a big digit, steeper than a photo is askew, is not."""
-    square_to_family = other_count >= RULED_FAMILY and abs(tilt + other_tilt) <= RULED_TILT_STEP * RULED_COARSE
+    square_to_family = other_count >= RULED_FAMILY and _square(tilt, other_tilt)
     return count >= RULED_FAMILY or abs(tilt) <= RULED_LONE_TILT or square_to_family
+
+
+def _square(tilt: float, other_tilt: float) -> bool:
+    """Whether lines found at ``tilt`` run square to those found at ``other_tilt`` in the
+    transposed view (where a square line lies at -tilt), to within a coarse tilt step."""
+    return abs(tilt + other_tilt) <= RULED_TILT_STEP * RULED_COARSE
 
 
 def _ruled_lines(shrunk: np.ndarray, factor: int, width: int) -> tuple[float, list[tuple[np.ndarray, int]]]:
