@@ -11,9 +11,10 @@ then lit evenly, lit unevenly, photographed with the desk all round the page
 (lying straight or turned), with a strip of desk along one side, turned so
 that the desk shows in wedges at the photo's corners, cropped to the digit's
 ink, or written on ruled or squared paper whose lines run askew, in pen or in
-pencil (the lines then nearly as dark as the digit). Prints, per condition, the
-share classified correctly through the app's preprocessing and how many came
-out "nothing drawn".
+pencil (the lines then nearly as dark as the digit), or in pencil one or two
+squares tall, as in a school maths book, the photo cropped round it.
+Prints, per condition, the share classified correctly through the app's
+preprocessing and how many came out "nothing drawn".
 """
 
 from __future__ import annotations
@@ -50,28 +51,36 @@ CONDITIONS = {  # name: photo_of_digit's settings
         "uneven_light": True, "lines": "ruled", "line_darkness": PENCIL_LINES},
     "uneven light, pencil on squared paper, lines half to 9/10 as dark": {
         "uneven_light": True, "lines": "squared", "line_darkness": PENCIL_LINES},
+    "uneven light, pencil digit one or two squares tall on squared paper, cropped loosely round it": {
+        "uneven_light": True, "desk": "loose", "lines": "squared", "line_darkness": PENCIL_LINES,
+        "line_gap": (0.5, 1.0)},
 }
 
 
 def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: bool = False,
                    desk: str | None = None, lines: str | None = None,
-                   line_darkness: tuple[float, float] = FAINT_LINES) -> np.ndarray:
+                   line_darkness: tuple[float, float] = FAINT_LINES,
+                   line_gap: tuple[float, float] | None = None) -> np.ndarray:
     """A grey uint8 photo of one (28, 28) uint8 digit written with a thin pen on paper.
 
     ``desk`` is None (the page fills the photo), "around" (the desk shows on every
     side), "strip" (a strip of desk along one side), "turned" (the page lies turned
     on the desk, which shows round it) or "wedges" (the page lies turned and fills
     the photo but for wedges of desk at its corners); "tight" crops the photo to
-    the pen's ink, with no paper left beyond the digit's outermost strokes.
+    the pen's ink, with no paper left beyond the digit's outermost strokes, and
+    "loose" leaves a quarter of the digit's height of paper round it.
     ``lines`` prints the lines of "ruled" paper (with a margin line) or "squared"
     paper on the page, tilted by up to 4°, and ``line_darkness`` bounds how dark they
-    are as a share of the pen's darkness.
+    are as a share of the pen's darkness. ``line_gap`` bounds the gap between them as
+    a share of the digit's height (None: 6-10% of the page).
     """
     coverage, _ = draw_digit(image28, int(rng.integers(2, 4)), rng)
     size = coverage.shape[0] * int(rng.integers(2, 5))
     pen = np.asarray(Image.fromarray(coverage).resize((size, size), Image.Resampling.BILINEAR))
     level, pen_darkness = rng.uniform(0.75, 0.95), rng.uniform(0.15, 0.3)
-    paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng, line_darkness))
+    rows, cols = np.flatnonzero(pen.max(axis=1) > 0.5), np.flatnonzero(pen.max(axis=0) > 0.5)
+    gap = None if line_gap is None else (rows[-1] - rows[0]) * rng.uniform(*line_gap)
+    paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng, line_darkness, gap))
     paper += rng.normal(0, rng.uniform(0.01, 0.02), pen.shape)
     if uneven_light:
         ramp = np.linspace(-1, 1, size)
@@ -106,18 +115,23 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
         turned[:width] = _desk((width, size), rng)
     elif desk == "tight":
         paper = crop_to(paper, pen > 0.5)
+    elif desk == "loose":
+        margin = (rows[-1] - rows[0]) // 4
+        paper = paper[max(rows[0] - margin, 0):rows[-1] + 1 + margin, max(cols[0] - margin, 0):cols[-1] + 1 + margin]
     return np.round(np.clip(paper, 0, 1) * 255).astype(np.uint8)
 
 
 def printed_lines(lines: str | None, size: int, rng: np.random.Generator,
-                  darkness: tuple[float, float] = FAINT_LINES) -> np.ndarray | float:
+                  darkness: tuple[float, float] = FAINT_LINES, gap: float | None = None) -> np.ndarray | float:
     """How dark, as a share of the pen, a (size, size) page's printed lines make each pixel:
-    evenly spaced lines 1-3 px wide, as dark as a random share in ``darkness`` of the pen,
-    tilted together by up to 4°; across ("ruled", plus a margin line down the left) or both
-    ways ("squared")."""
+    evenly spaced lines 1-3 px wide, ``gap`` px apart (None: a random 6-10% of the page), as
+    dark as a random share in ``darkness`` of the pen, tilted together by up to 4°; across
+    ("ruled", plus a margin line down the left) or both ways ("squared")."""
     if lines is None:
         return 0.0
-    tilt, gap, width = rng.uniform(-4, 4), size * rng.uniform(0.06, 0.1), rng.uniform(1, 3)
+    tilt = rng.uniform(-4, 4)
+    gap = size * rng.uniform(0.06, 0.1) if gap is None else gap
+    width = rng.uniform(1, 3)
     offset = rng.uniform(0, gap)
     margin = None if lines == "squared" else size * rng.uniform(0.08, 0.2)
     return line_marks((size, size), gap, tilt, width, offset, margin) * rng.uniform(*darkness)

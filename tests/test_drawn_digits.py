@@ -289,6 +289,11 @@ def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
     tight = photo_of_digit(digit, np.random.default_rng(4), desk="tight")
     pen = tight < np.median(tight) - 30
     assert all(side.any() for side in (pen[0], pen[-1], pen[:, 0], pen[:, -1]))  # cropped to the ink
+    loose = photo_of_digit(digit, np.random.default_rng(5), desk="loose")
+    pen = loose < np.median(loose) - 30
+    rows = np.flatnonzero(pen.any(axis=1))
+    assert not any(side.any() for side in (pen[0], pen[-1], pen[:, 0], pen[:, -1]))  # paper round the ink
+    assert 0.1 * len(pen) < rows[0] < 0.3 * len(pen)  # about a quarter of the digit's height of it
 
 
 def test_photos_on_notebook_paper_have_lines_across_it():
@@ -307,3 +312,5 @@ def test_photos_on_notebook_paper_have_lines_across_it():
         assert down >= 8 if lines == "squared" else down == 1  # and down it, or one margin line
         pencil = printed_lines(lines, 560, np.random.default_rng(0), PENCIL_LINES)
         assert 0.5 < pencil.max() <= 0.9  # against a pencil, nearly as dark as the digit
+        wide = printed_lines(lines, 560, np.random.default_rng(0), gap=140)
+        assert lines_crossed(wide[:, -20:].mean(axis=1)) == 4  # lines 140 px apart
