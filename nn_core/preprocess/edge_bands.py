@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .levels import core_level
-from .masks import block_maxima, long_runs, side_views
+from .masks import block_maxima, long_runs, running_max, side_views
 from .scaling import stroke_width
 
 
@@ -148,5 +147,4 @@ def _strokes_leaving(strokes: np.ndarray, band: _EdgeBand, margin: int) -> np.nd
     ``strokes`` holds none of the band, those that leave it inward."""
     depth = band.without_strokes()
     reach = np.where(depth > 0, depth + 3 * margin, 0)
-    widened = sliding_window_view(np.pad(reach, 2 * margin), 4 * margin + 1).max(axis=1)
-    return strokes & _rows_above(len(strokes), widened)
+    return strokes & _rows_above(len(strokes), running_max(reach, 2 * margin))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 def spans(mask: np.ndarray, trim: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -60,3 +61,9 @@ def block_maxima(image: np.ndarray, block: int) -> np.ndarray:
 def side_views(image: np.ndarray) -> tuple[np.ndarray, ...]:
     """Views of ``image`` turned so that its top, bottom, left and right side comes first."""
     return image, image[::-1], image.T, image.T[::-1]
+
+
+def running_max(line: np.ndarray, radius: int) -> np.ndarray:
+    """Each value of a non-negative 1-D ``line`` replaced by the largest within ``radius``
+    positions of it (beyond the ends counts as 0)."""
+    return sliding_window_view(np.pad(line, radius), 2 * radius + 1).max(axis=1)

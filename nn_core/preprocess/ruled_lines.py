@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from .masks import block_maxima, long_runs
+from .masks import block_maxima, long_runs, running_max
 
 
 # The printed lines of ruled or squared paper run straight across the whole page, fainter than the pen:
@@ -219,6 +218,6 @@ def _clear_dark_lines(bands: list[tuple[_LineBand, float]], pen: float) -> None:
         band.view[band.pixels(clear)] = 0
     for band, clear in cleared:
         reach = max(2, len(band.rows) // 4)  # a slanting stroke leaves the band this far along from where it entered
-        above, below = (sliding_window_view(np.pad(side, reach), 2 * reach + 1).max(axis=1) for side in band.sides())
+        above, below = (running_max(side, reach) for side in band.sides())
         crossed = clear & (np.minimum(above, below) > RULED_MAX_LEVEL * pen)[None, :]
         band.view[band.pixels(crossed)] = band.values[crossed]
