@@ -108,10 +108,11 @@ def printed_cases(
         yield DrawnCase(image, digit, encoding, 0, height_fraction)
 
 
-def crop_to(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``image`` cut down to the bounding box of ``mask`` (of the same height and width)."""
+def crop_to(image: np.ndarray, mask: np.ndarray, margin: int = 0) -> np.ndarray:
+    """``image`` cut down to the bounding box of ``mask`` (of the same height and width),
+    with ``margin`` more pixels on every side where the image has them."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return image[max(rows[0] - margin, 0):rows[-1] + 1 + margin, max(cols[0] - margin, 0):cols[-1] + 1 + margin]
 
 
 def save_case_png(case: DrawnCase, path: Path) -> None:

@@ -78,7 +78,7 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     size = coverage.shape[0] * int(rng.integers(2, 5))
     pen = np.asarray(Image.fromarray(coverage).resize((size, size), Image.Resampling.BILINEAR))
     level, pen_darkness = rng.uniform(0.75, 0.95), rng.uniform(0.15, 0.3)
-    ink_rows, ink_cols = np.flatnonzero(pen.max(axis=1) > 0.5), np.flatnonzero(pen.max(axis=0) > 0.5)
+    ink_rows = np.flatnonzero(pen.max(axis=1) > 0.5)
     digit_height = ink_rows[-1] - ink_rows[0]
     gap = None if line_gap is None else digit_height * rng.uniform(*line_gap)
     paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng, line_darkness, gap))
@@ -117,9 +117,7 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     elif desk == "tight":
         paper = crop_to(paper, pen > 0.5)
     elif desk == "loose":
-        margin = digit_height // 4
-        paper = paper[max(ink_rows[0] - margin, 0):ink_rows[-1] + 1 + margin,
-                      max(ink_cols[0] - margin, 0):ink_cols[-1] + 1 + margin]
+        paper = crop_to(paper, pen > 0.5, margin=digit_height // 4)
     return np.round(np.clip(paper, 0, 1) * 255).astype(np.uint8)
 
 
