@@ -355,6 +355,40 @@ def test_a_stroke_along_a_dark_printed_line_stays(reference, columns):
     assert_scans_as_the_reference(photo[:, columns], reference, jpeg_quality=75)
 
 
+@pytest.mark.parametrize("paper, tilt", [("squared", 0), ("squared", 3), ("ruled", -2)])
+def test_a_pencil_digit_a_square_or_two_tall_cropped_loosely(reference, paper, tilt):
+    """A digit in a maths book, photographed and cropped round it: only two lines or so show
+    each way, too few to be a family by their number, but each runs on over bare paper
+    beyond both ends of the digit, as no stroke of it does."""
+    from benchmarks.photo_accuracy import line_marks
+
+    rng = np.random.default_rng(7)
+    pen = thin_pen()
+    margin = None if paper == "squared" else -10**4  # ruled: no margin line in the picture
+    lines = line_marks(pen.shape, gap=400, tilt=tilt, offset=60, margin=margin)
+    photo = 0.88 - 0.6 * np.maximum(pen, 0.75 * lines) + rng.normal(0, 0.01, pen.shape)
+    rows, cols = np.flatnonzero(pen.max(axis=1) > 0.5), np.flatnonzero(pen.max(axis=0) > 0.5)
+    loose = (rows[-1] - rows[0]) // 4
+    crop = np.s_[rows[0] - loose:rows[-1] + loose, cols[0] - loose:cols[-1] + loose]
+    starts = [int((np.diff((side[:, 10] > 0.5).astype(int)) == 1).sum()) for side in (lines[crop], lines[crop].T)]
+    assert starts == [2, 1 if paper == "squared" else 0]  # lines across the picture, and down it
+    assert_scans_as_the_reference(photo[crop], reference, jpeg_quality=75)
+
+
+def test_straight_light_bars_spanning_a_cropped_picture_stay_when_the_digit_reaches_as_far():
+    """A Z-shaped 2 in pencil, its bars written lighter than its diagonal and cropped at both
+    ends: two straight, light, thin lines from edge to edge, far apart. But the diagonal
+    reaches both edges too, so nothing of them runs on over bare paper: they are strokes."""
+    bars = draw([(0.05, 0.05), (0.95, 0.05)], size=600, brush=3, top=120, left=250, canvas=900)
+    bars = np.maximum(bars, draw([(0.05, 0.95), (0.95, 0.95)], size=600, brush=3, top=120, left=250, canvas=900))
+    diagonal = draw([(0.95, 0.05), (0.05, 0.95)], size=600, brush=3, top=120, left=250, canvas=900)
+    ink = np.maximum(0.7 * bars, diagonal).astype(np.uint8)
+    cols = np.flatnonzero(ink.max(axis=0) > 0)
+    picture = ink[20:-20, cols[0]:cols[-1] + 1]  # paper above and below, cropped at both sides
+    assert (picture[:, [0, -1]] > 100).sum() >= 4  # bars and diagonal meet the sides
+    assert mean_abs_diff(preprocess(255 - picture).image, preprocess(picture).image) < 0.01
+
+
 def test_a_family_of_printed_lines_lies_far_apart_for_their_depth():
     """Dark lines count as printed ones only as four or more, each much thinner than the
     gaps between them; the wobbles of a stroke filling a narrow picture lie closer."""

@@ -26,6 +26,9 @@ RULED_DARK_FAMILY = 4  # of this many lines or more,
 RULED_DARK_GAP = 2.0  # lying this many times their depth apart or more (a stroke filling a thin picture wobbles),
 RULED_DARK_MAX = 0.9  # at most this share of the pen's darkness (darker, they cannot be told apart),
 RULED_DARK_KEEP = 1.2  # cleared where nothing darker than this many times the family's level crosses them
+# or, with fewer in the picture (a digit in a maths book, cropped round it), lines that run on past the digit:
+RULED_FEW_SPAN = 0.9  # each crossing this share of the picture or more,
+RULED_FEW_BEYOND = 0.05  # marked over bare paper for this share of its width or more beyond the digit at both ends
 
 
 def clear_ruled_lines(ink: np.ndarray) -> None:
@@ -37,8 +40,8 @@ def clear_ruled_lines(ink: np.ndarray) -> None:
     found in the picture shrunk by block maxima, where a line is a row (after
     shearing by the tilt) marked along most of its length, and cleared at full size
     except where the darker pen crosses them. Lines nearly as dark as the pen (a pencil
-    digit) are cleared only as a family of evenly printed lines, and kept where a stroke
-    crosses them. Both directions are found before either is cleared, so a squared
+    digit) are cleared only as a family of evenly printed lines, or, fewer, running on past
+    the digit, and kept where a stroke crosses them. Both directions are found before either is cleared, so a squared
     page's lines are whole where they cross.
     """
     factor = max(1, -(-max(ink.shape) // RULED_GRID))
@@ -56,8 +59,10 @@ def clear_ruled_lines(ink: np.ndarray) -> None:
         bands = [_LineBand.of(view, tops, depth) for tops, depth in lines] if page else []
         found.append([(band, _faint_line_pixels(band, pen)) for band in bands])
     families = [_family_level([band for band, _ in lines]) for lines in found]
-    # A lone dark line (a margin) counts when square to a family, and is measured against it.
     square = _square(across[0], down[0])
+    if families == [None, None]:
+        families = _few_lines_levels(ink, [[band for band, _ in lines] for lines in found], square, pen)
+    # A lone dark line (a margin) counts when square to a family, and is measured against it.
     dark = []
     for lines, family, other_family in zip(found, families, families[::-1]):
         reference = family if family is not None else other_family if square else None
@@ -73,13 +78,55 @@ def _family_level(bands: list[_LineBand]) -> float | None:
     """How dark a family of printed lines is (the median of their levels); None unless
     there are RULED_DARK_FAMILY or more, each far thinner than the gaps between them,
     unlike the wobbles of a stroke filling a narrow picture."""
-    if len(bands) < RULED_DARK_FAMILY:
+    if len(bands) < RULED_DARK_FAMILY or not _far_apart(bands):
         return None
+    return _median_level(bands)
+
+
+def _far_apart(bands: list[_LineBand]) -> bool:
+    """Whether the lines' centres lie RULED_DARK_GAP times their median depth apart or more."""
     middle = bands[0].view.shape[1] // 2
     centres = sorted(band.rows[:, middle].mean() for band in bands)
-    if np.diff(centres).min() < RULED_DARK_GAP * np.median([len(band.rows) for band in bands]):
-        return None
+    return len(bands) < 2 or np.diff(centres).min() >= RULED_DARK_GAP * np.median([len(band.rows) for band in bands])
+
+
+def _median_level(bands: list[_LineBand]) -> float:
     return float(np.median([band.level() for band in bands]))
+
+
+def _few_lines_levels(ink: np.ndarray, found: list[list[_LineBand]], square: bool, pen: float) -> list[float | None]:
+    """The level of each direction's lines (across, down) if, fewer than a family, they
+    pass for printed ones; else None. Each crosses the picture and runs on, marked, over
+    paper bare of other ink beyond both ends of the digit, as a pencil stroke cropped with
+    the picture never does. A line alone needs lines square to it the other way (squared paper)."""
+    off_lines = ink > RULED_MAX_LEVEL * pen
+    for view, bands in zip((off_lines, off_lines.T), found):
+        for band in bands:
+            view[band.pixels(band.inside)] = False
+    levels = []
+    for view, bands, others in zip((off_lines, off_lines.T), found, found[::-1]):
+        printed = (len(bands) > 1 or (len(bands) == 1 and square and len(others) > 0)) and _far_apart(bands)
+        levels.append(_median_level(bands) if printed and _past_the_digit(bands, view, pen) else None)
+    return levels
+
+
+def _past_the_digit(bands: list[_LineBand], off_lines: np.ndarray, pen: float) -> bool:
+    """Whether every band crosses the picture and is marked, beyond where ``off_lines``
+    (the ink off every line, in the bands' view) ends on each side, for RULED_FEW_BEYOND
+    of the width or more: the line's run over bare paper."""
+    width = off_lines.shape[1]
+    columns = np.flatnonzero(off_lines.any(axis=0))
+    if not columns.size:
+        return False
+    beyond = max(2, int(RULED_FEW_BEYOND * width))
+    ends = (slice(0, columns[0]), slice(columns[-1] + 1, width))
+    for band in bands:
+        marked = band.values.max(axis=0) > RULED_MARK * pen
+        if band.inside.any(axis=0).sum() < RULED_FEW_SPAN * width:
+            return False
+        if any(marked[end].sum() < beyond for end in ends):
+            return False
+    return True
 
 
 def _page_lines(tilt: float, count: int, other_tilt: float, other_count: int) -> bool:
