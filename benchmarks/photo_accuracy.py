@@ -10,9 +10,10 @@ traced with a 2–3 px pen (benchmarks/drawn_digits.py), enlarged 2–4× to a
 then lit evenly, lit unevenly, photographed with the desk all round the page
 (lying straight or turned), with a strip of desk along one side, turned so
 that the desk shows in wedges at the photo's corners, cropped to the digit's
-ink, or written on ruled or squared paper whose lines run askew, in pen or in
-pencil (the lines then nearly as dark as the digit), or in pencil one or two
-squares tall, as in a school maths book, the photo cropped round it.
+ink, or written on ruled or squared paper whose lines run askew (or fan out,
+photographed at a slant), in pen or in pencil (the lines then nearly as dark
+as the digit), or in pencil one or two squares tall, as in a school maths
+book, the photo cropped round it.
 Prints, per condition, the share classified correctly through the app's
 preprocessing and how many came out "nothing drawn".
 """
@@ -47,6 +48,8 @@ CONDITIONS = {  # name: photo_of_digit's settings
     "uneven light, ruled paper with a margin, lines askew up to 4°": {"uneven_light": True, "lines": "ruled"},
     "uneven light, squared paper, lines askew up to 4°": {"uneven_light": True, "lines": "squared"},
     "uneven light, ruled page turned 3-15° on the desk": {"uneven_light": True, "desk": "turned", "lines": "ruled"},
+    "uneven light, ruled page photographed at a slant, lines fanning out by up to 6°": {
+        "uneven_light": True, "lines": "ruled", "line_spread": (0, 6)},
     "uneven light, pencil on ruled paper, lines half to 9/10 as dark": {
         "uneven_light": True, "lines": "ruled", "line_darkness": PENCIL_LINES},
     "uneven light, pencil on squared paper, lines half to 9/10 as dark": {
@@ -60,7 +63,8 @@ CONDITIONS = {  # name: photo_of_digit's settings
 def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: bool = False,
                    desk: str | None = None, lines: str | None = None,
                    line_darkness: tuple[float, float] = FAINT_LINES,
-                   line_gap: tuple[float, float] | None = None) -> np.ndarray:
+                   line_gap: tuple[float, float] | None = None,
+                   line_spread: tuple[float, float] | None = None) -> np.ndarray:
     """A grey uint8 photo of one (28, 28) uint8 digit written with a thin pen on paper.
 
     ``desk`` is None (the page fills the photo), "around" (the desk shows on every
@@ -72,7 +76,9 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     ``lines`` prints the lines of "ruled" paper (with a margin line) or "squared"
     paper on the page, tilted by up to 4°, and ``line_darkness`` bounds how dark they
     are as a share of the pen's darkness. ``line_gap`` bounds the gap between them as
-    a share of the digit's height (None: 6-10% of the page).
+    a share of the digit's height (None: 6-10% of the page). ``line_spread`` bounds, in
+    degrees, how far the lines across fan out between the page's top and bottom, as in
+    a photo taken at a slant (None: parallel).
     """
     coverage, _ = draw_digit(image28, int(rng.integers(2, 4)), rng)
     size = coverage.shape[0] * int(rng.integers(2, 5))
@@ -81,7 +87,7 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
     ink_rows = np.flatnonzero(pen.max(axis=1) > 0.5)
     digit_height = ink_rows[-1] - ink_rows[0]
     gap = None if line_gap is None else digit_height * rng.uniform(*line_gap)
-    paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng, line_darkness, gap))
+    paper = level - pen_darkness * np.maximum(pen, printed_lines(lines, size, rng, line_darkness, gap, line_spread))
     paper += rng.normal(0, rng.uniform(0.01, 0.02), pen.shape)
     if uneven_light:
         ramp = np.linspace(-1, 1, size)
@@ -122,11 +128,13 @@ def photo_of_digit(image28: np.ndarray, rng: np.random.Generator, uneven_light: 
 
 
 def printed_lines(lines: str | None, size: int, rng: np.random.Generator,
-                  darkness: tuple[float, float] = FAINT_LINES, gap: float | None = None) -> np.ndarray | float:
+                  darkness: tuple[float, float] = FAINT_LINES, gap: float | None = None,
+                  spread: tuple[float, float] | None = None) -> np.ndarray | float:
     """How dark, as a share of the pen, a (size, size) page's printed lines make each pixel:
     evenly spaced lines 1-3 px wide, ``gap`` px apart (None: a random 6-10% of the page), as
     dark as a random share in ``darkness`` of the pen, tilted together by up to 4°; across
-    ("ruled", plus a margin line down the left) or both ways ("squared")."""
+    ("ruled", plus a margin line down the left) or both ways ("squared"); the lines across
+    fanning out by a random angle in ``spread`` (None: parallel)."""
     if lines is None:
         return 0.0
     tilt = rng.uniform(-4, 4)
@@ -134,18 +142,24 @@ def printed_lines(lines: str | None, size: int, rng: np.random.Generator,
     width = rng.uniform(1, 3)
     offset = rng.uniform(0, gap)
     margin = None if lines == "squared" else size * rng.uniform(0.08, 0.2)
-    return line_marks((size, size), gap, tilt, width, offset, margin) * rng.uniform(*darkness)
+    fan = 0.0 if spread is None else rng.uniform(*spread)
+    return line_marks((size, size), gap, tilt, width, offset, margin, fan) * rng.uniform(*darkness)
 
 
 def line_marks(shape: tuple[int, int], gap: float, tilt: float, width: float = 2.0, offset: float = 0.0,
-               margin: float | None = None) -> np.ndarray:
+               margin: float | None = None, spread: float = 0.0) -> np.ndarray:
     """Coverage in [0, 1] of anti-aliased lines ``width`` px wide, turned by ``tilt`` degrees:
     ``gap`` apart across the page from ``offset``, and down it the same way or, given a
-    ``margin``, one line that far from the left."""
+    ``margin``, one line that far from the left. A ``spread`` fans the lines across out
+    from a point far to the left, the top one turned that many degrees from the bottom one,
+    as a page photographed at a slant shows them."""
     y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
     turn = np.radians(tilt)
     across = y * np.cos(turn) - x * np.sin(turn)  # distance along the page's up-down axis
     down = x * np.cos(turn) + y * np.sin(turn)
+    if spread:  # the gaps widen evenly from left to right, the middle line staying put
+        middle = shape[0] / 2
+        across = middle + (across - middle) / (1 + np.tan(np.radians(spread)) * (down / shape[1] - 0.5))
 
     def ink(distance: np.ndarray) -> np.ndarray:  # coverage of a line centred at distance 0
         return np.clip(width / 2 + 0.5 - np.abs(distance), 0, 1)

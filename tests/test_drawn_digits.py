@@ -314,3 +314,25 @@ def test_photos_on_notebook_paper_have_lines_across_it():
         assert 0.5 < pencil.max() <= 0.9  # against a pencil, nearly as dark as the digit
         wide = printed_lines(lines, 560, np.random.default_rng(0), gap=140)
         assert lines_crossed(wide[:, -20:].mean(axis=1)) == 4  # lines 140 px apart
+
+
+def test_a_page_photographed_at_a_slant_has_its_lines_fanning_out():
+    """The lines across stay straight, but the top one is turned by the spread from the
+    bottom one; halfway across they lie where parallel lines would."""
+    from benchmarks.photo_accuracy import line_marks
+
+    def line_rows(marks: np.ndarray, column: int) -> np.ndarray:  # centres of the lines crossing a column
+        starts = np.flatnonzero(np.diff((marks[:, column] > 0.5).astype(np.int8)) == 1)
+        ends = np.flatnonzero(np.diff((marks[:, column] > 0.5).astype(np.int8)) == -1)
+        return (starts + ends) / 2
+
+    parallel = line_marks((600, 600), gap=60, tilt=0, offset=30)
+    fanned = line_marks((600, 600), gap=60, tilt=0, offset=30, spread=6)
+    left, right = line_rows(fanned, 0), line_rows(fanned, 599)
+    assert len(left) == len(right) == 10
+    slopes = np.degrees(np.arctan((right - left) / 599))
+    assert slopes[-1] - slopes[0] == pytest.approx(6 * 9 / 10, abs=0.5)  # the outer lines lie a tenth in
+    assert np.abs(np.diff(slopes, 2)).max() < 0.1  # evenly fanned
+    assert np.array_equal(line_marks((600, 600), 60, 0, offset=30, spread=0), parallel)
+    # Halfway across, the lines cross where parallel ones would.
+    assert line_rows(fanned, 300) == pytest.approx(line_rows(parallel, 300), abs=1)

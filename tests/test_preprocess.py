@@ -338,6 +338,23 @@ def test_the_printed_lines_of_ruled_and_squared_paper_are_not_ink(reference, pap
     assert_scans_as_the_reference(photo, reference, jpeg_quality=75)
 
 
+@pytest.mark.parametrize("paper, tilt, darkness, spread", [
+    ("ruled", 0, 0.35, 4), ("squared", 3, 0.35, 6), ("squared", -2, 0.75, 4), ("ruled", 3, 0.75, 4)])
+def test_the_lines_of_a_page_photographed_at_a_slant_fan_out_and_are_not_ink(reference, paper, tilt, darkness,
+                                                                             spread):
+    """Photographed at a slant, a notebook's lines across are no longer parallel: the top
+    one is turned by a few degrees from the bottom one. Each is still a printed line, in
+    pen or against a pencil."""
+    from benchmarks.photo_accuracy import line_marks
+
+    rng = np.random.default_rng(8)
+    pen = thin_pen()
+    margin = 40 if paper == "ruled" else None
+    lines = line_marks(pen.shape, gap=70, tilt=tilt, offset=7, margin=margin, spread=spread)
+    photo = 0.88 - 0.6 * np.maximum(pen, darkness * lines) + rng.normal(0, 0.01, pen.shape)
+    assert_scans_as_the_reference(photo, reference, jpeg_quality=75)
+
+
 @pytest.mark.parametrize("columns", [slice(None), slice(270, 670)])
 def test_a_stroke_along_a_dark_printed_line_stays(reference, columns):
     """A 2 whose base is written on one of a ruled page's lines, in pencil nearly as light
@@ -387,6 +404,29 @@ def test_straight_light_bars_spanning_a_cropped_picture_stay_when_the_digit_reac
     picture = ink[20:-20, cols[0]:cols[-1] + 1]  # paper above and below, cropped at both sides
     assert (picture[:, [0, -1]] > 100).sum() >= 4  # bars and diagonal meet the sides
     assert mean_abs_diff(preprocess(255 - picture).image, preprocess(picture).image) < 0.01
+
+
+def test_a_family_of_printed_lines_fans_out_but_nothing_else_does():
+    """Lines each a little more turned than the one above are all found, each within the
+    band found for it; lines at other tilts count only beside a family found at the commonest."""
+    from nn_core.preprocess.ruled_lines import _lines_near_tilt, _mark, _ruled_tilt
+
+    def marked_lines(tilts: list[float], rows: list[int]) -> np.ndarray:
+        marked = np.zeros((200, 200), bool)
+        columns = np.arange(200)
+        for tilt, row in zip(tilts, rows):
+            marked[np.round(row + (columns - 100) * np.tan(np.radians(tilt))).astype(int), columns] = True
+        return marked
+
+    fanned = marked_lines([-2.25, -1.5, -0.75, 0, 0.75, 1.5, 2.25], list(range(25, 200, 25)))
+    lines = _lines_near_tilt(fanned, _ruled_tilt(fanned))
+    assert len(lines) == 7
+    bands = np.zeros_like(fanned)
+    for line in lines:
+        _mark(bands, *line)
+    assert bands[fanned].all()
+    few = marked_lines([0, 0, 2.25], [50, 100, 150])  # two alone: no family to fan out from
+    assert len(_lines_near_tilt(few, 0.0)) == 2
 
 
 def test_a_family_of_printed_lines_lies_far_apart_for_their_depth():

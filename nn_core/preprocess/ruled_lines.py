@@ -14,6 +14,7 @@ RULED_GRID = 256  # they are looked for in the picture shrunk (each block's maxi
 RULED_MAX_TILT = 20.0  # degrees: at every tilt up to this (a notebook photographed askew, a page turned)
 RULED_TILT_STEP = 0.25  # in steps this fine, so a line lies within a row of the nearest tilt tried,
 RULED_COARSE = 4  # found first on a grid, and in steps, this many times coarser;
+RULED_FAN = 4.0  # degrees: lines photographed at a slant fan out, each up to this far from the commonest tilt;
 RULED_FAMILY = 3  # beyond a tilt of RULED_LONE_TILT degrees they come as a family of this many or more
 RULED_LONE_TILT = 5.0  # (a lone line, say a margin, lies nearly square to the picture or to its family)
 RULED_MIN_COVER = 0.75  # a line marks this share of its length in the picture (a faint one has gaps)
@@ -84,10 +85,14 @@ def _family_level(bands: list[_LineBand]) -> float | None:
 
 
 def _far_apart(bands: list[_LineBand]) -> bool:
-    """Whether the lines' centres lie RULED_DARK_GAP times their median depth apart or more."""
+    """Whether the lines lie RULED_DARK_GAP times their median depth apart or more."""
     middle = bands[0].view.shape[1] // 2
-    centres = sorted(band.rows[:, middle].mean() for band in bands)
-    return len(bands) < 2 or np.diff(centres).min() >= RULED_DARK_GAP * np.median([len(band.rows) for band in bands])
+    return _spaced([band.rows[:, middle].mean() for band in bands], [len(band.rows) for band in bands])
+
+
+def _spaced(centres: list[float], depths: list[int]) -> bool:
+    """Whether bands with these centres and depths lie RULED_DARK_GAP times their median depth apart or more."""
+    return len(centres) < 2 or np.diff(sorted(centres)).min() >= RULED_DARK_GAP * np.median(depths)
 
 
 def _median_level(bands: list[_LineBand]) -> float:
@@ -150,44 +155,110 @@ def _ruled_lines(shrunk: np.ndarray, factor: int, width: int) -> tuple[float, li
     every column of the view where its band starts, and the band's depth, in the view's pixels."""
     if shrunk.any(axis=0).mean() < RULED_MIN_COVER:
         return 0.0, []  # no ink reaches across: a photo without lines, most often
-    tilt, shifts, rows = _ruled_rows(shrunk)
-    tops = np.repeat(shifts, factor)[:width]
+    tilt = _ruled_tilt(shrunk)
+    lines = []
     # One shrunk row either side: the line may sit anywhere in its blocks' rows.
-    return tilt, [((tops + start - 1) * factor, (end - start + 2) * factor) for start, end in long_runs(rows, 1)]
+    for shifts, start, end in _lines_near_tilt(shrunk, tilt):
+        tops = np.repeat(shifts, factor)[:width]
+        lines.append(((tops + start - 1) * factor, (end - start + 2) * factor))
+    return tilt, lines
 
 
-def _ruled_rows(marked: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """The tilt (degrees) at which ``marked``'s rows, sheared by it, hold the most line;
-    each column's shift at that tilt; and which sheared rows are marked along most of
-    their length.
-
-    Sheared row r is the pixels (r + shift[c], c); it may start above the picture. The
-    tilt is first found roughly on a coarser grid (each tile's share of marked pixels),
-    then to the step that keeps a line within a row of the nearest tilt tried.
-    """
+def _ruled_tilt(marked: np.ndarray) -> float:
+    """The tilt (degrees) at which ``marked``'s rows, sheared by it, hold the most line:
+    first found roughly on a coarser grid (each tile's share of marked pixels), then to
+    the step that keeps a line within a row of the nearest tilt tried."""
     coarse_step = RULED_TILT_STEP * RULED_COARSE
     height, width = (side // RULED_COARSE * RULED_COARSE for side in marked.shape)
     coarse = marked[:height, :width].reshape(height // RULED_COARSE, RULED_COARSE, -1, RULED_COARSE).mean(axis=(1, 3))
     rough = max(np.arange(-RULED_MAX_TILT, RULED_MAX_TILT + coarse_step / 2, coarse_step),
-                key=lambda degrees: _line_score(*_sheared(coarse, degrees)[1:]))
-    tilt = max(np.arange(rough - coarse_step, rough + coarse_step + RULED_TILT_STEP / 2, RULED_TILT_STEP),
-               key=lambda degrees: _line_score(*_sheared(marked, degrees)[1:]))
-    shifts, hits, length = _sheared(marked, tilt)
+                key=lambda degrees: _line_score(coarse, degrees))
+    return float(max(np.arange(rough - coarse_step, rough + coarse_step + RULED_TILT_STEP / 2, RULED_TILT_STEP),
+                     key=lambda degrees: _line_score(marked, degrees)))
+
+
+def _lines_near_tilt(marked: np.ndarray, tilt: float) -> list[tuple[np.ndarray, int, int]]:
+    """The lines along ``marked``'s rows at ``tilt``; for each, its column shifts and the
+    first and end sheared rows of its band. If they are a family of printed lines, each
+    line is taken at the tilt within RULED_FAN degrees of it that fits it best: a page
+    photographed at a slant fans its lines out."""
+    shifts, rows = _marked_rows(marked, tilt)
+    lines = [(shifts, start, end) for start, end in long_runs(rows, 1)]
+    if not _evenly_printed([(start, end) for _, start, end in lines]):
+        return lines
+    fan = np.arange(RULED_TILT_STEP, RULED_FAN + RULED_TILT_STEP / 2, RULED_TILT_STEP)
+    for degrees in np.concatenate([tilt + fan, tilt - fan]):
+        shifts, rows = _marked_rows(marked, degrees)
+        lines += [(shifts, start, end) for start, end in long_runs(rows, 1)]
+    # Best first: at its own tilt a line marks the most columns in the fewest rows; at one
+    # further off it strays into the rows either side.
+    fits = [(-_on_line(marked, *line).any(axis=0).sum(), line[2] - line[1]) for line in lines]
+    taken = np.zeros(marked.shape, bool)  # the pixels of the lines kept, and a row either side
+    kept = []
+    for index in sorted(range(len(lines)), key=fits.__getitem__):
+        shifts, start, end = lines[index]
+        on_line = _on_line(marked, shifts, start, end)
+        if 2 * _on_line(taken, shifts, start, end)[on_line].sum() < on_line.sum():
+            kept.append(lines[index])
+            _mark(taken, shifts, start, end)
+    return kept
+
+
+def _on_line(mask: np.ndarray, shifts: np.ndarray, start: int, end: int) -> np.ndarray:
+    """``mask`` along sheared rows ``start`` to ``end`` at these column shifts (False outside it)."""
+    return _down_columns(mask, np.arange(start, end)[:, None] + shifts)[0] > 0
+
+
+def _mark(mask: np.ndarray, shifts: np.ndarray, start: int, end: int) -> None:
+    """Set, in ``mask``, sheared rows ``start - 1`` to ``end`` (inclusive) at these column shifts."""
+    rows = np.arange(start - 1, end + 1)[:, None] + shifts
+    inside = (rows >= 0) & (rows < mask.shape[0])
+    mask[rows[inside], np.broadcast_to(np.arange(mask.shape[1]), rows.shape)[inside]] = True
+
+
+def _evenly_printed(runs: list[tuple[int, int]]) -> bool:
+    """Whether bands of sheared rows (start, end) are a family of printed lines: RULED_FAMILY
+    or more, far apart for their depth (with the row either side a band takes in)."""
+    return len(runs) >= RULED_FAMILY and _spaced([(start + end) / 2 for start, end in runs],
+                                                 [end - start + 2 for start, end in runs])
+
+
+def _marked_rows(marked: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's shift at this tilt, and which sheared rows of ``marked`` are marked
+    along most of their length. Sheared row r is the pixels (r + shift[c], c); it may
+    start above the picture."""
+    width = marked.shape[1]
+    # Counting marked pixels per row first leaves only a few rows to look at column by column.
+    shifts, hits, length = _row_sums(marked, degrees)
+    at_most = hits + np.concatenate([[0], hits[:-1]]) + np.concatenate([hits[1:], [0]])
+    long_enough = length >= RULED_MIN_LENGTH * width
+    rows = np.flatnonzero(long_enough & (at_most >= RULED_MIN_COVER * length))
     # A line between two tried tilts wanders a row either way along its length.
-    near = hits.copy()
-    near[1:] |= hits[:-1]
-    near[:-1] |= hits[1:]
-    long_enough = length >= RULED_MIN_LENGTH * marked.shape[1]
-    return float(tilt), shifts, long_enough & (near.sum(axis=1) >= RULED_MIN_COVER * length)
+    either_side = (rows[:, None, None] + np.arange(-1, 2)[:, None] + shifts).reshape(-1, width)
+    near = _down_columns(marked, either_side)[0].reshape(len(rows), 3, width).any(axis=1)
+    lines = np.zeros(len(hits), bool)
+    lines[rows] = near.sum(axis=1) >= RULED_MIN_COVER * length[rows]
+    return shifts, lines
 
 
-def _sheared(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each column's shift at this tilt; ``image``'s sheared rows (0 outside the picture);
-    and how many of each sheared row's pixels lie inside it."""
-    shifts = np.round(np.arange(image.shape[1]) * np.tan(np.radians(degrees))).astype(np.intp)
-    shifts -= shifts.max()
-    values, inside = _down_columns(image, np.arange(image.shape[0] - shifts.min())[:, None] + shifts)
-    return shifts, values, inside.sum(axis=1)
+def _shifts(width: int, degrees: float) -> np.ndarray:
+    """How far each of ``width`` columns is moved down to shear a picture by this tilt
+    (none at most, and none of them up)."""
+    shifts = np.round(np.arange(width) * np.tan(np.radians(degrees))).astype(np.intp)
+    return shifts - shifts.max()
+
+
+def _row_sums(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each column's shift at this tilt; the sum of each of ``image``'s sheared rows; and
+    how many of each sheared row's pixels lie inside the picture."""
+    height, width = image.shape
+    shifts = _shifts(width, degrees)
+    count = height - shifts.min()
+    # Column c holds sheared rows -shift[c] up to height - shift[c].
+    edges = np.bincount(-shifts, minlength=count + 1) - np.bincount(height - shifts, minlength=count + 1)
+    ys, xs = np.nonzero(image)
+    weights = None if image.dtype == bool else image[ys, xs]
+    return shifts, np.bincount(ys - shifts[xs], weights, minlength=count), np.cumsum(edges)[:count]
 
 
 def _down_columns(image: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,12 +269,14 @@ def _down_columns(image: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(inside, values, 0), inside
 
 
-def _line_score(sheared: np.ndarray, length: np.ndarray) -> float:
-    """How unevenly marked the sheared rows long enough for a line are (the variance of
-    their marked shares): highest at the tilt where lines run along rows, some rows
-    marked all along and the rest hardly. Across the lines, every row crosses some."""
-    long_enough = length >= RULED_MIN_LENGTH * sheared.shape[1]
-    return float(np.var(sheared[long_enough].sum(axis=1) / length[long_enough])) if long_enough.any() else 0.0
+def _line_score(image: np.ndarray, degrees: float) -> float:
+    """How unevenly marked ``image``'s rows, sheared by this tilt, are if long enough for
+    a line (the variance of their marked shares): highest at the tilt where lines run
+    along rows, some rows marked all along and the rest hardly. Across the lines, every
+    row crosses some."""
+    _, sums, length = _row_sums(image, degrees)
+    long_enough = length >= RULED_MIN_LENGTH * image.shape[1]
+    return float(np.var(sums[long_enough] / length[long_enough])) if long_enough.any() else 0.0
 
 
 @dataclass
