@@ -42,8 +42,8 @@ def clear_ruled_lines(ink: np.ndarray) -> None:
     shearing by the tilt) marked along most of its length, and cleared at full size
     except where the darker pen crosses them. Lines nearly as dark as the pen (a pencil
     digit) are cleared only as a family of evenly printed lines, or, fewer, running on past
-    the digit, and kept where a stroke crosses them. Both directions are found before either is cleared, so a squared
-    page's lines are whole where they cross.
+    the digit, and kept where a stroke crosses them. Both directions are found before
+    either is cleared, so a squared page's lines are whole where they cross.
     """
     factor = max(1, -(-max(ink.shape) // RULED_GRID))
     blocks = block_maxima(ink, factor)
@@ -192,12 +192,13 @@ def _lines_near_tilt(marked: np.ndarray, tilt: float) -> list[tuple[np.ndarray, 
         lines += [(shifts, start, end) for start, end in long_runs(rows, 1)]
     # Best first: at its own tilt a line marks the most columns in the fewest rows; at one
     # further off it strays into the rows either side.
-    fits = [(-_on_line(marked, *line).any(axis=0).sum(), line[2] - line[1]) for line in lines]
+    on_lines = [_on_line(marked, *line) for line in lines]
+    fits = [(-on_line.any(axis=0).sum(), len(on_line)) for on_line in on_lines]
     taken = np.zeros(marked.shape, bool)  # the pixels of the lines kept, and a row either side
     kept = []
     for index in sorted(range(len(lines)), key=fits.__getitem__):
         shifts, start, end = lines[index]
-        on_line = _on_line(marked, shifts, start, end)
+        on_line = on_lines[index]
         if 2 * _on_line(taken, shifts, start, end)[on_line].sum() < on_line.sum():
             kept.append(lines[index])
             _mark(taken, shifts, start, end)
