@@ -170,11 +170,13 @@ def _ruled_tilt(marked: np.ndarray) -> float:
     the step that keeps a line within a row of the nearest tilt tried."""
     coarse_step = RULED_TILT_STEP * RULED_COARSE
     height, width = (side // RULED_COARSE * RULED_COARSE for side in marked.shape)
-    coarse = marked[:height, :width].reshape(height // RULED_COARSE, RULED_COARSE, -1, RULED_COARSE).mean(axis=(1, 3))
+    coarse = _Marks.of(marked[:height, :width].reshape(
+        height // RULED_COARSE, RULED_COARSE, -1, RULED_COARSE).mean(axis=(1, 3)))
     rough = max(np.arange(-RULED_MAX_TILT, RULED_MAX_TILT + coarse_step / 2, coarse_step),
                 key=lambda degrees: _line_score(coarse, degrees))
+    fine = _Marks.of(marked)
     return float(max(np.arange(rough - coarse_step, rough + coarse_step + RULED_TILT_STEP / 2, RULED_TILT_STEP),
-                     key=lambda degrees: _line_score(marked, degrees)))
+                     key=lambda degrees: _line_score(fine, degrees)))
 
 
 def _lines_near_tilt(marked: np.ndarray, tilt: float) -> list[tuple[np.ndarray, int, int]]:
@@ -182,13 +184,14 @@ def _lines_near_tilt(marked: np.ndarray, tilt: float) -> list[tuple[np.ndarray, 
     first and end sheared rows of its band. If they are a family of printed lines, each
     line is taken at the tilt within RULED_FAN degrees of it that fits it best: a page
     photographed at a slant fans its lines out."""
-    shifts, rows = _marked_rows(marked, tilt)
+    marks = _Marks.of(marked)
+    shifts, rows = _marked_rows(marks, tilt)
     lines = [(shifts, start, end) for start, end in long_runs(rows, 1)]
     if not _evenly_printed([(start, end) for _, start, end in lines]):
         return lines
     fan = np.arange(RULED_TILT_STEP, RULED_FAN + RULED_TILT_STEP / 2, RULED_TILT_STEP)
     for degrees in np.concatenate([tilt + fan, tilt - fan]):
-        shifts, rows = _marked_rows(marked, degrees)
+        shifts, rows = _marked_rows(marks, degrees)
         lines += [(shifts, start, end) for start, end in long_runs(rows, 1)]
     # Best first: at its own tilt a line marks the most columns in the fewest rows; at one
     # further off it strays into the rows either side.
@@ -224,13 +227,14 @@ def _evenly_printed(runs: list[tuple[int, int]]) -> bool:
                                                  [end - start + 2 for start, end in runs])
 
 
-def _marked_rows(marked: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each column's shift at this tilt, and which sheared rows of ``marked`` are marked
-    along most of their length. Sheared row r is the pixels (r + shift[c], c); it may
-    start above the picture."""
+def _marked_rows(marks: _Marks, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's shift at this tilt, and which sheared rows of a marked picture are
+    marked along most of their length. Sheared row r is the pixels (r + shift[c], c); it
+    may start above the picture."""
+    marked = marks.image
     width = marked.shape[1]
     # Counting marked pixels per row first leaves only a few rows to look at column by column.
-    shifts, hits, length = _row_sums(marked, degrees)
+    shifts, hits, length = _row_sums(marks, degrees)
     at_most = hits + np.concatenate([[0], hits[:-1]]) + np.concatenate([hits[1:], [0]])
     long_enough = length >= RULED_MIN_LENGTH * width
     rows = np.flatnonzero(long_enough & (at_most >= RULED_MIN_COVER * length))
@@ -249,17 +253,32 @@ def _shifts(width: int, degrees: float) -> np.ndarray:
     return shifts - shifts.max()
 
 
-def _row_sums(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each column's shift at this tilt; the sum of each of ``image``'s sheared rows; and
-    how many of each sheared row's pixels lie inside the picture."""
-    height, width = image.shape
+@dataclass
+class _Marks:
+    """A picture and its nonzero pixels (rows ``ys``, columns ``xs``, values ``weights``,
+    None for a mask), found once for the many tilts it is sheared by."""
+
+    image: np.ndarray
+    ys: np.ndarray
+    xs: np.ndarray
+    weights: np.ndarray | None
+
+    @classmethod
+    def of(cls, image: np.ndarray) -> _Marks:
+        ys, xs = np.nonzero(image)
+        return cls(image, ys, xs, None if image.dtype == bool else image[ys, xs])
+
+
+def _row_sums(marks: _Marks, degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each column's shift at this tilt; the sum of each of the picture's sheared rows;
+    and how many of each sheared row's pixels lie inside the picture."""
+    height, width = marks.image.shape
     shifts = _shifts(width, degrees)
     count = height - shifts.min()
     # Column c holds sheared rows -shift[c] up to height - shift[c].
     edges = np.bincount(-shifts, minlength=count + 1) - np.bincount(height - shifts, minlength=count + 1)
-    ys, xs = np.nonzero(image)
-    weights = None if image.dtype == bool else image[ys, xs]
-    return shifts, np.bincount(ys - shifts[xs], weights, minlength=count), np.cumsum(edges)[:count]
+    sums = np.bincount(marks.ys - shifts[marks.xs], marks.weights, minlength=count)
+    return shifts, sums, np.cumsum(edges)[:count]
 
 
 def _down_columns(image: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,13 +289,13 @@ def _down_columns(image: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(inside, values, 0), inside
 
 
-def _line_score(image: np.ndarray, degrees: float) -> float:
-    """How unevenly marked ``image``'s rows, sheared by this tilt, are if long enough for
+def _line_score(marks: _Marks, degrees: float) -> float:
+    """How unevenly marked a picture's rows, sheared by this tilt, are if long enough for
     a line (the variance of their marked shares): highest at the tilt where lines run
     along rows, some rows marked all along and the rest hardly. Across the lines, every
     row crosses some."""
-    _, sums, length = _row_sums(image, degrees)
-    long_enough = length >= RULED_MIN_LENGTH * image.shape[1]
+    _, sums, length = _row_sums(marks, degrees)
+    long_enough = length >= RULED_MIN_LENGTH * marks.image.shape[1]
     return float(np.var(sums[long_enough] / length[long_enough])) if long_enough.any() else 0.0
 
 
