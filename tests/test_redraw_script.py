@@ -30,3 +30,16 @@ def test_each_copy_is_a_fresh_drawing_with_the_same_label(mnist):
     assert set(labels) <= set(range(10))
     # A second brush and size: each copy differs from the first drawing of its digit.
     assert (np.abs(images[:6].astype(int) - images[6:].astype(int)).mean(axis=(1, 2)) > 1).all()
+
+
+def test_a_mix_of_tracers_is_reproducible_and_one_tracer_draws_as_before(mnist):
+    originals = mnist.train_images[:12]
+    fine, mixed = redraw(originals, seed=5, upsamples=(4,)), redraw(originals, seed=5, upsamples=(1, 4))
+    np.testing.assert_array_equal(redraw(originals, seed=5), fine)  # one tracer: as before
+    np.testing.assert_array_equal(redraw(originals, seed=5, upsamples=(1, 4)), mixed)  # reproducible
+    assert (mixed.max(axis=1) > 200).all()
+    assert (np.abs(mixed.astype(int) - fine.astype(int)).mean(axis=1) > 1).any()
+    # A tracer at 28×28 alone still draws the same digits, with its jagged paths.
+    jagged = redraw(originals, seed=5, upsamples=(1,))
+    difference = np.abs(jagged.astype(int) - originals.astype(int)).mean(axis=1) / 255
+    assert (difference < 0.3).all()
