@@ -429,6 +429,21 @@ def test_a_family_of_printed_lines_fans_out_but_nothing_else_does():
     assert len(_lines_near_tilt(few, 0.0)) == 2
 
 
+def test_a_straight_stroke_crossing_a_family_of_lines_at_a_slant_is_no_line_of_it():
+    """Lines fanning out meet far beyond the picture, so a straight stroke within the fan's
+    tilts that crosses one of the family's lines inside the picture (a pencil 1 or a 7's
+    bar along the lines) is not taken as a line, however long."""
+    from nn_core.preprocess.ruled_lines import _lines_near_tilt, _ruled_tilt
+
+    marked = np.zeros((200, 200), bool)
+    columns = np.arange(200)
+    marked[20:200:30] = True  # a family of six lines, straight across
+    marked[np.round(110 + (columns - 100) * np.tan(np.radians(2.0))).astype(int), columns] = True
+    lines = _lines_near_tilt(marked, _ruled_tilt(marked))
+    assert len(lines) == 6
+    assert all(not np.any(shifts) for shifts, _, _ in lines)
+
+
 def test_a_family_of_printed_lines_lies_far_apart_for_their_depth():
     """Dark lines count as printed ones only as four or more, each much thinner than the
     gaps between them; the wobbles of a stroke filling a narrow picture lie closer."""

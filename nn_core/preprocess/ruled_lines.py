@@ -15,6 +15,7 @@ RULED_MAX_TILT = 20.0  # degrees: at every tilt up to this (a notebook photograp
 RULED_TILT_STEP = 0.25  # in steps this fine, so a line lies within a row of the nearest tilt tried,
 RULED_COARSE = 4  # found first on a grid, and in steps, this many times coarser;
 RULED_FAN = 4.0  # degrees: lines photographed at a slant fan out, each up to this far from the commonest tilt;
+RULED_FAN_CROSSING = 0.1  # (each line found, at most this share of it on others: they never cross in the picture)
 RULED_FAMILY = 3  # beyond a tilt of RULED_LONE_TILT degrees they come as a family of this many or more
 RULED_LONE_TILT = 5.0  # (a lone line, say a margin, lies nearly square to the picture or to its family)
 RULED_MIN_COVER = 0.75  # a line marks this share of its length in the picture (a faint one has gaps)
@@ -189,28 +190,43 @@ def _lines_near_tilt(marked: np.ndarray, tilt: float) -> list[tuple[np.ndarray, 
     lines = [(shifts, start, end) for start, end in long_runs(rows, 1)]
     if not _evenly_printed([(start, end) for _, start, end in lines]):
         return lines
+    fanned = []
     fan = np.arange(RULED_TILT_STEP, RULED_FAN + RULED_TILT_STEP / 2, RULED_TILT_STEP)
     for degrees in np.concatenate([tilt + fan, tilt - fan]):
         shifts, rows = _marked_rows(marks, degrees)
-        lines += [(shifts, start, end) for start, end in long_runs(rows, 1)]
-    # Best first: at its own tilt a line marks the most columns in the fewest rows; at one
-    # further off it strays into the rows either side.
-    on_lines = [_on_line(marked, *line) for line in lines]
-    fits = [(-on_line.any(axis=0).sum(), len(on_line)) for on_line in on_lines]
+        fanned += [(shifts, start, end) for start, end in long_runs(rows, 1)]
+    return _best_fitting(marked, lines, fanned)
+
+
+def _best_fitting(marked: np.ndarray, lines: list[tuple[np.ndarray, int, int]],
+                  fanned: list[tuple[np.ndarray, int, int]]) -> list[tuple[np.ndarray, int, int]]:
+    """Of the lines found at the commonest tilt and those found at others (most of them
+    the same lines at worse tilts), the ones that fit best, each crossing none kept before it."""
+    candidates = lines + fanned
+    on_lines, insides = zip(*(_on_line(marked, *line) for line in candidates))
+    # Best first: at its own tilt a line marks the most columns; at one further off it strays
+    # out of its rows. On a tie, the commonest tilt first (a page not at a slant), then the fewest rows.
+    fits = [(-on_line.any(axis=0).sum(), index >= len(lines), len(on_line))
+            for index, on_line in enumerate(on_lines)]
     taken = np.zeros(marked.shape, bool)  # the pixels of the lines kept, and a row either side
     kept = []
-    for index in sorted(range(len(lines)), key=fits.__getitem__):
-        shifts, start, end = lines[index]
+    for index in sorted(range(len(candidates)), key=fits.__getitem__):
         on_line = on_lines[index]
-        if 2 * _on_line(taken, shifts, start, end)[on_line].sum() < on_line.sum():
-            kept.append(lines[index])
-            _mark(taken, shifts, start, end)
+        marked_along = on_line.any(axis=0).sum() >= RULED_MIN_COVER * insides[index].any(axis=0).sum()
+        # Lines fanning out meet far beyond the picture; a line at a worse tilt, or one that
+        # leaves its line for a stroke, crosses a line kept already.
+        crossing = _on_line(taken, *candidates[index])[0][on_line].sum()
+        if marked_along and crossing < RULED_FAN_CROSSING * on_line.sum():
+            kept.append(candidates[index])
+            _mark(taken, *candidates[index])
     return kept
 
 
-def _on_line(mask: np.ndarray, shifts: np.ndarray, start: int, end: int) -> np.ndarray:
-    """``mask`` along sheared rows ``start`` to ``end`` at these column shifts (False outside it)."""
-    return _down_columns(mask, np.arange(start, end)[:, None] + shifts)[0] > 0
+def _on_line(mask: np.ndarray, shifts: np.ndarray, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """``mask`` along sheared rows ``start`` to ``end`` at these column shifts (False
+    outside it), and which of those pixels lie inside it."""
+    values, inside = _down_columns(mask, np.arange(start, end)[:, None] + shifts)
+    return values > 0, inside
 
 
 def _mark(mask: np.ndarray, shifts: np.ndarray, start: int, end: int) -> None:
