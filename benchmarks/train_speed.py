@@ -13,6 +13,9 @@ uint8 data, interleaved in one process, best of three: targets MLP ≥ 1.5× and
 CNN ≥ 0.7× PyTorch's samples/s, MLP at ≥ 70% of the machine's float32 GEMM peak.
 Next to each it prints the speed of the step's matrix products alone: what is
 left between that ceiling and nn_core is Python, copies and elementwise work.
+Each round's figures are printed too, with the median ratio beside the best one,
+and so are the instruction sets each library's kernels use: numpy's OpenBLAS may be
+held to older kernels (OPENBLAS_CORETYPE) while PyTorch's oneDNN uses all the CPU has.
 """
 
 from __future__ import annotations
@@ -179,6 +182,17 @@ def torch_rate(torch, data: MnistData, config: NetworkConfig, batches: int) -> f
     return batches * BATCH / _timed(lambda: train_batches(batches, 2))
 
 
+def blas_kernels() -> str:
+    """numpy's BLAS library and the kernels it runs, as threadpoolctl reports them."""
+    from threadpoolctl import threadpool_info
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    if not blas:
+        return "unknown BLAS"
+    pool = blas[0]
+    return f"{pool['internal_api']} {pool['version']}, {pool.get('architecture') or 'default'} kernels"
+
+
 def compare_with_torch(data: MnistData, threads: int) -> None:
     try:
         import torch
@@ -190,20 +204,28 @@ def compare_with_torch(data: MnistData, threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    print(f"numpy: {blas_kernels()}; PyTorch {torch.__version__}: "
+          f"{torch.backends.cpu.get_cpu_capability()} kernels")
     peak = gemm_peak_gflops()
     print(f"float32 GEMM peak (numpy, 2048², {threads} threads): {peak:.0f} GFLOP/s")
+    # Most of an epoch per MLP figure (a step ends at an epoch's end): over 200 batches,
+    # a fifth of a second, figures wandered by ±20% between rounds.
     for name, config, batches, flops, products in (
-            ("MLP 784-256-128-10", MLP, 200, MLP_FLOPS, MLP_PRODUCTS),
-            ("CNN c16k5-p2-c32k5-p2-d10", CNN, 30, CNN_FLOPS, CNN_PRODUCTS)):
+            ("MLP 784-256-128-10", MLP, 450, MLP_FLOPS, MLP_PRODUCTS),
+            ("CNN c16k5-p2-c32k5-p2-d10", CNN, 40, CNN_FLOPS, CNN_PRODUCTS)):
         ours, theirs, ceiling = [], [], []
         with threadpool_limits(threads):
-            for _ in range(3):  # interleaved so drift in machine speed hits both alike
+            for round_number in range(1, 4):  # interleaved so drift in machine speed hits both alike
                 ours.append(nn_core_rate(data, config, batches))
                 theirs.append(torch_rate(torch, data, config, batches))
                 ceiling.append(products_only_rate(products, batches))
+                print(f"  {name}, round {round_number}: nn_core {ours[-1]:,.0f}, PyTorch {theirs[-1]:,.0f}, "
+                      f"products alone {ceiling[-1]:,.0f} samples/s")
         best_ours, best_theirs = max(ours), max(theirs)
+        median_ratio = statistics.median(mine / other for mine, other in zip(ours, theirs))
         print(f"{name}, batch {BATCH}, {threads} threads: nn_core {best_ours:,.0f} samples/s, "
-              f"PyTorch {torch.__version__} {best_theirs:,.0f} samples/s, ratio {best_ours / best_theirs:.2f}x; "
+              f"PyTorch {torch.__version__} {best_theirs:,.0f} samples/s, ratio {best_ours / best_theirs:.2f}x "
+              f"(median of rounds {median_ratio:.2f}x); "
               f"nn_core {best_ours * flops / 1e9:.0f} GFLOP/s = {best_ours * flops / 1e9 / peak:.0%} of peak")
         print(f"  its matrix products alone, in cache: {max(ceiling):,.0f} samples/s = "
               f"{max(ceiling) / best_theirs:.2f}x PyTorch (the ceiling for an im2col + BLAS engine); "
