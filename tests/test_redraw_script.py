@@ -35,7 +35,7 @@ def test_each_copy_is_a_fresh_drawing_with_the_same_label(mnist):
 def test_a_mix_of_tracers_is_reproducible_and_one_tracer_draws_as_before(mnist):
     originals = mnist.train_images[:12]
     fine, mixed = redraw(originals, seed=5, upsamples=(4,)), redraw(originals, seed=5, upsamples=(1, 4))
-    np.testing.assert_array_equal(redraw(originals, seed=5), fine)  # one tracer: as before
+    np.testing.assert_array_equal(redraw(originals, seed=5), fine)  # the default is the 4× tracer alone
     np.testing.assert_array_equal(redraw(originals, seed=5, upsamples=(1, 4)), mixed)  # reproducible
     assert (mixed.max(axis=1) > 200).all()
     assert (np.abs(mixed.astype(int) - fine.astype(int)).mean(axis=1) > 1).any()

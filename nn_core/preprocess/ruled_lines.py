@@ -204,15 +204,16 @@ def _best_fitting(marked: np.ndarray, lines: list[tuple[np.ndarray, int, int]],
     the same lines at worse tilts), the ones that fit best, each crossing none kept before it."""
     candidates = lines + fanned
     on_lines, insides = zip(*(_on_line(marked, *line) for line in candidates))
+    marked_columns = [on_line.any(axis=0).sum() for on_line in on_lines]
     # Best first: at its own tilt a line marks the most columns; at one further off it strays
     # out of its rows. On a tie, the commonest tilt first (a page not at a slant), then the fewest rows.
-    fits = [(-on_line.any(axis=0).sum(), index >= len(lines), len(on_line))
-            for index, on_line in enumerate(on_lines)]
+    fits = [(-columns, index >= len(lines), len(on_line))
+            for index, (columns, on_line) in enumerate(zip(marked_columns, on_lines))]
     taken = np.zeros(marked.shape, bool)  # the pixels of the lines kept, and a row either side
     kept = []
     for index in sorted(range(len(candidates)), key=fits.__getitem__):
         on_line = on_lines[index]
-        marked_along = on_line.any(axis=0).sum() >= RULED_MIN_COVER * insides[index].any(axis=0).sum()
+        marked_along = marked_columns[index] >= RULED_MIN_COVER * insides[index].any(axis=0).sum()
         # Lines fanning out meet far beyond the picture; a line at a worse tilt, or one that
         # leaves its line for a stroke, crosses a line kept already.
         crossing = _on_line(taken, *candidates[index])[0][on_line].sum()
