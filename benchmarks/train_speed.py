@@ -153,14 +153,17 @@ def products_only_rate(products: Callable[[int], tuple[tuple[int, int, int], ...
     the pass threads with BLAS on one thread each. ``products(n)`` gives a pass's products
     for n images. The ceiling for any engine that turns layers into BLAS calls this way."""
     rng = np.random.default_rng(0)
-    operands: dict[int, list] = {}  # by thread: each has its own, as each pass thread has its scratch
+    # By thread, as each pass thread has its own scratch, and by pass size (a batch's last
+    # pass may be shorter).
+    operands: dict[tuple[int, int], list] = {}
 
     def run_pass(part: slice) -> None:
-        mine = operands.get(threading.get_ident())
+        key = (threading.get_ident(), part.stop - part.start)
+        mine = operands.get(key)
         if mine is None:
-            mine = operands[threading.get_ident()] = [
+            mine = operands[key] = [
                 (rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32),
-                 np.empty((m, n), np.float32)) for m, k, n in products(part.stop - part.start)]
+                 np.empty((m, n), np.float32)) for m, k, n in products(key[1])]
         for a, b, out in mine:
             np.matmul(a, b, out=out)
 
@@ -251,7 +254,8 @@ def compare_with_torch(data: MnistData, threads: int) -> None:
               f"(median of rounds {median_ratio:.2f}x); "
               f"nn_core {best_ours * flops / 1e9:.0f} GFLOP/s = {best_ours * flops / 1e9 / peak:.0%} of peak")
         run_as = ("one pass" if len(passes) == 1 else
-                  f"{len(passes)} passes of {passes[0].stop} images over {threads} threads, BLAS on one each")
+                  f"{len(passes)} passes of {passes[0].stop} images over {min(threads, len(passes))} threads, "
+                  f"BLAS on one each")
         print(f"  its matrix products alone, in cache, run as nn_core runs them ({run_as}): "
               f"{max(ceiling):,.0f} samples/s = {max(ceiling) / best_theirs:.2f}x PyTorch "
               f"(the ceiling for an im2col + BLAS engine); nn_core reaches {best_ours / max(ceiling):.0%} of it")
