@@ -6,8 +6,9 @@ at any size and place, or upload a photo or scan of ink on paper. This module tu
 MNIST *test* digits (never training digits, so the benchmark measures
 generalisation) into such drawings:
 
-1. upsample the 28x28 digit, threshold it and thin it to a one-pixel skeleton
-   (Zhang-Suen), which is the path a pen would have followed;
+1. upsample the 28x28 digit, threshold it, open the loops a thick pen filled
+   (stroke_mask.py) and thin it to a one-pixel skeleton (Zhang-Suen, thinning.py),
+   which is the path a pen would have followed;
 2. retrace that skeleton with a round brush of uniform width, scaled and placed at
    random on the canvas, anti-aliased by drawing at twice the resolution;
 3. encode the ink the way the Streamlit canvas or a camera delivers it.
@@ -28,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from benchmarks.stroke_mask import stroke_mask
+from benchmarks.thinning import skeletonize
 from nn_core.errors import ConfigError, ShapeError
 
 CANVAS = 280
@@ -37,7 +40,6 @@ HEIGHT_FRACTION_RANGE = (0.30, 0.90)  # ink bounding-box height / canvas height
 UPSAMPLE = 4  # skeleton resolution relative to 28x28: smooth enough for strokes, still fast
 # A skeleton thinned at 28x28 (upsample 1) is a jagged staircase; at 4x it follows the pen.
 SUPERSAMPLE = 2  # strokes are drawn at this multiple of the canvas resolution, then averaged
-INK_THRESHOLD = 0.35  # MNIST grey level (0-1) above which a pixel is part of the stroke
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 GLYPH_SIZE = 200  # font size at which printed glyphs are rendered once, then resized
 
@@ -130,7 +132,7 @@ def draw_digit(
     """
     if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or upsample < 1:
         raise ConfigError(f"upsample must be a positive integer; got {upsample!r}.")
-    points, edges = _skeleton_graph(skeletonize(_stroke_mask(image28, upsample)))
+    points, edges = _skeleton_graph(skeletonize(stroke_mask(image28, upsample)))
     top, left = points.min(axis=0)
     extent_y, extent_x = points.max(axis=0) - (top, left)
     zoom = _random_zoom(extent_y, extent_x, brush, rng)
@@ -145,33 +147,6 @@ def draw_digit(
     x = int(rng.integers(0, CANVAS - tile_w + 1))
     coverage[y : y + tile_h, x : x + tile_w] = tile
     return coverage, float(ink_h / CANVAS)
-
-
-def skeletonize(mask: np.ndarray) -> np.ndarray:
-    """Zhang-Suen thinning of a 2-D boolean mask to one-pixel-wide lines (new bool array).
-
-    Each sub-iteration is applied to all pixels at once: the 8 neighbours are packed
-    into a byte and a 256-entry table says whether the centre pixel may be removed.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    skeleton = np.zeros_like(mask)
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if len(rows) == 0:
-        return skeleton
-    # Thinning only the ink's bounding box (plus a blank frame) saves most of the work.
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    thinned = np.pad(mask[box], 1)
-    tables = _zhang_suen_tables()
-    changed = True
-    while changed:
-        changed = False
-        for table in tables:
-            deletable = thinned[1:-1, 1:-1] & table[_neighbour_codes(thinned)]
-            if deletable.any():
-                thinned[1:-1, 1:-1] &= ~deletable
-                changed = True
-    skeleton[box] = thinned[1:-1, 1:-1]
-    return skeleton
 
 
 def encode(coverage: np.ndarray, encoding: str, rng: np.random.Generator) -> np.ndarray:
@@ -234,43 +209,6 @@ def _random_zoom(extent_y: float, extent_x: float, brush: int, rng: np.random.Ge
     fraction = rng.uniform(min(HEIGHT_FRACTION_RANGE[0], tallest_fraction), tallest_fraction)
     zoom = min((fraction * CANVAS - brush) / extent_y, widest_zoom) if extent_y else widest_zoom
     return zoom if np.isfinite(zoom) else 1.0  # a lone dot has no extent to scale
-
-
-def _stroke_mask(image28: np.ndarray, upsample: int) -> np.ndarray:
-    """Boolean mask of the pen strokes of a 28x28 uint8 digit, ``upsample`` times larger."""
-    size = 28 * upsample
-    smooth = Image.fromarray(image28).resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(smooth) > INK_THRESHOLD * 255
-
-
-@lru_cache(maxsize=None)
-def _zhang_suen_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Removal tables of Zhang-Suen's two sub-iterations, indexed by neighbour code.
-
-    Bit k of a code is neighbour P(k+2) in Zhang-Suen's clockwise numbering starting
-    north: P2=N, P3=NE, P4=E, P5=SE, P6=S, P7=SW, P8=W, P9=NW.
-    """
-    first, second = np.zeros(256, dtype=bool), np.zeros(256, dtype=bool)
-    for code in range(256):
-        p = [(code >> k) & 1 for k in range(8)]  # p[0] is P2 ... p[7] is P9
-        filled = sum(p)
-        transitions = sum(p[k] == 0 and p[(k + 1) % 8] == 1 for k in range(8))
-        removable = 2 <= filled <= 6 and transitions == 1
-        n, e, s, w = p[0], p[2], p[4], p[6]
-        first[code] = removable and n * e * s == 0 and e * s * w == 0
-        second[code] = removable and n * e * w == 0 and n * s * w == 0
-    return first, second
-
-
-def _neighbour_codes(padded: np.ndarray) -> np.ndarray:
-    """Neighbour byte (see _zhang_suen_tables) of every interior pixel of a padded mask."""
-    h, w = padded.shape[0] - 2, padded.shape[1] - 2
-    bits = padded.view(np.uint8)  # a bool array is already one 0/1 byte per pixel
-    offsets = ((0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0), (0, 0))  # N, NE, ... NW
-    codes = np.zeros((h, w), dtype=np.uint8)
-    for bit, (dy, dx) in enumerate(offsets):
-        codes |= bits[dy : dy + h, dx : dx + w] << np.uint8(bit)
-    return codes
 
 
 def _skeleton_graph(skeleton: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,8 +17,11 @@ from benchmarks.drawn_digits import (
     drawn_cases,
     printed_cases,
     save_case_png,
-    skeletonize,
 )
+from benchmarks import drawn_digits
+from benchmarks.stroke_mask import ink_mask as thresholded_digit
+from benchmarks.stroke_mask import stroke_mask
+from benchmarks.thinning import skeletonize
 from nn_core.errors import ConfigError, ShapeError
 
 
@@ -174,6 +177,24 @@ def test_a_skeleton_thinned_at_mnist_resolution_still_traces_the_digit(mnist_tes
     assert np.median(likeness) > 0.8
     with pytest.raises(ConfigError, match="upsample must be a positive integer"):
         draw_digit(images[0], brush=16, rng=rng, upsample=0)
+
+
+def test_opening_filled_loops_makes_drawings_look_more_like_their_digit(mnist_test, monkeypatch):
+    images, _ = mnist_test
+    thresholded = [thresholded_digit(image, 4) for image in images[:600]]
+    filled = [i for i, mask in enumerate(thresholded) if not np.array_equal(mask, stroke_mask(images[i], 4))]
+    assert 5 <= len(filled) <= 0.1 * 600  # thick-pen loops are a minority of digits
+
+    def drawn_likeness(index: int) -> float:
+        coverage, _ = draw_digit(images[index], brush=16, rng=np.random.default_rng(3))
+        drawing = shape_signature(np.round(coverage * 255).astype(np.uint8))
+        return np.corrcoef(drawing, shape_signature(images[index]))[0, 1]
+
+    opened = np.array([drawn_likeness(i) for i in filled])
+    monkeypatch.setattr(drawn_digits, "stroke_mask", thresholded_digit)
+    as_thresholded = np.array([drawn_likeness(i) for i in filled])
+    assert np.mean(opened > as_thresholded) >= 0.7
+    assert opened.mean() > as_thresholded.mean() + 0.02
 
 
 def test_strokes_have_the_uniform_width_of_the_brush(mnist_test):
