@@ -396,3 +396,71 @@ def test_small_cnn_gradients_end_to_end(rng):
     for layer, grads in zip(layers, analytic):
         for key, param in layer.params.items():
             np.testing.assert_allclose(grads[key], numerical_gradient(loss, param), rtol=1e-4, atol=1e-8)
+
+
+def to_pool_layout(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, H, W, C) → (size, size, N, H/size, W/size, C), MaxPool2D's pool layout."""
+    n, height, width, channels = images.shape
+    return images.reshape(n, height // size, size, width // size, size, channels).transpose(2, 4, 0, 1, 3, 5)
+
+
+@pytest.mark.parametrize("in_channels,size", [(1, 2), (3, 2), (2, 3)])
+def test_conv_in_pool_layout_gives_the_same_outputs_and_gradients(in_channels, size, rng):
+    plain = conv64(rng, in_channels, 4, 3, "same")
+    pooled = conv64(rng, in_channels, 4, 3, "same")
+    pooled.params = {key: value.copy() for key, value in plain.params.items()}
+    pooled.pool_block = size
+    x = rng.standard_normal((3, 6, 6, in_channels))
+    expected = plain.forward(x, training=True)
+    out = pooled.forward(x, training=True)
+    assert out.shape == (size, size, 3, 6 // size, 6 // size, 4)
+    np.testing.assert_allclose(out, to_pool_layout(expected, size), rtol=1e-12)
+    upstream = rng.standard_normal(expected.shape)
+    expected_dx = plain.backward(upstream.copy())
+    dx = pooled.backward(np.ascontiguousarray(to_pool_layout(upstream, size)))
+    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10)
+    for key in plain.grads:
+        np.testing.assert_allclose(pooled.grads[key], plain.grads[key], rtol=1e-10)
+    assert pooled.forward(x).shape == expected.shape  # inference keeps (N, H, W, C)
+
+
+def test_conv_keeps_the_plain_layout_where_the_pool_would_drop_pixels(rng):
+    layer = conv64(rng, 1, 2, 3, "valid")
+    layer.pool_block = 2
+    assert layer.forward(rng.standard_normal((2, 7, 7, 1)), training=True).shape == (2, 5, 5, 2)
+
+
+def test_maxpool_in_pool_layout_matches_the_plain_one_ties_included(rng):
+    x = rng.standard_normal((2, 6, 4, 3))
+    x[0, :4] = 0.5  # four-way ties, as over a blank part of an image
+    x[1, 2:4, :2, 1] = 2.0
+    x[1, 4:6, 2:4, 2] = [[-1.0, 3.0], [3.0, -1.0]]  # a tie that is not the window's first pixel
+    plain, blocked = MaxPool2D(2), MaxPool2D(2)
+    out = blocked.forward(np.ascontiguousarray(to_pool_layout(x, 2)))
+    np.testing.assert_array_equal(out, plain.forward(x))
+    grad = rng.standard_normal(out.shape)
+    dx = blocked.backward(grad.copy())
+    np.testing.assert_array_equal(dx, to_pool_layout(plain.backward(grad.copy()), 2))
+
+
+def test_cnn_training_passes_hand_pools_their_layout_with_unchanged_gradients(rng):
+    from nn_core.config import NetworkConfig
+    from nn_core.network import Network
+
+    config = NetworkConfig(layers=({"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3},
+                                   {"pool": 2}, {"dense": 10}))
+    images = rng.random((5, 784)).astype(np.float32)
+    images[0] = 0  # a blank image: every first-layer window a tie
+    labels = np.array([0, 3, 9, 4, 1])
+    gradients = []
+    for pool_layout in (True, False):
+        network = Network(config)
+        convs = [layer for layer in network.layers if isinstance(layer, Conv2D)]
+        assert [layer.pool_block for layer in convs] == [2, 2]
+        if not pool_layout:
+            for layer in convs:
+                layer.pool_block = 1
+        network.train_passes(images, labels, softmax_cross_entropy, [slice(0, 5)])
+        gradients.append({name: grad.copy() for name, _, grad in network.parameters()})
+    for name, grad in gradients[0].items():
+        np.testing.assert_allclose(grad, gradients[1][name], rtol=1e-5, atol=1e-7)
