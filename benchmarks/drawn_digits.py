@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from benchmarks.stroke_mask import stroke_mask
-from benchmarks.thinning import skeletonize
+from benchmarks.stroke_mask import pen_path
 from nn_core.errors import ConfigError, ShapeError
 
 CANVAS = 280
@@ -132,7 +131,7 @@ def draw_digit(
     """
     if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or upsample < 1:
         raise ConfigError(f"upsample must be a positive integer; got {upsample!r}.")
-    points, edges = _skeleton_graph(skeletonize(stroke_mask(image28, upsample)))
+    points, edges = _skeleton_graph(pen_path(image28, upsample))
     top, left = points.min(axis=0)
     extent_y, extent_x = points.max(axis=0) - (top, left)
     zoom = _random_zoom(extent_y, extent_x, brush, rng)

@@ -25,6 +25,17 @@ MIN_OPENING = 0.25  # area, in MNIST pixels, below which a dip or thick spot is 
 def stroke_mask(image28: np.ndarray, upsample: int) -> np.ndarray:
     """Boolean mask of the pen strokes of a 28x28 uint8 digit, ``upsample`` times larger,
     with filled loops opened (see the module docstring)."""
+    return _traced(image28, upsample)[0]
+
+
+def pen_path(image28: np.ndarray, upsample: int) -> np.ndarray:
+    """The one-pixel path a pen followed: the skeleton of ``stroke_mask``."""
+    return _traced(image28, upsample)[1]
+
+
+def _traced(image28: np.ndarray, upsample: int) -> tuple[np.ndarray, np.ndarray]:
+    """``stroke_mask`` and its skeleton. Finding filled cores needs the skeleton of the
+    mask with its holes opened; most digits have no core, and that skeleton is the path."""
     level = _upsampled_levels(image28, upsample)
     mask = level > INK_THRESHOLD
     min_area = MIN_OPENING * upsample**2
@@ -37,10 +48,13 @@ def stroke_mask(image28: np.ndarray, upsample: int) -> np.ndarray:
             if hole.sum() >= min_area:
                 mask &= ~hole
                 known |= hole
-    for core in _components(_filled_cores(mask)):
-        if core.sum() >= min_area:
-            mask &= ~core
-    return mask
+    skeleton = skeletonize(mask)
+    cores = [core for core in _components(_filled_cores(mask, skeleton)) if core.sum() >= min_area]
+    if not cores:
+        return mask, skeleton
+    for core in cores:
+        mask &= ~core
+    return mask, skeletonize(mask)
 
 
 def ink_mask(image28: np.ndarray, upsample: int) -> np.ndarray:
@@ -55,10 +69,9 @@ def _upsampled_levels(image28: np.ndarray, upsample: int) -> np.ndarray:
     return np.asarray(smooth, dtype=np.float32) / 255
 
 
-def _filled_cores(mask: np.ndarray) -> np.ndarray:
+def _filled_cores(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
     """Ink further from the background than FILLED_FACTOR times the median distance along
-    the skeleton, i.e. than the digit's typical stroke width."""
-    skeleton = skeletonize(mask)
+    the mask's skeleton, i.e. than the digit's typical stroke width."""
     if not skeleton.any():
         return np.zeros_like(mask)
     limit = FILLED_FACTOR * float(np.median(_depth(mask, skeleton)))

@@ -191,7 +191,8 @@ def test_opening_filled_loops_makes_drawings_look_more_like_their_digit(mnist_te
         return np.corrcoef(drawing, shape_signature(images[index]))[0, 1]
 
     opened = np.array([drawn_likeness(i) for i in filled])
-    monkeypatch.setattr(drawn_digits, "stroke_mask", thresholded_digit)
+    monkeypatch.setattr(drawn_digits, "pen_path",
+                        lambda image, upsample: skeletonize(thresholded_digit(image, upsample)))
     as_thresholded = np.array([drawn_likeness(i) for i in filled])
     assert np.mean(opened > as_thresholded) >= 0.7
     assert opened.mean() > as_thresholded.mean() + 0.02
