@@ -9,7 +9,10 @@ UPSAMPLE = 4
 
 
 def loops_in(mask: np.ndarray) -> int:
-    """Number of holes in the mask's skeleton, i.e. closed loops the pen would draw."""
+    """Number of holes in the mask's skeleton, i.e. closed loops the pen would draw.
+
+    Counted pixel by pixel, not with stroke_mask's own flood fill, so that fill is
+    not checked against itself."""
     skeleton = np.pad(skeletonize(mask), 1)
     background = ~skeleton
     seen = np.zeros_like(background)
