@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from dashboard.arrays import (as_grid, channel_tiles, downsample_indices, ema, filter_tiles, tile_mosaic,
                               weight_mosaic)
+from dashboard.learning_watch import got_it_batch
 
 DIGITS = list(range(10))
 MAX_LINE_POINTS = 1000  # more points than the chart has pixels only slow the browser down
@@ -210,3 +211,48 @@ def per_class_accuracy_chart(accuracies: np.ndarray, height: int = 260) -> go.Fi
     return _finish(figure, "Accuracy per digit (test set)", height,
                    xaxis={"tickvals": DIGITS, "title": {"text": "true digit"}},
                    yaxis={"tickformat": ".0%", "range": [max(0.0, worst - 0.05), 1.02]})
+
+
+# Ten colours a colour-blind reader can still tell apart in groups (Plotly's "D3" set).
+DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def hidden_map_chart(points: np.ndarray, labels: np.ndarray, star: np.ndarray | None = None,
+                     title: str = "How the last hidden layer sorts test digits", height: int = 460) -> go.Figure:
+    """(N, 2) map points coloured by their (N,) true digit, one legend entry per digit,
+    and the drawing as a black star. Each point's ``customdata`` is its row in ``points``,
+    so a click can show that test digit."""
+    points, labels = np.asarray(points), np.asarray(labels)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
+        raise ValueError(f"expected (N, 2) points and N labels; got {points.shape} and {labels.shape}")
+    figure = go.Figure()
+    for digit in DIGITS:
+        rows = np.flatnonzero(labels == digit)
+        # WebGL scatter: thousands of points redraw smoothly every few seconds.
+        figure.add_trace(go.Scattergl(
+            x=points[rows, 0], y=points[rows, 1], mode="markers", name=str(digit), customdata=rows,
+            marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.7},
+            hovertemplate=f"test digit #%{{customdata}}: a {digit}<extra></extra>"))
+    if star is not None:
+        figure.add_trace(go.Scatter(
+            x=[float(star[0])], y=[float(star[1])], mode="markers", name="your drawing",
+            marker={"symbol": "star", "size": 20, "color": "black", "line": {"color": "white", "width": 1}},
+            hovertemplate="your drawing<extra></extra>"))
+    return _finish(figure, title, height, xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
+                   legend={"title": {"text": "digit"}, "itemsizing": "constant"}, clickmode="event+select")
+
+
+def true_digit_history_chart(batches: Sequence[int], probabilities: Sequence[float], title: str,
+                             height: int = 180) -> go.Figure:
+    """The probability a network gave one drawing's true digit, batch by batch, with the
+    moment it "got it" (the first batch from which it stayed above 50%) marked."""
+    batches, probabilities = np.asarray(batches), np.asarray(probabilities, np.float64)
+    figure = go.Figure(_line(batches, probabilities, "probability", line={"color": BAR_COLOUR, "width": 2}))
+    got_it = got_it_batch(batches, probabilities)
+    if got_it is not None:
+        figure.add_vline(x=got_it, line={"color": TRUE_COLOUR, "dash": "dot"},
+                         annotation_text=f"got it at batch {got_it:,}", annotation_position="bottom right")
+    figure = _finish(figure, title, height, showlegend=False, xaxis={"title": {"text": "batch"}},
+                     yaxis={"range": [0, 1.05], "tickvals": [0, 0.5, 1], "tickformat": ".0%"})
+    return figure.update_layout(margin={"t": 30})

@@ -1,0 +1,210 @@
+"""What a student watches while a network learns: its predictions for a few chosen
+digits, and a 2-D map of how its last hidden layer sorts test digits.
+
+Pure numpy (no Streamlit, no Plotly), so a training worker process can compute
+these beside its batches and the pages only draw them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nn_core.network import Network
+
+MAP_DIGITS = 2000  # test digits on the hidden-space map: every cluster well filled, still light to draw
+NEAREST = 5  # test digits listed as the drawing's nearest neighbours in the hidden space
+# A hard case beside easy ones, so a student sees a digit the network is still unsure of
+# late in training: a cramped 2 that even the bundled network is unsure of.
+HARD_TEST_DIGIT = 646
+# Indices into the MNIST test set: the first 0, 1, 2, 3, 4, 5 and 7, then the hard 2.
+WATCHED_TEST_DIGITS = (3, 2, 1, 18, 4, 8, 0, HARD_TEST_DIGIT)
+ACTIVATION_CHUNK = 500  # images per forward pass when mapping, so memory stays bounded
+
+
+# -- the hidden-space map ------------------------------------------------------------------
+def last_hidden_activations(network: Network, images: np.ndarray) -> np.ndarray:
+    """(N, units) float32: what the final dense layer reads, for (N, 784) images in [0, 1]
+    or uint8. That layer only draws straight lines between these points, so digits the
+    network tells apart must lie in separable groups here."""
+    chunks = [network.activations(images[start:start + ACTIVATION_CHUNK])[-2]
+              for start in range(0, len(images), ACTIVATION_CHUNK)]
+    features = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+    return features.reshape(len(images), -1).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A 2-D view of hidden activations: ``mean`` (units,), ``axes`` (units, 2), ``scale``.
+
+    Points are ``(activations - mean) @ axes / scale``, so the map keeps a similar size
+    while activations grow during training.
+    """
+
+    mean: np.ndarray
+    axes: np.ndarray
+    scale: float
+
+    def apply(self, activations: np.ndarray) -> np.ndarray:
+        """(N, units) → (N, 2) points in this projection's frame."""
+        return ((np.asarray(activations, np.float64) - self.mean) @ self.axes / self.scale).astype(np.float32)
+
+
+def fit_projection(activations: np.ndarray, previous_points: np.ndarray | None = None) -> Projection:
+    """The two principal axes of (N, units) activations (numpy's SVD), turned to match
+    ``previous_points`` (N, 2) of the same digits, when given.
+
+    Principal axes come out with arbitrary signs and order, so consecutive maps could
+    flip or swap while training barely changed anything. The rotation (or reflection)
+    that best lays the new points on the old ones (orthogonal Procrustes) keeps the
+    picture moving smoothly instead.
+    """
+    values = np.asarray(activations, np.float64)
+    mean = values.mean(axis=0)
+    centred = values - mean
+    _, _, right = np.linalg.svd(centred, full_matrices=False)
+    axes = np.zeros((values.shape[1], 2))
+    kept = right[:2].T
+    axes[:, :kept.shape[1]] = kept
+    points = centred @ axes
+    scale = float(np.sqrt((points ** 2).sum(axis=1).mean())) or 1.0
+    points /= scale
+    if previous_points is not None and len(previous_points) == len(points):
+        left, _, right_turn = np.linalg.svd(points.T @ np.asarray(previous_points, np.float64))
+        axes = axes @ (left @ right_turn)
+    return Projection(mean=mean, axes=axes, scale=scale)
+
+
+def nearest_digits(activations: np.ndarray, query: np.ndarray, count: int = NEAREST) -> np.ndarray:
+    """Indices of the ``count`` rows of (N, units) ``activations`` closest to (units,) ``query``,
+    nearest first: the test digits this network thinks a drawing is most like."""
+    distances = ((np.asarray(activations, np.float64) - np.asarray(query, np.float64)) ** 2).sum(axis=1)
+    count = min(count, len(distances))
+    nearest = np.argpartition(distances, count - 1)[:count] if count else np.zeros(0, np.int64)
+    return nearest[np.argsort(distances[nearest])]
+
+
+@dataclass(frozen=True)
+class HiddenMap:
+    """The map of one moment: (N, 2) ``points`` of the map digits, and the drawing's
+    ``star`` (2,) with its ``nearest`` test-digit indices (into the map digits), if any."""
+
+    points: np.ndarray
+    star: np.ndarray | None
+    nearest: np.ndarray
+
+
+def hidden_map(network: Network, map_images: np.ndarray, drawing: np.ndarray | None = None,
+               previous: HiddenMap | None = None) -> HiddenMap:
+    """The map for ``network`` of (N, 784) ``map_images`` and an optional (28, 28) drawing,
+    oriented like ``previous`` so an update moves the picture rather than flipping it."""
+    features = last_hidden_activations(network, map_images)
+    projection = fit_projection(features, None if previous is None else previous.points)
+    if drawing is None:
+        return HiddenMap(points=projection.apply(features), star=None, nearest=np.zeros(0, np.int64))
+    drawn = last_hidden_activations(network, np.asarray(drawing, np.float32).reshape(1, 784))
+    return HiddenMap(points=projection.apply(features), star=projection.apply(drawn)[0],
+                     nearest=nearest_digits(features, drawn[0]))
+
+
+# -- predictions for watched digits ---------------------------------------------------------
+@dataclass(frozen=True)
+class Flip:
+    """A watched image whose predicted digit changed: from ``was`` (held since ``since_batch``)
+    to ``now`` at ``batch``."""
+
+    was: int
+    since_batch: int
+    now: int
+    batch: int
+
+    def describe(self) -> str:
+        return f"was {self.was} at batch {self.since_batch:,}, now {self.now}"
+
+
+@dataclass
+class PredictionWatch:
+    """Predictions of a training network for fixed images, recorded every so often.
+
+    ``images`` (K, 784) in [0, 1]; ``names`` says what each is ("your drawing",
+    "labelled 3", "test digit 7"); ``labels`` the true (or labelled) digit, -1 when
+    unknown. ``record`` keeps the (K, 10) probabilities at each batch count.
+    """
+
+    images: np.ndarray
+    names: list[str]
+    labels: np.ndarray
+    batches: list[int] = field(default_factory=list)
+    probabilities: list[np.ndarray] = field(default_factory=list)
+
+    def record(self, network: Network, batch: int) -> np.ndarray:
+        """Classify the watched images now; returns and keeps their (K, 10) probabilities."""
+        probabilities = network.predict_proba(self.images).astype(np.float32)
+        self.batches.append(int(batch))
+        self.probabilities.append(probabilities)
+        return probabilities
+
+    @property
+    def latest(self) -> np.ndarray | None:
+        return self.probabilities[-1] if self.probabilities else None
+
+    def last_flips(self) -> list[Flip | None]:
+        """Per image, its latest change of mind (None if its prediction never changed)."""
+        if not self.probabilities:
+            return [None] * len(self.images)
+        predicted = np.stack([p.argmax(axis=1) for p in self.probabilities])  # (records, K)
+        flips: list[Flip | None] = []
+        for image in range(predicted.shape[1]):
+            changes = np.flatnonzero(predicted[1:, image] != predicted[:-1, image]) + 1
+            if changes.size == 0:
+                flips.append(None)
+                continue
+            at = int(changes[-1])
+            held_since = int(changes[-2]) if changes.size > 1 else 0
+            flips.append(Flip(was=int(predicted[at - 1, image]), since_batch=self.batches[held_since],
+                              now=int(predicted[at, image]), batch=self.batches[at]))
+        return flips
+
+    def true_class_history(self, image: int) -> tuple[np.ndarray, np.ndarray]:
+        """(batches, probability of the image's true digit) over the records; empty when
+        the image has no known label."""
+        label = int(self.labels[image])
+        if label < 0 or not self.probabilities:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return (np.asarray(self.batches, np.int64),
+                np.array([p[image, label] for p in self.probabilities], np.float32))
+
+
+def got_it_batch(batches: np.ndarray, probabilities: np.ndarray) -> int | None:
+    """The first of ``batches`` from which ``probabilities`` (of the true digit) stay above
+    one half — the moment the network "got it" — or None if they end at or below it."""
+    below = np.flatnonzero(np.asarray(probabilities) <= 0.5)
+    first_above = 0 if below.size == 0 else int(below[-1]) + 1
+    return int(batches[first_above]) if first_above < len(batches) else None
+
+
+def watched_images(test_images: np.ndarray, test_labels: np.ndarray, drawing: np.ndarray | None,
+                   labelled: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """The strip's images: the current drawing (if any), the labelled drawings, then the
+    fixed MNIST test digits. Returns (K, 784) float32 in [0, 1], names and labels (-1: unknown)."""
+    images, names, labels = [], [], []
+    if drawing is not None:
+        images.append(np.asarray(drawing, np.float32).reshape(784))
+        names.append("your drawing")
+        labels.append(-1)
+    for image, label in labelled:
+        images.append(_unit(image))
+        names.append(f"labelled {label}")
+        labels.append(int(label))
+    for index in WATCHED_TEST_DIGITS:
+        images.append(_unit(test_images[index]))
+        names.append("hard test digit" if index == HARD_TEST_DIGIT else f"test digit {int(test_labels[index])}")
+        labels.append(int(test_labels[index]))
+    return np.stack(images), names, np.asarray(labels, np.int64)
+
+
+def _unit(image: np.ndarray) -> np.ndarray:
+    """A (28, 28) or (784,) image, uint8 or float, as (784,) float32 in [0, 1]."""
+    values = np.asarray(image).reshape(784)
+    return values.astype(np.float32) / 255 if values.dtype == np.uint8 else values.astype(np.float32)
