@@ -234,10 +234,10 @@ def hidden_map_chart(points: np.ndarray, labels: np.ndarray, star: np.ndarray | 
             x=points[rows, 0], y=points[rows, 1], mode="markers", name=str(digit), customdata=rows,
             marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.7},
             hovertemplate=f"test digit #%{{customdata}}: a {digit}<extra></extra>"))
-    if star is not None:
-        figure.add_trace(go.Scatter(
+    if star is not None:  # WebGL too: WebGL traces are drawn above every SVG trace
+        figure.add_trace(go.Scattergl(
             x=[float(star[0])], y=[float(star[1])], mode="markers", name="your drawing",
-            marker={"symbol": "star", "size": 20, "color": "black", "line": {"color": "white", "width": 1}},
+            marker={"symbol": "star", "size": 24, "color": "black", "line": {"color": "white", "width": 2}},
             hovertemplate="your drawing<extra></extra>"))
     return _finish(figure, title, height, xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
                    legend={"title": {"text": "digit"}, "itemsizing": "constant"}, clickmode="event+select")

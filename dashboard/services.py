@@ -32,6 +32,7 @@ from nn_core.preprocess import PreprocessResult, preprocess
 
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
+from dashboard.learning_watch import MAP_DIGITS, Projection, fit_projection, last_hidden_activations
 
 # Tests point these at temporary copies so they never touch the repository's files.
 NETWORKS_DIR_ENV = "DIGITS_NETWORKS_DIR"
@@ -184,6 +185,14 @@ def test_set_probabilities(_network: Network, fingerprint: str) -> np.ndarray:
     images = mnist().test_images
     return np.concatenate([_network.predict_proba(images[start:start + SCORING_CHUNK])
                            for start in range(0, len(images), SCORING_CHUNK)])
+
+
+@st.cache_data(max_entries=16, show_spinner="Mapping how the network sorts test digits…")
+def hidden_space(_network: Network, fingerprint: str) -> tuple[np.ndarray, Projection]:
+    """The first MAP_DIGITS test digits in the last hidden layer, (MAP_DIGITS, units), and
+    their 2-D projection, cached per network fingerprint."""
+    features = last_hidden_activations(_network, mnist().test_images[:MAP_DIGITS])
+    return features, fit_projection(features)
 
 
 def test_accuracy(network: Network) -> float:

@@ -6,6 +6,7 @@ is tested in tests/browser. Pages needing MNIST are skipped without MNIST_DIR.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from nn_core.network_file import Metadata, load_network, save_network
 
 from dashboard import services
 from dashboard.architecture import cnn_layers
+from dashboard.learning_watch import MAP_DIGITS
 from dashboard.services import ActiveNetwork, LabelledDrawing
 from dashboard.training import CONV_EVAL_IMAGES, DRAWING_REPEATS, MNIST_PER_DRAWING
 
@@ -68,6 +70,27 @@ def small_cnn() -> ActiveNetwork:
 def chart_keys(app: AppTest) -> list[str]:
     """The keys of the page's Plotly charts (AppTest knows them only as unknown elements)."""
     return [chart.proto.id.rsplit("-", 1)[-1] for chart in app.get("plotly_chart")]
+
+
+A_DRAWN_ONE = np.zeros((280, 280, 4), np.uint8)
+A_DRAWN_ONE[50:230, 130:150] = 255  # white ink on a transparent canvas
+
+
+def debug_page_for_drawing(canvas: np.ndarray, **session_state) -> AppTest:
+    """The Debug page with ``canvas`` as the session's current drawing."""
+    app = open_app(**session_state)  # the Draw page sets the current drawing: replace it afterwards
+    network = app.session_state["active_network"].network
+    app.session_state["current_classification"] = services.classify(network, canvas)
+    app.switch_page("views/debug.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _plotly_array_length(values: list | dict) -> int:
+    """Length of an array in a Plotly figure's JSON: a list, or numpy's data as base64 bytes."""
+    if isinstance(values, dict):
+        return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+    return len(values)
 
 
 def sidebar_text(app: AppTest) -> str:
@@ -249,14 +272,10 @@ def test_debug_page_on_an_mnist_test_image(library):
 
 @needs_mnist
 def test_debug_page_shows_filters_and_feature_maps_of_a_cnn_for_the_drawing(library):
-    cnn = small_cnn()
     canvas = np.zeros((280, 280, 4), np.uint8)
     canvas[..., 3] = 255
-    canvas[50:230, 130:150, :3] = 255  # a "1"
-    app = open_app(active_network=cnn)  # the Draw page sets the current drawing: replace it afterwards
-    app.session_state["current_classification"] = services.classify(cnn.network, canvas)
-    app.switch_page("views/debug.py").run()
-    assert not app.exception, [e.value for e in app.exception]
+    canvas[50:230, 130:150, :3] = 255  # a "1" on an opaque black canvas
+    app = debug_page_for_drawing(canvas, active_network=small_cnn())
     headers = [header.value for header in app.subheader]
     assert headers[:3] == ["Preprocessing, stage by stage", "Inside the network", "What the first layer looks for"]
     keys = chart_keys(app)
@@ -265,22 +284,31 @@ def test_debug_page_shows_filters_and_feature_maps_of_a_cnn_for_the_drawing(libr
     assert "c4k3bn-p2-c8k3bn-p2-d10 relu" in sidebar_text(app)
 
 
+@needs_mnist
+def test_debug_page_maps_the_hidden_layer_with_the_drawing_as_a_star(library, mnist):
+    app = debug_page_for_drawing(A_DRAWN_ONE)
+    assert "How the network sorts digits" in [header.value for header in app.subheader]
+    figure = json.loads(next(chart.proto.spec for chart in app.get("plotly_chart")
+                             if chart.proto.id.endswith("-hidden_map")))
+    digits = [trace for trace in figure["data"] if trace.get("name") in [str(d) for d in range(10)]]
+    assert sum(_plotly_array_length(trace["x"]) for trace in digits) == MAP_DIGITS
+    assert figure["data"][-1]["marker"]["symbol"] == "star"
+    captions = [caption for element in app.main if type(element).__name__ == "Image" for caption in element.captions]
+    neighbours = [caption for caption in captions if " → " in caption]
+    assert len(neighbours) == 5 and any(caption.startswith("1 → ") for caption in neighbours), captions
+
+
 def test_debug_page_explains_a_drawing_without_mnist(library, monkeypatch):
     def offline():
         raise DownloadError("could not download MNIST (offline?)")
 
     monkeypatch.setattr(services, "mnist", offline)
-    canvas = np.zeros((280, 280, 4), np.uint8)
-    canvas[50:230, 130:150] = 255  # a "1"
-    app = open_app()
-    app.session_state["current_classification"] = services.classify(app.session_state["active_network"].network,
-                                                                      canvas)
-    app.switch_page("views/debug.py").run()
-    assert not app.exception, [e.value for e in app.exception]
+    app = debug_page_for_drawing(A_DRAWN_ONE)
     headers = [header.value for header in app.main.subheader]
     assert headers == ["Preprocessing, stage by stage", "Inside the network", "What the first layer looks for",
-                       "On the 10,000 test images"]
+                       "How the network sorts digits", "On the 10,000 test images"]
     assert [error.value for error in app.error] == [
+        "The map of the hidden layer needs the MNIST dataset: could not download MNIST (offline?)",
         "The test-set analysis needs the MNIST dataset: could not download MNIST (offline?)"]
     assert {"saliency", "weights"} <= set(chart_keys(app)) and "confusion" not in chart_keys(app)
     app.segmented_control(key="debug_source").set_value("MNIST test image").run()

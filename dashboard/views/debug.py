@@ -11,7 +11,9 @@ from nn_core.network import Network
 
 from dashboard import services, state
 from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_filter_chart, feature_map_chart,
-                              per_class_accuracy_chart, probability_bars, saliency_chart, weight_grid_chart)
+                              hidden_map_chart, per_class_accuracy_chart, probability_bars, saliency_chart,
+                              weight_grid_chart)
+from dashboard.learning_watch import MAP_DIGITS, last_hidden_activations, nearest_digits
 from dashboard.services import ActiveNetwork
 from dashboard.widgets import mnist_or_error, show_digit, show_digit_gallery
 
@@ -113,6 +115,51 @@ def first_layer(active: ActiveNetwork) -> None:
     st.plotly_chart(weight_grid_chart(weights), key="weights")
 
 
+def hidden_space_section(active: ActiveNetwork, drawing: np.ndarray | None) -> None:
+    """The map of the last hidden layer for 2,000 test digits, the drawing as a star with its
+    nearest test digits, and the test digit a person clicks on."""
+    st.subheader("How the network sorts digits")
+    data = mnist_or_error("The map of the hidden layer")
+    if data is None:
+        return
+    features, projection = services.hidden_space(active.network, active.fingerprint)
+    labels = data.test_labels[:MAP_DIGITS]
+    st.caption(f"Each dot is one of {MAP_DIGITS:,} test digits, placed by what the network's last hidden "
+               "layer makes of it (its two main directions of variation, by PCA), coloured by its true "
+               "digit. Digits the network tells apart form separate groups. Click a dot to see that digit.")
+    star, nearest = None, np.zeros(0, np.int64)
+    if drawing is not None:
+        drawn = last_hidden_activations(active.network, drawing.reshape(1, 784))
+        star = projection.apply(drawn)[0]
+        nearest = nearest_digits(features, drawn[0])
+    map_column, detail_column = st.columns([2, 1], gap="large")
+    with map_column:
+        event = st.plotly_chart(hidden_map_chart(projection.apply(features), labels, star), key="hidden_map", on_select="rerun",
+                                selection_mode="points")
+    with detail_column:
+        if nearest.size:
+            st.markdown("**Nearest test digits to the star** (as this layer sees them)")
+            st.caption("Under each: its true digit → what the network reads.")
+            predictions = active.network.predict(data.test_images[nearest])
+            show_digit_gallery(list(data.test_images[nearest].reshape(-1, 28, 28) / np.float32(255)),
+                               [f"{labels[i]} → {p}" for i, p in zip(nearest, predictions)],
+                               columns=len(nearest), size=56)
+        clicked = _clicked_digit(event)
+        if clicked is not None:
+            image = data.test_images[clicked].reshape(28, 28) / np.float32(255)
+            predicted = int(active.network.predict(image)[0])
+            show_digit(image, f"Test digit #{clicked}: a {labels[clicked]}, read as {predicted}")
+
+
+def _clicked_digit(event: object) -> int | None:
+    """The test-digit index of the first clicked point on the map (its customdata), if any."""
+    points = getattr(getattr(event, "selection", None), "points", None) or []
+    for point in points:
+        if isinstance(point.get("customdata"), (int, float)):
+            return int(point["customdata"])
+    return None
+
+
 def misclassified_browser(data: MnistData, probabilities: np.ndarray, confusion: np.ndarray) -> None:
     """Pick a (true, predicted) pair and look at those test images with their probabilities."""
     pairs = most_confused_pairs(confusion, top=confusion.size)
@@ -162,4 +209,5 @@ if network_input is not None:
     preprocessing_stages(stages)
     inside_the_network(active_network, network_input, label)
 first_layer(active_network)
+hidden_space_section(active_network, network_input)
 test_set_analysis(active_network)

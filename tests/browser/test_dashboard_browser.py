@@ -5,6 +5,7 @@ Each test saves a screenshot of its page to tests/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -172,6 +173,36 @@ def test_debug_shows_the_confusion_matrix(page):
     # Grey, not the ink's or the page's white (a stage shrunk to fit blends the frame a little).
     assert len(set(left_middle)) == 1 and abs(left_middle[0] - FRAME_GREY) < 40
     screenshot(page, "debug")
+
+
+@pytest.mark.timeout(150)  # the bundled CNN maps 2,000 test digits and scores 10,000 on this page
+def test_debug_maps_the_hidden_layer_and_shows_a_clicked_digit(page):
+    draw(page, ellipse())
+    prediction(page)
+    wait_until_idle(page)
+    go_to(page, "Debug", "Look inside the network")
+    chart = page.locator(".st-key-hidden_map .js-plotly-plot").first
+    chart.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    traces = page.evaluate("""() => document.querySelector('.st-key-hidden_map .js-plotly-plot')._fullData
+        .map(trace => ({name: trace.name, points: trace.x.length, symbol: trace.marker.symbol}))""")
+    assert sum(trace["points"] for trace in traces if trace["name"].isdigit()) == 2000
+    assert traces[-1] == {"name": "your drawing", "points": 1, "symbol": "star"}
+    assert page.get_by_text("Nearest test digits to the star").is_visible()
+    chart.scroll_into_view_if_needed()
+    screenshot(page, "debug_hidden_map")
+    # Click the point of test digit 0 (a 7; neighbours may overlap it, but they are 7s too):
+    # the page shows the clicked digit with its label and prediction.
+    position = page.evaluate("""() => {
+        const plot = document.querySelector('.st-key-hidden_map .js-plotly-plot');
+        const trace = plot._fullData.find(t => t.name === '7');
+        const index = Array.from(trace.customdata).indexOf(0);
+        const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+        const box = plot.querySelector('.nsewdrag').getBoundingClientRect();
+        return {x: box.left + xaxis.l2p(trace.x[index]), y: box.top + yaxis.l2p(trace.y[index])};
+    }""")
+    page.mouse.click(position["x"], position["y"])
+    page.get_by_text(re.compile(r"Test digit #\d+: a 7, read as \d")).wait_for(timeout=30_000)
 
 
 def test_networks_upload_download_and_delete(page, tmp_path, library):
