@@ -8,6 +8,7 @@ images (28, 28) or (784,), first-layer weights (784, n_units), conv weights
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -195,10 +196,13 @@ def confusion_matrix_chart(confusion: np.ndarray, height: int = 460) -> go.Figur
         z=np.sqrt(confusion), x=DIGITS, y=DIGITS, text=confusion, texttemplate="%{text}",
         colorscale="Blues", showscale=False,
         customdata=confusion, hovertemplate="true %{y} → predicted %{x}: %{customdata}<extra></extra>"))
-    return _finish(figure, "Confusion matrix (test set)", height,
-                   xaxis={"title": {"text": "predicted digit"}, "tickvals": DIGITS, "side": "top"},
-                   yaxis={"title": {"text": "true digit"}, "tickvals": DIGITS, "autorange": "reversed",
-                          "scaleanchor": "x"})
+    figure = _finish(figure, "Confusion matrix (test set)", height,
+                     xaxis={"title": {"text": "predicted digit"}, "tickvals": DIGITS, "side": "top"},
+                     yaxis={"title": {"text": "true digit"}, "tickvals": DIGITS, "autorange": "reversed",
+                            "scaleanchor": "x"})
+    # The predicted-digit axis sits on top: the title goes above it, at the figure's top edge.
+    return figure.update_layout(margin={"t": 90}, title={"y": 1, "yref": "container", "yanchor": "top",
+                                                          "pad": {"t": 10}})
 
 
 def per_class_accuracy_chart(accuracies: np.ndarray, height: int = 260) -> go.Figure:
@@ -208,9 +212,20 @@ def per_class_accuracy_chart(accuracies: np.ndarray, height: int = 260) -> go.Fi
     figure = go.Figure(go.Bar(x=DIGITS, y=accuracies, marker_color=BAR_COLOUR,
                               text=[f"{a:.1%}" for a in accuracies], textposition="outside",
                               hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"))
+    low = max(0.0, worst - 0.05)
+    # Room above 100% for the bars' labels, but no tick there: no digit is more than 100% right.
     return _finish(figure, "Accuracy per digit (test set)", height,
                    xaxis={"tickvals": DIGITS, "title": {"text": "true digit"}},
-                   yaxis={"tickformat": ".0%", "range": [max(0.0, worst - 0.05), 1.02]})
+                   yaxis={"tickformat": ".0%", "range": [low, 1.0 + (1.0 - low) * 0.15],
+                          "tickvals": percent_ticks(low, 1.0)})
+
+
+def percent_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """At most ``most`` round fractions (multiples of 1, 2 or 5 hundredths or tenths) from
+    ``low`` up to and including ``high``."""
+    step = next(step for step in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if (high - low) / step <= most - 1)
+    first = math.ceil(round(low / step, 9)) * step
+    return [round(first + step * index, 10) for index in range(int(round((high - first) / step)) + 1)]
 
 
 # Ten colours a colour-blind reader can still tell apart in groups (Plotly's "D3" set).

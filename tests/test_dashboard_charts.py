@@ -205,6 +205,8 @@ def test_confusion_matrix_chart_shows_counts():
     assert heatmap.texttemplate == "%{text}"
     with pytest.raises(ValueError):
         charts.confusion_matrix_chart(np.zeros((3, 3)))
+    figure = charts.confusion_matrix_chart(confusion)
+    assert figure.layout.xaxis.side == "top" and figure.layout.margin.t >= 80  # the axis title clears the title
 
 
 def test_per_class_accuracy_chart():
@@ -212,6 +214,14 @@ def test_per_class_accuracy_chart():
     figure = charts.per_class_accuracy_chart(accuracies)
     np.testing.assert_allclose(figure.data[0].y, accuracies)
     assert figure.layout.yaxis.range[0] == pytest.approx(0.85)
+    # Room above 100% for the labels, but the ticks stop at 100%.
+    assert figure.layout.yaxis.range[1] > 1 and max(figure.layout.yaxis.tickvals) == 1.0
+
+
+@pytest.mark.parametrize("low, expected", [(0.94, [0.94, 0.96, 0.98, 1.0]), (0.0, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+                                           (0.5, [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]), (0.9471, [0.96, 0.98, 1.0])])
+def test_percent_ticks_are_round_and_end_at_the_top(low, expected):
+    assert charts.percent_ticks(low, 1.0) == pytest.approx(expected)
 
 
 def test_conv_filter_chart_tiles_each_filter_on_a_diverging_scale():

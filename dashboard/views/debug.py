@@ -48,7 +48,8 @@ def preprocessing_stages(stages: dict[str, np.ndarray]) -> None:
     st.subheader("Preprocessing, stage by stage")
     for column, (title, image) in zip(st.columns(max(len(stages), 4)), stages.items()):
         with column:
-            show_digit(image, f"{title} ({image.shape[0]}×{image.shape[1]})", framed=True)
+            size = f"{image.shape[1]}×{image.shape[0]}"  # width × height, as image sizes are given everywhere
+            show_digit(image, title if size in title else f"{title} ({size} px)", framed=True)
 
 
 def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int | None) -> None:
@@ -172,8 +173,9 @@ def misclassified_browser(data: MnistData, probabilities: np.ndarray, confusion:
     predictions = probabilities.argmax(axis=1)
     indices = np.flatnonzero((data.test_labels == true_digit) & (predictions == predicted_digit))[:MAX_GALLERY]
     images = data.test_images[indices].reshape(-1, 28, 28) / np.float32(255)
-    captions = [f"#{i} · {predicted_digit}: {probabilities[i, predicted_digit]:.0%} · "
-                f"{true_digit}: {probabilities[i, true_digit]:.0%}" for i in indices]
+    # No-break spaces keep each item whole; a narrow column wraps only between items.
+    captions = [f"#{i}\u00a0· {predicted_digit}:\u00a0{probabilities[i, predicted_digit]:.0%}\u00a0· "
+                f"{true_digit}:\u00a0{probabilities[i, true_digit]:.0%}" for i in indices]
     st.caption(f"Each caption: test image index, then the probability the network gave to {predicted_digit} "
                f"and to the right digit {true_digit}. Pick *MNIST test image* at the top and type the index "
                "to look inside.")
