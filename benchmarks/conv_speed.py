@@ -27,22 +27,18 @@ import cProfile
 import os
 import pstats
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Callable, ContextManager
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
-from nn_core.conv import Conv2D, Flatten  # noqa: E402
-from nn_core.layers import Dense, Layer, ReLU, ToImage  # noqa: E402
-from nn_core.config import PRESETS, NetworkConfig  # noqa: E402
-from nn_core.losses import softmax_cross_entropy  # noqa: E402
-from nn_core.network import Network, pass_slices  # noqa: E402
+from nn_core.conv import Conv2D, Flatten
+from nn_core.layers import Dense, Layer, ReLU, ToImage
+from nn_core.config import PRESETS, NetworkConfig
+from nn_core.losses import softmax_cross_entropy
+from nn_core.network import Network, pass_slices
 
 # PyTorch 2.13 CPU on this machine, 2 threads, for the ratio when torch is absent: what
 # `train_speed.py --compare-torch` measured (7,900-9,000 samples/s in six runs).

@@ -17,7 +17,7 @@ CNN preset) and settings (momentum, lr 0.05, batch 128) on the same 55,000 MNIST
 training images. Prints both figures and the ratio (target: the dashboard
 reaches at least 70 % of the plain loop).
 
-    MNIST_DIR=/path/to/mnist python benchmarks/dashboard_train_speed.py [--seconds 15] [--network cnn]
+    MNIST_DIR=/path/to/mnist python -m benchmarks.dashboard_train_speed [--seconds 15] [--network cnn]
 """
 
 from __future__ import annotations
@@ -28,17 +28,16 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.services import PASS_THREADS  # noqa: E402
-from nn_core.config import PRESETS, NetworkConfig, TrainConfig  # noqa: E402
-from nn_core.mnist import load_mnist  # noqa: E402
-from nn_core.network import Network  # noqa: E402
-from nn_core.network_file import Metadata, save_network  # noqa: E402
-from nn_core.pass_threads import set_pass_threads  # noqa: E402
-from nn_core.trainer import Trainer  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-from tests.browser import harness  # noqa: E402
+from dashboard.services import PASS_THREADS
+from nn_core.config import PRESETS, NetworkConfig, TrainConfig
+from nn_core.mnist import load_mnist
+from nn_core.network import Network
+from nn_core.network_file import Metadata, save_network
+from nn_core.pass_threads import set_pass_threads
+from nn_core.trainer import Trainer
+from threadpoolctl import threadpool_limits
+from tests.browser import harness
 
 TARGET_RATIO = 0.7
 WARM_UP_SECONDS = 3.0
@@ -52,7 +51,7 @@ TRAINING = TrainConfig(optimizer="momentum", learning_rate=0.05, batch_size=128,
 def plain_loop_rate(network: str, seconds: float, blas_threads: int | None,
                     pass_threads: int | None = None) -> float:
     """Samples/s of the CLI's loop: step(50) repeatedly, evaluating at each epoch's end."""
-    train_x, train_y, val_x, val_y = load_mnist().validation_split()
+    train_x, train_y, val_x, val_y = load_mnist(default_dir=harness.REPO_ROOT / "data" / "mnist").validation_split()
     trainer = Trainer(Network(NETWORKS[network]), train_x, train_y, TRAINING, val_x, val_y)
     set_pass_threads(pass_threads)
     with threadpool_limits(limits=blas_threads, user_api="blas"):

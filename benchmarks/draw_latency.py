@@ -5,7 +5,7 @@ then for each stroke: clear the canvas, draw, and time in the browser's own
 clock from the mouse-up event to the first frame showing the "Prediction"
 metric. Prints every latency and the median; the target is ≤ 500 ms.
 
-    MNIST_DIR=/path/to/mnist python benchmarks/draw_latency.py [--strokes 9]
+    MNIST_DIR=/path/to/mnist python -m benchmarks.draw_latency [--strokes 9]
 
 Part of the latency is the canvas component itself: it waits 200 ms after
 mouse-up before sending the drawing (a debounce in streamlit-drawable-canvas).
@@ -19,9 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import harness  # noqa: E402
+from tests.browser import harness
 
 TARGET_MS = 500
 STROKES = [harness.vertical_stroke, harness.ellipse, harness.diagonal_stroke]

@@ -32,14 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.drawn_digits import (  # noqa: E402
-    UPSAMPLE, DrawnCase, drawn_cases, printed_cases, save_case_png)
-from nn_core.mnist import load_mnist  # noqa: E402
-from nn_core.network_file import DEFAULT_NETWORK, load_network  # noqa: E402
-from nn_core.preprocess import naive_resize  # noqa: E402
+from checkout import CHECKOUT, DEFAULT_NETWORK, MNIST_DIR
+from nn_core.mnist import load_mnist
+from nn_core.network_file import load_network
+from nn_core.preprocess import naive_resize
+from nn_core.synthetic.drawn_digits import UPSAMPLE, DrawnCase, drawn_cases, printed_cases, save_case_png
 
 FILES_PER_CALL = 500  # keeps each command line well under the OS limit
 
@@ -72,7 +70,7 @@ def cli_predictions(paths: list[Path], network: Path) -> list[int | None]:
     for start in range(0, len(paths), FILES_PER_CALL):
         chunk = [str(p) for p in paths[start:start + FILES_PER_CALL]]
         result = subprocess.run([sys.executable, "-m", "nn_core", "predict", *chunk, "--json",
-                                 "--network", str(network)], cwd=REPO_ROOT, capture_output=True,
+                                 "--network", str(network)], cwd=CHECKOUT, capture_output=True,
                                 text=True, check=True)
         predictions += [json.loads(line)["prediction"] for line in result.stdout.splitlines()]
     return predictions
@@ -104,7 +102,7 @@ def main() -> None:
     if args.skeleton_upsample < 1:
         parser.error(f"--skeleton-upsample must be at least 1; got {args.skeleton_upsample}")
 
-    data = load_mnist(args.data_dir)
+    data = load_mnist(args.data_dir, default_dir=MNIST_DIR)
     network, metadata = load_network(args.network)
     mnist_accuracy = network.score(data.test_images, data.test_labels)
     print(f"network {metadata.name} ({network.describe()}): MNIST test accuracy {mnist_accuracy:.2%}")

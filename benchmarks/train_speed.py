@@ -31,21 +31,19 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 
-from nn_core.config import PRESETS, NetworkConfig, TrainConfig  # noqa: E402
-from nn_core.mnist import MnistData, load_mnist  # noqa: E402
-from nn_core.network import Network, pass_slices  # noqa: E402
-from nn_core.network_file import DEFAULT_NETWORK, load_network  # noqa: E402
-from nn_core.pass_threads import map_passes  # noqa: E402
-from nn_core.preprocess import preprocess  # noqa: E402
-from nn_core.trainer import Trainer  # noqa: E402
+from checkout import CHECKOUT, DEFAULT_NETWORK, MNIST_DIR
+from nn_core.config import PRESETS, NetworkConfig, TrainConfig
+from nn_core.mnist import MnistData, load_mnist
+from nn_core.network import Network, pass_slices
+from nn_core.network_file import load_network
+from nn_core.pass_threads import map_passes
+from nn_core.preprocess import preprocess
+from nn_core.trainer import Trainer
 
 MLP = NetworkConfig(layers=PRESETS["mlp"])
 CNN = NetworkConfig(layers=PRESETS["cnn"])
@@ -104,7 +102,7 @@ def cli_peak_rss_mb(data_dir: str | None) -> float:
                    "--out", os.path.join(folder, "bench.npz")]
         if data_dir:
             command += ["--data-dir", data_dir]
-        subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
+        subprocess.run(command, cwd=CHECKOUT, check=True, capture_output=True)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
@@ -270,7 +268,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="threads for both libraries in --compare-torch")
     args = parser.parse_args()
-    data = load_mnist(args.data_dir)
+    data = load_mnist(args.data_dir, default_dir=MNIST_DIR)
 
     times = epoch_seconds(data, args.epochs)
     best, median = min(times), statistics.median(times)

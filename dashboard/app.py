@@ -1,21 +1,14 @@
-"""Entry point: ``streamlit run dashboard/app.py`` from the repository root.
+"""Entry point: ``streamlit run dashboard/app.py`` (from any folder, once the project is installed).
 
 Only routing and the sidebar live here; each page is a file in ``views/``.
 """
 
-import sys
 from pathlib import Path
 
-# Streamlit puts this script's folder on sys.path, not the working directory;
-# the repository root is needed to import nn_core and dashboard.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from dashboard.services import configure_threads  # noqa: E402
-from dashboard.widgets import active_network_sidebar  # noqa: E402
+from dashboard.services import configure_threads, use_app_folder
+from dashboard.widgets import active_network_sidebar
 
 # Not "pages/": Streamlit treats a pages/ folder beside the entry point as a legacy
 # multipage app until st.navigation first runs, so a visitor opening /train on a
@@ -23,6 +16,7 @@ from dashboard.widgets import active_network_sidebar  # noqa: E402
 PAGES_DIR = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Handwritten digits", page_icon=":material/draw:", layout="wide")
+use_app_folder(Path(__file__).resolve().parent.parent)
 configure_threads()
 navigation = st.navigation([
     st.Page(PAGES_DIR / "draw.py", title="Draw", icon=":material/draw:", default=True),

@@ -59,13 +59,29 @@ def configure_threads() -> threadpool_limits:
     return threadpool_limits(limits=BLAS_THREADS, user_api="blas")
 
 
-# -- where networks live --------------------------------------------------------------
+# -- where networks and MNIST live ------------------------------------------------------
+# The checkout the app runs from. app.py names it from its own file, which also holds
+# after a plain `pip install .`, where this package is a copy outside the checkout.
+_app_folder = Path(__file__).resolve().parent.parent
+
+
+def use_app_folder(folder: Path) -> None:
+    """Take saved_networks/ and data/mnist/ from ``folder`` (the checkout holding app.py)."""
+    global _app_folder
+    _app_folder = Path(folder)
+
+
 def networks_dir() -> Path:
-    return Path(os.environ.get(NETWORKS_DIR_ENV) or network_file.SAVED_NETWORKS_DIR)
+    return Path(os.environ.get(NETWORKS_DIR_ENV) or _app_folder / "saved_networks")
 
 
 def default_network_path() -> Path:
-    return Path(os.environ.get(DEFAULT_NETWORK_ENV) or network_file.DEFAULT_NETWORK)
+    return Path(os.environ.get(DEFAULT_NETWORK_ENV) or _app_folder / "saved_networks" / "default.npz")
+
+
+def mnist_dir() -> Path:
+    """Where MNIST is looked for after $MNIST_DIR, and downloaded to when missing."""
+    return _app_folder / "data" / "mnist"
 
 
 def is_protected(path: Path) -> bool:
@@ -163,7 +179,7 @@ SCORING_CHUNK = 500
 @st.cache_resource(show_spinner="Loading MNIST…")
 def mnist() -> MnistData:
     """The four MNIST arrays, loaded once per server and made read-only for every session."""
-    data = load_mnist()
+    data = load_mnist(default_dir=mnist_dir())
     for array in (data.train_images, data.train_labels, data.test_images, data.test_labels):
         array.flags.writeable = False
     return data

@@ -20,11 +20,17 @@ from .config import (ACTIVATIONS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRESETS, Net
                      TrainConfig)
 from .errors import NNCoreError
 from .metrics import confusion_matrix, per_class_accuracy
-from .mnist import DEFAULT_DATA_DIR, download_mnist, find_mnist_dir, load_mnist
+from .mnist import download_mnist, find_mnist_dir, load_mnist
 from .network import Network
-from .network_file import DEFAULT_NETWORK, Metadata, load_network, save_network
-from .preprocess import preprocess_file
+from .network_file import Metadata, load_network, save_network
+from .preprocess import PREPROCESS_VERSION, preprocess_file
 from .trainer import StepResult, Trainer
+
+
+# The command line's own defaults, relative to the folder it runs in (the checkout's root
+# in the README); the library itself takes every path from its caller.
+DEFAULT_DATA_DIR = Path("data") / "mnist"
+DEFAULT_NETWORK = Path("saved_networks") / "default.npz"
 
 
 class ProgressBar:
@@ -57,14 +63,15 @@ def _download_progress(bar: ProgressBar) -> Callable[[str, int, int | None], Non
 def _load_data(args: argparse.Namespace):
     bar = ProgressBar()
     try:
-        return load_mnist(args.data_dir, download=True, progress=_download_progress(bar))
+        return load_mnist(args.data_dir, download=True, progress=_download_progress(bar),
+                          default_dir=DEFAULT_DATA_DIR)
     finally:
         bar.close()
 
 
 # -- commands --------------------------------------------------------------------
 def cmd_download(args: argparse.Namespace) -> int:
-    found = find_mnist_dir(args.data_dir)
+    found = find_mnist_dir(args.data_dir, DEFAULT_DATA_DIR)
     if found is not None:
         print(f"MNIST is already in {found}")
         return 0
@@ -165,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     command = "python -m nn_core " + shlex.join(args.argv)
     metadata = Metadata.new(args.name or out.stem, test_accuracy=test_accuracy,
                             train_config=train_config.to_dict(), history=trainer.history.to_dict(),
-                            command=command)
+                            command=command, preprocess_version=PREPROCESS_VERSION)
     save_network(out, network, metadata, overwrite=args.force)
     summary = {"test_accuracy": test_accuracy, "seconds": round(trainer.elapsed, 3),
                "samples_per_second": round(samples_per_second, 1), "out": str(out)}

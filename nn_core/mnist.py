@@ -70,8 +70,6 @@ MIRRORS: tuple[str, ...] = (
 # Some mirrors turn away urllib's default "Python-urllib" agent.
 USER_AGENT = "nn_core-mnist-downloader"
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
-
 ProgressCallback = Callable[[str, int, int | None], None]
 
 _REPLACE_HINT = "Replace it with a fresh copy of the MNIST file (delete it and download again)."
@@ -200,11 +198,12 @@ def _missing(directory: Path, names: Sequence[str]) -> list[str]:
     return [name for name in names if _locate(directory, name) is None]
 
 
-def find_mnist_dir(data_dir: str | Path | None = None) -> Path | None:
+def find_mnist_dir(data_dir: str | Path | None = None, default_dir: Path | None = None) -> Path | None:
     """The first directory holding all four MNIST files, or None.
 
     Looks at, in order: `data_dir`, the MNIST_DIR environment variable, the
-    repository's data/mnist/. Each file may be `.gz` or uncompressed. An
+    caller's `default_dir` (the CLI's and the app's data/mnist/). Each file may
+    be `.gz` or uncompressed. An
     explicit `data_dir` or MNIST_DIR that lacks files raises DataError rather
     than silently falling back to another directory.
     """
@@ -221,7 +220,9 @@ def find_mnist_dir(data_dir: str | Path | None = None) -> Path | None:
                 f"({', '.join(FILES)}; each may also be uncompressed, without .gz) there, "
                 f"or point it elsewhere.")
         return directory
-    return DEFAULT_DATA_DIR if not _missing(DEFAULT_DATA_DIR, list(FILES)) else None
+    if default_dir is not None and not _missing(Path(default_dir), list(FILES)):
+        return Path(default_dir)
+    return None
 
 
 # ---------------------------------------------------------------- downloading
@@ -344,14 +345,14 @@ def download_mnist(dest: Path, mirrors: Sequence[str] = MIRRORS, files: Mapping[
 # ---------------------------------------------------------------- loading
 
 def load_mnist(data_dir: str | Path | None = None, download: bool = True,
-               progress: ProgressCallback | None = None) -> MnistData:
+               progress: ProgressCallback | None = None, default_dir: Path | None = None) -> MnistData:
     """Find (or download) and read MNIST; see MnistData for the arrays' shapes.
 
     Files are looked up as find_mnist_dir does. If none are found and
     `download` is true they are downloaded into `data_dir` when given, else
-    into the repository's data/mnist/. Nothing is cached between calls.
+    into `default_dir`. Nothing is cached between calls.
     """
-    directory = _resolve_data_dir(data_dir, download, progress)
+    directory = _resolve_data_dir(data_dir, download, progress, default_dir)
     arrays = {}
     for name, expected in EXPECTED_SHAPES.items():
         path = _locate(directory, name) or directory / name
@@ -369,17 +370,19 @@ def load_mnist(data_dir: str | Path | None = None, download: bool = True,
 
 
 def _resolve_data_dir(data_dir: str | Path | None, download: bool,
-                      progress: ProgressCallback | None) -> Path:
+                      progress: ProgressCallback | None, default_dir: Path | None) -> Path:
     try:
-        found = find_mnist_dir(data_dir)
+        found = find_mnist_dir(data_dir, default_dir)
     except DataError:
         if data_dir is None or not download:
             raise
         return download_mnist(Path(data_dir).expanduser(), progress=progress)
     if found is not None:
         return found
-    if not download:
+    where = f"in {default_dir}, " if default_dir is not None else ""
+    if not download or default_dir is None:
         raise DataError(
-            f"MNIST files not found. Put the four files ({', '.join(FILES)}) in {DEFAULT_DATA_DIR}, "
-            f"set MNIST_DIR / --data-dir to a directory holding them, or allow downloading.")
-    return download_mnist(DEFAULT_DATA_DIR, progress=progress)
+            f"MNIST files not found. Put the four files ({', '.join(FILES)}) {where}"
+            f"set MNIST_DIR / --data-dir to a directory holding them"
+            + (", or allow downloading." if default_dir is not None else "."))
+    return download_mnist(default_dir, progress=progress)

@@ -27,7 +27,6 @@ import numpy as np
 from .config import NetworkConfig, TrainConfig
 from .errors import ConfigError, NetworkFileError, ShapeError
 from .network import Network
-from .preprocess import PREPROCESS_VERSION
 
 # 1: MLPs only. 2: adds conv/pool/batch-norm layer specs and batch-norm buffers.
 FORMAT_VERSION = 2
@@ -36,9 +35,6 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PARAMETERS = 8_000_000  # 32 MB of float32: far above any network we train
 MAX_METADATA_BYTES = 8 * 1024 * 1024
 MAX_HISTORY_ROWS = 200_000
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAVED_NETWORKS_DIR = REPO_ROOT / "saved_networks"
-DEFAULT_NETWORK = SAVED_NETWORKS_DIR / "default.npz"
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,9 @@ class Metadata:
     test_accuracy: float | None = None
     train_config: dict[str, Any] | None = None
     history: dict[str, list[float]] | None = None
-    preprocess_version: int = PREPROCESS_VERSION
+    # nn_core.preprocess.PREPROCESS_VERSION the network was trained for, stamped by
+    # whoever trains it (storage knows nothing of preprocessing); None: not recorded.
+    preprocess_version: int | None = None
     command: str | None = None  # how it was trained, for reproducing it
     format_version: int = FORMAT_VERSION
 
@@ -74,7 +72,7 @@ def sanitize_name(text: str) -> str:
     return stem
 
 
-def network_path(name: str, directory: Path = SAVED_NETWORKS_DIR) -> Path:
+def network_path(name: str, directory: Path) -> Path:
     """Where a network called ``name`` lives: ``directory/<sanitized>.npz``."""
     return Path(directory) / f"{sanitize_name(name)}.npz"
 
@@ -217,7 +215,10 @@ def _parse_metadata(raw: bytes) -> tuple[NetworkConfig, Metadata]:
     accuracy = document.get("test_accuracy")
     _require(accuracy is None or (isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool)
                                   and 0 <= accuracy <= 1), "test_accuracy must be between 0 and 1")
-    _require(isinstance(document.get("preprocess_version", 1), int), "preprocess_version must be a number")
+    preprocess_version = document.get("preprocess_version")
+    _require(preprocess_version is None or (isinstance(preprocess_version, int)
+                                            and not isinstance(preprocess_version, bool)),
+             "preprocess_version must be a whole number")
     command = document.get("command")
     _require(command is None or (isinstance(command, str) and len(command) <= 2000),
              "command must be text")
@@ -296,8 +297,7 @@ def load_network(source: str | Path | bytes | BinaryIO) -> tuple[Network, Metada
     return network, metadata
 
 
-def list_networks(directory: Path = SAVED_NETWORKS_DIR
-                  ) -> list[tuple[Path, tuple[Network, Metadata] | NetworkFileError]]:
+def list_networks(directory: Path) -> list[tuple[Path, tuple[Network, Metadata] | NetworkFileError]]:
     """Every .npz in ``directory``, sorted by name, loaded and validated, or the error that makes it unusable."""
     listing: list[tuple[Path, tuple[Network, Metadata] | NetworkFileError]] = []
     for path in sorted(Path(directory).glob("*.npz")):

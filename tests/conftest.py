@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+# Where `bash run_tests.sh` downloads MNIST when MNIST_DIR is not set.
+CHECKOUT_MNIST_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +17,9 @@ def mnist():
     """The real MNIST arrays (CI sets MNIST_DIR); skipped with a reason when absent."""
     from nn_core.mnist import find_mnist_dir, load_mnist
 
-    if not os.environ.get("MNIST_DIR") and find_mnist_dir() is None:
+    if not os.environ.get("MNIST_DIR") and find_mnist_dir(default_dir=CHECKOUT_MNIST_DIR) is None:
         pytest.skip("MNIST not available: set MNIST_DIR to the folder with the four IDX files")
-    return load_mnist(download=False)
+    return load_mnist(download=False, default_dir=CHECKOUT_MNIST_DIR)
 
 
 @pytest.fixture

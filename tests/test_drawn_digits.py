@@ -1,4 +1,4 @@
-"""Tests of benchmarks.drawn_digits: formats, geometry, reproducibility, likeness to the digit."""
+"""Tests of nn_core.synthetic.drawn_digits: formats, geometry, reproducibility, likeness to the digit."""
 
 import gzip
 import os
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from benchmarks.drawn_digits import (
+from nn_core.synthetic.drawn_digits import (
     BRUSH_RANGE,
     CANVAS,
     ENCODINGS,
@@ -18,10 +18,10 @@ from benchmarks.drawn_digits import (
     printed_cases,
     save_case_png,
 )
-from benchmarks import drawn_digits
-from benchmarks.stroke_mask import ink_mask as thresholded_digit
-from benchmarks.stroke_mask import stroke_mask
-from benchmarks.thinning import skeletonize
+from nn_core.synthetic import drawn_digits
+from nn_core.synthetic.stroke_mask import ink_mask as thresholded_digit
+from nn_core.synthetic.stroke_mask import stroke_mask
+from nn_core.synthetic.thinning import skeletonize
 from nn_core.errors import ConfigError, ShapeError
 
 
@@ -282,7 +282,7 @@ def test_bad_inputs_are_rejected(mnist_test):
 
 
 def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
-    from benchmarks.photo_accuracy import photo_of_digit
+    from nn_core.synthetic.photos import photo_of_digit
 
     digit = mnist_test[0][0]
     plain = photo_of_digit(digit, np.random.default_rng(0))
@@ -319,7 +319,7 @@ def test_photos_of_digits_have_their_page_desk_and_light(mnist_test):
 
 
 def test_photos_on_notebook_paper_have_lines_across_it():
-    from benchmarks.photo_accuracy import PENCIL_LINES, printed_lines
+    from nn_core.synthetic.photos import PENCIL_LINES, printed_lines
 
     def lines_crossed(profile: np.ndarray) -> int:  # runs of marked positions
         return int(np.count_nonzero(np.diff((profile > 0.3 * profile.max()).astype(np.int8)) == 1))
@@ -341,7 +341,7 @@ def test_photos_on_notebook_paper_have_lines_across_it():
 def test_a_page_photographed_at_a_slant_has_its_lines_fanning_out():
     """The lines across stay straight, but the top one is turned by the spread from the
     bottom one; halfway across they lie where parallel lines would."""
-    from benchmarks.photo_accuracy import line_marks
+    from nn_core.synthetic.photos import line_marks
 
     def line_rows(marks: np.ndarray, column: int) -> np.ndarray:  # centres of the lines crossing a column
         starts = np.flatnonzero(np.diff((marks[:, column] > 0.5).astype(np.int8)) == 1)

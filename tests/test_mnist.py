@@ -33,9 +33,7 @@ def rng() -> np.random.Generator:
 def no_mnist_anywhere(tmp_path, monkeypatch) -> Path:
     """No MNIST_DIR and an empty default data dir (returned) so nothing is found."""
     monkeypatch.delenv("MNIST_DIR", raising=False)
-    default = tmp_path / "default" / "mnist"
-    monkeypatch.setattr(mnist, "DEFAULT_DATA_DIR", default)
-    return default
+    return tmp_path / "default" / "mnist"
 
 
 # ---------------------------------------------------------------- the real data
@@ -90,8 +88,7 @@ def test_files_table_matches_the_real_files():
 @needs_real_mnist
 def test_load_mnist_finds_the_files_through_MNIST_DIR(monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_DIR", REAL_DIR)
-    monkeypatch.setattr(mnist, "DEFAULT_DATA_DIR", tmp_path / "empty")
-    data = load_mnist(download=False)
+    data = load_mnist(download=False, default_dir=tmp_path / "empty")
     assert data.train_images.shape == (60000, 784)
 
 
@@ -101,7 +98,7 @@ def test_load_mnist_downloads_into_the_default_dir_when_nothing_is_found(no_mnis
     with MirrorServer(routes) as server:
         local_download = functools.partial(mnist.download_mnist, mirrors=[server.url("m")])
         monkeypatch.setattr(mnist, "download_mnist", local_download)
-        data = load_mnist(download=True)
+        data = load_mnist(download=True, default_dir=no_mnist_anywhere)
     assert sorted(p.name for p in no_mnist_anywhere.iterdir()) == sorted(FILES)
     assert data.test_labels[:5].tolist() == [7, 2, 1, 0, 4]
 
@@ -201,27 +198,27 @@ def test_find_order_is_argument_then_MNIST_DIR_then_default(tmp_path, monkeypatc
     explicit, env, default = tmp_path / "explicit", tmp_path / "env", tmp_path / "default"
     for directory in (explicit, env, default):
         write_files(directory, contents)
-    monkeypatch.setattr(mnist, "DEFAULT_DATA_DIR", default)
     monkeypatch.setenv("MNIST_DIR", str(env))
-    assert find_mnist_dir(explicit) == explicit
-    assert find_mnist_dir(str(explicit)) == explicit
-    assert find_mnist_dir() == env
+    assert find_mnist_dir(explicit, default) == explicit
+    assert find_mnist_dir(str(explicit), default) == explicit
+    assert find_mnist_dir(None, default) == env
     monkeypatch.delenv("MNIST_DIR")
-    assert find_mnist_dir() == default
+    assert find_mnist_dir(None, default) == default
+    assert find_mnist_dir() is None  # the library has no folder of its own
 
 
 def test_find_accepts_uncompressed_names(no_mnist_anywhere, rng):
     write_files(no_mnist_anywhere, fake_mnist_contents(rng), compress=False)
-    assert find_mnist_dir() == no_mnist_anywhere
+    assert find_mnist_dir(default_dir=no_mnist_anywhere) == no_mnist_anywhere
     assert not (no_mnist_anywhere / TRAIN_IMAGES).exists()
 
 
 def test_find_returns_none_when_nothing_is_anywhere(no_mnist_anywhere, rng):
-    assert find_mnist_dir() is None
+    assert find_mnist_dir(default_dir=no_mnist_anywhere) is None
     partial = fake_mnist_contents(rng)
     del partial[TEST_IMAGES]
     write_files(no_mnist_anywhere, partial)
-    assert find_mnist_dir() is None
+    assert find_mnist_dir(default_dir=no_mnist_anywhere) is None
 
 
 def test_find_complains_about_an_explicit_or_env_dir_that_lacks_files(tmp_path, monkeypatch, rng):
@@ -243,9 +240,15 @@ def test_find_complains_about_an_explicit_or_env_dir_that_lacks_files(tmp_path, 
 
 def test_load_without_download_says_where_to_put_the_files(no_mnist_anywhere):
     with pytest.raises(DataError) as caught:
-        load_mnist(download=False)
+        load_mnist(download=False, default_dir=no_mnist_anywhere)
     message = str(caught.value)
     assert str(no_mnist_anywhere) in message and "MNIST_DIR" in message and TRAIN_IMAGES in message
+
+
+def test_load_without_a_default_folder_never_downloads_into_one_of_its_own(no_mnist_anywhere, monkeypatch):
+    monkeypatch.setattr(mnist, "download_mnist", lambda *args, **kwargs: pytest.fail("downloaded"))
+    with pytest.raises(DataError, match="set MNIST_DIR / --data-dir"):
+        load_mnist(download=True)
 
 
 def test_load_downloads_into_an_explicit_dir_that_lacks_the_files(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,22 +198,21 @@ def test_list_networks_reports_good_and_bad_files(tmp_path):
     assert isinstance(listing["bad.npz"], NetworkFileError)
 
 
-def test_bundled_default_network_is_valid_and_accurate():
-    from nn_core.network_file import DEFAULT_NETWORK
+BUNDLED_NETWORK = Path(__file__).resolve().parent.parent / "saved_networks" / "default.npz"
 
-    if not DEFAULT_NETWORK.exists():
+
+def test_bundled_default_network_is_valid_and_accurate():
+    if not BUNDLED_NETWORK.exists():
         pytest.fail("saved_networks/default.npz is missing: the app needs it to draw at once")
-    network, metadata = load_network(DEFAULT_NETWORK)
+    network, metadata = load_network(BUNDLED_NETWORK)
     assert metadata.test_accuracy >= 0.993
     assert metadata.command.startswith("python -m nn_core ") and " train " in metadata.command
     assert "--out saved_networks/default.npz" in metadata.command
-    assert os.path.getsize(DEFAULT_NETWORK) < 5 * 1024 * 1024
+    assert os.path.getsize(BUNDLED_NETWORK) < 5 * 1024 * 1024
 
 
 def test_bundled_default_network_accuracy_is_real(mnist):
-    from nn_core.network_file import DEFAULT_NETWORK
-
-    network, metadata = load_network(DEFAULT_NETWORK)
+    network, metadata = load_network(BUNDLED_NETWORK)
     accuracy = network.score(mnist.test_images, mnist.test_labels)
     assert accuracy == pytest.approx(metadata.test_accuracy, abs=1e-6)
 

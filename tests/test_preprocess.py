@@ -328,7 +328,7 @@ def test_the_printed_lines_of_ruled_and_squared_paper_are_not_ink(reference, pap
     margin line down it), tilted when it is photographed askew or turned, and the pen
     crosses them. They belong to the paper; taken for ink they would stretch the digit's
     box over the whole page. Against a pencil they are nearly as dark as the digit."""
-    from benchmarks.photo_accuracy import line_marks
+    from nn_core.synthetic.photos import line_marks
 
     rng = np.random.default_rng(5)
     pen = thin_pen()
@@ -345,7 +345,7 @@ def test_the_lines_of_a_page_photographed_at_a_slant_fan_out_and_are_not_ink(ref
     """Photographed at a slant, a notebook's lines across are no longer parallel: the top
     one is turned by a few degrees from the bottom one. Each is still a printed line, in
     pen or against a pencil."""
-    from benchmarks.photo_accuracy import line_marks
+    from nn_core.synthetic.photos import line_marks
 
     rng = np.random.default_rng(8)
     pen = thin_pen()
@@ -361,7 +361,7 @@ def test_a_stroke_along_a_dark_printed_line_stays(reference, columns):
     as the lines: where the base is darker than the line, its columns are the pen's; and
     in a photo so narrow that the base itself runs along most of the line, the base is
     darker than the lines around it."""
-    from benchmarks.photo_accuracy import line_marks
+    from nn_core.synthetic.photos import line_marks
 
     rng = np.random.default_rng(6)
     pen = thin_pen()
@@ -377,7 +377,7 @@ def test_a_pencil_digit_a_square_or_two_tall_cropped_loosely(reference, paper, t
     """A digit in a maths book, photographed and cropped round it: only two lines or so show
     each way, too few to be a family by their number, but each runs on over bare paper
     beyond both ends of the digit, as no stroke of it does."""
-    from benchmarks.photo_accuracy import line_marks
+    from nn_core.synthetic.photos import line_marks
 
     rng = np.random.default_rng(7)
     pen = thin_pen()

@@ -1,9 +1,9 @@
-"""Tests of benchmarks.stroke_mask: filled loops are opened, plain strokes are left alone."""
+"""Tests of nn_core.synthetic.stroke_mask: filled loops are opened, plain strokes are left alone."""
 
 import numpy as np
 
-from benchmarks.stroke_mask import ink_mask, stroke_mask
-from benchmarks.thinning import skeletonize
+from nn_core.synthetic.stroke_mask import ink_mask, stroke_mask
+from nn_core.synthetic.thinning import skeletonize
 
 UPSAMPLE = 4
 

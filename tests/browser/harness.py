@@ -56,6 +56,14 @@ def scratch_library(directory: Path, default_network: Path) -> Path:
     return directory
 
 
+def checkout_env(**variables: str) -> dict[str, str]:
+    """The environment for a process that must run this checkout's code: its root first on
+    PYTHONPATH, so another checkout installed in editable mode (or a plain install) never
+    stands in for it."""
+    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), **variables}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -75,8 +83,7 @@ def is_serving(url: str) -> bool:
 def running_app(library: Path, startup_timeout: float = 60) -> Iterator[str]:
     """The dashboard served from the repo root on a free port; yields its URL, stops it after."""
     port = free_port()
-    env = {**os.environ, "DIGITS_NETWORKS_DIR": str(library),
-           "DIGITS_DEFAULT_NETWORK": str(library / "default.npz")}
+    env = checkout_env(DIGITS_NETWORKS_DIR=str(library), DIGITS_DEFAULT_NETWORK=str(library / "default.npz"))
     command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
                "--server.port", str(port)]
     server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,

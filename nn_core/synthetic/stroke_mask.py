@@ -14,7 +14,7 @@ draw those loops, so before thinning we open them:
 import numpy as np
 from PIL import Image
 
-from benchmarks.thinning import skeletonize
+from .thinning import skeletonize
 
 INK_THRESHOLD = 0.35  # MNIST grey level (0-1) above which a pixel is part of the stroke
 HOLE_THRESHOLDS = (0.5, 0.65)  # stricter levels at which a filled loop's dip shows as a hole

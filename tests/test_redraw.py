@@ -1,11 +1,11 @@
-"""scripts/redraw_mnist.py: training digits re-drawn with a uniform brush, as the app would see them."""
+"""nn_core.synthetic.redraw (behind scripts/redraw_mnist.py): training digits re-drawn with a uniform brush, as the app would see them."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from nn_core.preprocess import preprocess
-from scripts.redraw_mnist import redraw, redraw_training_digits
+from nn_core.synthetic.redraw import redraw, redraw_training_digits
 
 
 def test_redrawn_digits_are_preprocessed_uniform_strokes(mnist):

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from benchmarks.stroke_mask import pen_path
-from nn_core.errors import ConfigError, ShapeError
+from ..errors import ConfigError, ShapeError
+from .stroke_mask import pen_path
 
 CANVAS = 280
 ENCODINGS = ("canvas_rgba", "canvas_black", "paper")

@@ -1,0 +1,51 @@
+"""MNIST training digits re-drawn the way people draw them, as extra training data.
+
+Each digit's pen path is retraced with a random round brush at a random size
+(drawn_digits.draw_digit) and sent through the app's own preprocessing, so a
+network also learns from digits that look like drawings on the canvas.
+scripts/redraw_mnist.py writes them to a file for ``train --extra-data``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from ..preprocess import preprocess
+from .drawn_digits import BRUSH_RANGE, UPSAMPLE, draw_digit
+
+
+def redraw(images: np.ndarray, seed: int, upsamples: tuple[int, ...] = (UPSAMPLE,)) -> np.ndarray:
+    """(N, 784) uint8 training digits → (N, 784) uint8 re-drawn and preprocessed digits,
+    each one's path thinned at one of ``upsamples`` (× 28), picked at random."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros_like(images)
+    for index, image in enumerate(images):
+        brush = int(rng.integers(BRUSH_RANGE[0], BRUSH_RANGE[1] + 1))
+        # One choice draws nothing from rng, so a single tracer's drawings stay as they were.
+        upsample = upsamples[0] if len(upsamples) == 1 else int(rng.choice(upsamples))
+        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng, upsample)
+        result = preprocess(coverage)
+        if not result.empty:
+            out[index] = np.round(result.image.reshape(784) * 255).astype(np.uint8)
+    return out
+
+
+def redraw_training_digits(images: np.ndarray, labels: np.ndarray, n: int, copies: int = 1,
+                           seed: int = 0, workers: int = 2,
+                           upsamples: tuple[int, ...] = (UPSAMPLE,)) -> tuple[np.ndarray, np.ndarray]:
+    """Re-draw ``copies`` times each of n randomly picked digits, in ``workers`` processes,
+    each drawing's path thinned at one of ``upsamples``.
+
+    Returns (M, 28, 28) uint8 images and their (M,) labels; M ≤ n·copies because a
+    digit whose re-drawing came out empty is dropped.
+    """
+    picks = np.tile(np.random.default_rng(seed).choice(len(images), n, replace=False), copies)
+    chunks = np.array_split(picks, workers * 8)
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(redraw, [images[c] for c in chunks],
+                              [seed + 1 + i for i in range(len(chunks))], [upsamples] * len(chunks)))
+    redrawn = np.concatenate(parts)
+    keep = redrawn.any(axis=1)
+    return redrawn[keep].reshape(-1, 28, 28), labels[picks][keep]

@@ -1,1 +1,0 @@
-"""Maintenance scripts (not part of nn_core): data preparation for training the bundled network."""
