@@ -6,9 +6,12 @@ pages, and tested with plain pytest.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
+from PIL import Image
 
 
 def ema(values: list[float] | np.ndarray, smoothing: float = 0.9) -> np.ndarray:
@@ -132,3 +135,15 @@ def channel_tiles(maps: np.ndarray) -> np.ndarray:
     if maps.ndim != 3:
         raise ValueError(f"feature maps must be (height, width, channels); got shape {maps.shape}")
     return maps.transpose(2, 0, 1)
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """A grey image, uint8 or floats in [0, 1], (H, W) or 784 values, as a
+    ``data:image/png;base64,…`` URL, for tables that show small images inline."""
+    image = np.asarray(image)
+    if image.ndim == 1 and image.size == 784:
+        image = image.reshape(28, 28)
+    pixels = image if image.dtype == np.uint8 else to_uint8_image(image)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

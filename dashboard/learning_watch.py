@@ -176,6 +176,16 @@ class PredictionWatch:
                 np.array([p[image, label] for p in self.probabilities], np.float32))
 
 
+def strip_rows(watch: PredictionWatch, image_urls: list[str]) -> dict[str, list]:
+    """The strip as table columns: each watched image (as ``image_urls``), what it is, the
+    digit the network reads now, its probability, and its latest change of mind."""
+    latest = watch.latest
+    predicted = [None] * len(watch.names) if latest is None else [int(d) for d in latest.argmax(axis=1)]
+    confidence = [None] * len(watch.names) if latest is None else [float(p) for p in latest.max(axis=1)]
+    return {"image": image_urls, "what": list(watch.names), "reads as": predicted, "probability": confidence,
+            "changed its mind": [flip.describe() if flip else "" for flip in watch.last_flips()]}
+
+
 def got_it_batch(batches: np.ndarray, probabilities: np.ndarray) -> int | None:
     """The first of ``batches`` from which ``probabilities`` (of the true digit) stay above
     one half — the moment the network "got it" — or None if they end at or below it."""

@@ -114,3 +114,18 @@ def save_network_form(key: str, network: Network, suggested_name: str,
         return None
     st.success(f"Saved `{saved.name}` (test accuracy {format_accuracy(metadata.test_accuracy)}).")
     return saved, metadata
+
+
+def learning_strip(rows: dict[str, list], key: str) -> None:
+    """The watched digits as one compact table: image, what it is, what the network reads,
+    how sure it is, and when it last changed its mind (see ``learning_watch.strip_rows``).
+
+    One table rather than a chart per digit: it refreshes with the training charts, so
+    it must cost the server next to nothing.
+    """
+    st.dataframe(rows, key=key, hide_index=True, width="stretch", row_height=40, column_config={
+        "image": st.column_config.ImageColumn("", width=40),
+        "what": st.column_config.TextColumn("digit"),
+        "reads as": st.column_config.NumberColumn("reads as", format="%d"),
+        "probability": st.column_config.ProgressColumn("sure", min_value=0.0, max_value=1.0, format="percent"),
+        "changed its mind": st.column_config.TextColumn("changed its mind")})

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from PIL import Image
 
 from nn_core.config import NetworkConfig
 from nn_core.network import Network
 
 from dashboard import charts
+from dashboard.arrays import png_data_url
 from dashboard.learning_watch import (WATCHED_TEST_DIGITS, PredictionWatch, fit_projection, got_it_batch, hidden_map,
-                                      last_hidden_activations, nearest_digits, watched_images)
+                                      last_hidden_activations, nearest_digits, strip_rows, watched_images)
 
 
 def _small_network(seed: int = 0) -> Network:
@@ -83,6 +88,31 @@ def test_watch_reports_the_last_flip_with_when_it_happened():
     batches, probabilities = watch.true_class_history(0)
     assert list(batches) == [100, 200, 300] and list(probabilities) == [1, 1, 0]
     assert watch.true_class_history(1)[0].size == 0  # no label, no history
+
+
+def test_strip_rows_say_what_each_digit_reads_as_and_when_it_changed():
+    watch = PredictionWatch(images=np.zeros((2, 784), np.float32), names=["your drawing", "test digit 7"],
+                            labels=np.array([-1, 7]))
+    assert strip_rows(watch, ["a", "b"])["reads as"] == [None, None]  # nothing recorded yet
+    first = np.full((2, 10), 0.05, np.float32)
+    first[0, 3], first[1, 7] = 0.55, 0.55
+    later = first.copy()
+    later[0, 3], later[0, 8] = 0.05, 0.55
+    watch.probabilities, watch.batches = [first, later], [50, 100]
+    rows = strip_rows(watch, ["a", "b"])
+    assert rows["image"] == ["a", "b"] and rows["what"] == ["your drawing", "test digit 7"]
+    assert rows["reads as"] == [8, 7] and rows["probability"] == pytest.approx([0.55, 0.55])
+    assert rows["changed its mind"] == ["was 3 at batch 50, now 8", ""]
+
+
+def test_png_data_url_round_trips_a_digit():
+    image = np.zeros((28, 28), np.float32)
+    image[5:20, 12:15] = 1.0
+    url = png_data_url(image.reshape(784))
+    assert url.startswith("data:image/png;base64,")
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    np.testing.assert_array_equal(decoded, (image * 255).astype(np.uint8))
+    assert png_data_url((image * 255).astype(np.uint8)) == url
 
 
 def test_watch_records_predictions_of_a_real_network(rng):
