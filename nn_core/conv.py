@@ -23,7 +23,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from .errors import ConfigError, ShapeError
 from .blas import gemm_tn
-from .layers import Layer, column_sums, store_gradient
+from .config import PADDINGS
+from .layers import Layer, column_sums, initial_weights, store_gradient
 
 MAX_COLS_BYTES = 64 * 2**20
 """Largest ``cols`` matrix built at once. A bigger batch (e.g. evaluating
@@ -33,9 +34,6 @@ bounded; a training batch of 128 MNIST images fits in one slice."""
 INPUT_GRAD_ROWS_BYTES = 16 * 2**20
 """Slice size for the input gradient's row patches: cache-sized slices run
 faster than one big product."""
-
-PADDINGS = ("same", "valid")
-INITS = ("he", "xavier")
 
 
 class _Scratch:
@@ -200,15 +198,11 @@ class Conv2D(Layer):
             _check_positive_int(name, value)
         if padding not in PADDINGS:
             raise ConfigError(f"padding must be one of {', '.join(PADDINGS)}; got {padding!r}")
-        if init not in INITS:
-            raise ConfigError(f"init must be one of {', '.join(INITS)}; got {init!r}")
         self.kernel = int(kernel)
         self.padding = padding
-        fan_in = self.kernel * self.kernel * in_channels
-        fan_out = self.kernel * self.kernel * out_channels
-        scale = np.sqrt(2.0 / fan_in) if init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
         shape = (self.kernel, self.kernel, in_channels, out_channels)
-        self.params = {"weight": rng.standard_normal(shape, dtype=np.float32) * np.float32(scale),
+        self.params = {"weight": initial_weights(shape, self.kernel ** 2 * in_channels,
+                                                 self.kernel ** 2 * out_channels, rng, init),
                        "bias": np.zeros(out_channels, dtype=np.float32)}
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
         before = (self.kernel - 1) // 2 if padding == "same" else 0

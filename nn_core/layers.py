@@ -17,6 +17,8 @@ import copy
 import numpy as np
 
 from .blas import axpby, gemm_tn
+from .config import WEIGHT_INITS
+from .errors import ConfigError
 
 
 def parameter_name(layer_index: int, key: str) -> str:
@@ -76,15 +78,24 @@ class Layer:
         return twin
 
 
+def initial_weights(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator,
+                    init: str) -> np.ndarray:
+    """Random float32 weights of ``shape``, scaled by ``init``: "he" keeps ReLU activations'
+    variance steady, "xavier" suits sigmoid/tanh. ``fan_in``/``fan_out``: the inputs
+    feeding one output and the outputs one input feeds."""
+    if init not in WEIGHT_INITS:
+        raise ConfigError(f"init must be one of {', '.join(WEIGHT_INITS)}; got {init!r}")
+    scale = np.sqrt(2.0 / fan_in) if init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
+    return rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)
+
+
 class Dense(Layer):
     """y = x @ weight + bias, with x (N, n_in), weight (n_in, n_out), bias (n_out,)."""
 
     def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, init: str = "he") -> None:
         super().__init__()
-        # He keeps ReLU activations' variance steady; Xavier suits sigmoid/tanh.
-        scale = np.sqrt(2.0 / n_in) if init == "he" else np.sqrt(2.0 / (n_in + n_out))
-        weight = rng.standard_normal((n_in, n_out), dtype=np.float32) * np.float32(scale)
-        self.params = {"weight": weight, "bias": np.zeros(n_out, dtype=np.float32)}
+        self.params = {"weight": initial_weights((n_in, n_out), n_in, n_out, rng, init),
+                       "bias": np.zeros(n_out, dtype=np.float32)}
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
         self._x: np.ndarray | None = None
 

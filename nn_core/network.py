@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .config import INPUT_SIZE, N_CLASSES, NetworkConfig
+from .config import INPUT_SIZE, N_CLASSES, ConvSpec, NetworkConfig, PoolSpec
 from .errors import ShapeError
 from .conv import BatchNorm, Conv2D, Flatten, MaxPool2D
 from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage, parameter_name
@@ -67,8 +67,8 @@ def _images_per_pass(config: NetworkConfig) -> int | None:
         return None
     widest, in_channels = 0, 1
     for spec, shape in zip(config.layer_specs(), config.shapes()):
-        if "conv" in spec:
-            patch_bytes = shape[0] * shape[1] * spec["kernel"] ** 2 * in_channels * 4
+        if isinstance(spec, ConvSpec):
+            patch_bytes = shape[0] * shape[1] * spec.kernel ** 2 * in_channels * 4
             widest = max(widest, patch_bytes)
         if len(shape) == 3:
             in_channels = shape[2]
@@ -91,25 +91,24 @@ class Network:
 
     def __init__(self, config: NetworkConfig = NetworkConfig()) -> None:
         self.config = config
-        rng = np.random.default_rng(config.seed)
-        init = config.init
-        if init == "auto":
-            init = "xavier" if config.activation in ("sigmoid", "tanh") else "he"
+        # Draws the initial weights, then dropout masks (a saved run keeps its state).
+        self.rng = rng = np.random.default_rng(config.seed)
+        init = config.weight_init
         activation = ACTIVATION_LAYERS[config.activation]
         specs = config.layer_specs()
         self.layers: list[Layer] = [ToImage()] if config.is_convolutional else []
-        previous: tuple[int, ...] = (28, 28, 1) if config.is_convolutional else (INPUT_SIZE,)
+        previous = config.input_shape
         for index, (spec, shape) in enumerate(zip(specs, config.shapes())):
-            if "conv" in spec:
-                self.layers.append(Conv2D(previous[2], spec["conv"], spec["kernel"], rng,
-                                          spec["padding"], init))
-                if spec["batchnorm"]:
-                    self.layers.append(BatchNorm(spec["conv"]))
-                if not (index + 1 < len(specs) and "pool" in specs[index + 1]):
+            following = specs[index + 1] if index + 1 < len(specs) else None
+            if isinstance(spec, ConvSpec):
+                self.layers.append(Conv2D(previous[2], spec.channels, spec.kernel, rng, spec.padding, init))
+                if spec.batchnorm:
+                    self.layers.append(BatchNorm(spec.channels))
+                if not isinstance(following, PoolSpec):
                     self.layers.append(activation())
-            elif "pool" in spec:
-                self.layers.append(MaxPool2D(spec["pool"]))
-                if index > 0 and "conv" in specs[index - 1]:
+            elif isinstance(spec, PoolSpec):
+                self.layers.append(MaxPool2D(spec.size))
+                if index > 0 and isinstance(specs[index - 1], ConvSpec):
                     # Every activation here is non-decreasing, so it commutes with a max:
                     # applied after the pool it gives the same outputs and gradients
                     # while touching one value per pooling window instead of all of them.
@@ -117,8 +116,8 @@ class Network:
             else:
                 if len(previous) == 3:
                     self.layers.append(Flatten())
-                self.layers.append(Dense(math.prod(previous), spec["dense"], rng, init))
-                if index < len(specs) - 1:
+                self.layers.append(Dense(math.prod(previous), spec.width, rng, init))
+                if following is not None:
                     self.layers.append(activation())
                     if config.dropout > 0:
                         self.layers.append(Dropout(config.dropout, rng))

@@ -21,6 +21,7 @@ from .losses import LOSSES
 from .network import Network, pass_slices
 from .optimizers import make_optimizer
 from .pass_threads import PassThreads
+from .training_state import TrainingState
 
 _INV_255 = np.float32(1 / 255)
 
@@ -110,6 +111,40 @@ class Trainer:
         self._batch_buffer = np.empty((0, 784), np.float32)
         self._pass_threads = PassThreads(network)
 
+    @classmethod
+    def from_checkpoint(cls, network: Network, images: np.ndarray, labels: np.ndarray, config: TrainConfig,
+                        state: TrainingState, history: History | None = None,
+                        eval_images: np.ndarray | None = None,
+                        eval_labels: np.ndarray | None = None) -> Trainer:
+        """A trainer that goes on with a saved run (see ``training_state``) exactly where it
+        stopped: ``network`` holds the run's weights, ``images``/``labels`` are the same
+        training set, ``config`` the run's settings with ``epochs`` the new total.
+
+        With the same settings it takes the batches, random draws and optimizer steps the
+        run would have taken had it never stopped. ConfigError or ShapeError when the state
+        does not fit this network, data or optimizer.
+        """
+        if state.n_images != len(images):
+            raise ShapeError(f"the run trained on {state.n_images:,} images; these are {len(images):,}: "
+                             f"continue it on the same data")
+        trainer = cls(network, images, labels, config, eval_images, eval_labels)
+        params = {name: param for name, param, _ in network.parameters()}
+        trainer.optimizer.load_state_dict(state.optimizer_arrays, state.optimizer_steps, params)
+        trainer.rng.bit_generator.state = state.rng_state
+        network.rng.bit_generator.state = state.network_rng_state
+        trainer._order = np.array(state.order, dtype=np.intp)
+        trainer._cursor = state.cursor
+        trainer.step_count, trainer.epochs_done, trainer.elapsed = state.step_count, state.epochs_done, state.elapsed
+        trainer.history = history if history is not None else History()
+        return trainer
+
+    def training_state(self) -> TrainingState:
+        """Where this run stands, to save with the network and continue later (``from_checkpoint``)."""
+        arrays, steps = self.optimizer.state_dict()
+        return TrainingState(self.step_count, self.epochs_done, self._cursor, self.elapsed, self._order.copy(),
+                             self.rng.bit_generator.state, self.network.rng.bit_generator.state,
+                             {name: array.copy() for name, array in arrays.items()}, steps)
+
     # -- state a UI reads --------------------------------------------------
     @property
     def epoch(self) -> float:
@@ -150,7 +185,8 @@ class Trainer:
                 self.optimizer.momentum = self.config.momentum
                 self.optimizer.nesterov = self.config.nesterov
             if hasattr(self.optimizer, "beta1"):
-                self.optimizer.beta1 = self.config.momentum
+                self.optimizer.beta1 = self.config.beta1
+                self.optimizer.beta2 = self.config.beta2
 
     # -- the loop ------------------------------------------------------------
     def _next_batch_indices(self) -> np.ndarray:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from nn_core.config import NetworkConfig
 from nn_core.network import Network
-from nn_core.network_file import Metadata, save_network
+from nn_core.network_file import Metadata, load_network, save_network
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,6 +65,7 @@ def test_train_saves_a_network_and_prints_json(mnist, tmp_path):
     assert set(summary) == {"test_accuracy", "seconds", "samples_per_second", "out"}
     assert summary["test_accuracy"] > 0.9 and summary["out"] == str(out)
     assert "epoch   1/1" in result.stderr
+    assert ", 1 epoch\n" in result.stderr and "1 epochs" not in result.stderr
     info = json.loads(cli("info", str(out), "--json").stdout)
     assert info["architecture"] == "784-32-10 relu"
     assert info["test_accuracy"] == summary["test_accuracy"]
@@ -92,10 +93,22 @@ def test_train_with_extra_labelled_images(mnist, tmp_path):
     np.savez(empty, images=np.zeros((0, 28, 28), np.uint8), labels=np.zeros(0, np.int64))
     assert_clean_failure(cli("train", "--epochs", "1", "--extra-data", str(empty), "--out",
                              str(tmp_path / "e.npz"), check=False), "N ≥ 1")
+
+
+def test_extra_data_that_is_not_plain_arrays_says_what_the_file_must_be(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember the milk")
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, images=np.array([object()], dtype=object), labels=np.zeros(1, np.int64))
-    assert_clean_failure(cli("train", "--epochs", "1", "--extra-data", str(pickled), "--out",
-                             str(tmp_path / "z.npz"), check=False), "--extra-data")
+    unnamed = tmp_path / "unnamed.npz"
+    np.savez(unnamed, np.zeros((2, 28, 28), np.uint8))
+    for path, problem in ((notes, "not an .npz archive"), (pickled, "its arrays hold Python objects, which are never loaded"),
+                          (unnamed, "holds arr_0, not both 'images' and 'labels'")):
+        result = cli("train", "--epochs", "1", "--extra-data", str(path), "--out", str(tmp_path / "z.npz"),
+                     check=False)
+        assert_clean_failure(result, f"--extra-data {path}: {problem}")
+        assert "uint8 'images' (N, 28, 28)" in result.stderr
+        assert "allow_pickle" not in result.stderr
 
 
 def test_evaluate_prints_a_readable_report(mnist):
@@ -130,7 +143,7 @@ def test_threads_option_sizes_the_blas_pool(tiny_network):
 
 
 def test_bad_input_gives_one_line_errors(tmp_path, tiny_network):
-    assert_clean_failure(cli("info", str(tmp_path / "missing.npz"), check=False), "no network file")
+    assert_clean_failure(cli("info", str(tmp_path / "missing.npz"), check=False), "no such network file")
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 definitely not a real archive")
     assert_clean_failure(cli("info", str(corrupt), check=False), "npz")
@@ -149,3 +162,54 @@ def test_bad_input_gives_one_line_errors(tmp_path, tiny_network):
 def test_download_reports_existing_data(mnist):
     result = cli("download")
     assert "already" in result.stdout
+
+
+def test_out_into_a_missing_folder_creates_it_and_says_so(mnist, tmp_path):
+    out = tmp_path / "new" / "folder" / "net.npz"
+    result = cli("train", "--layers", "784,8,10", "--epochs", "1", "--batch-size", "1000", "--out", str(out))
+    assert out.is_file()
+    assert f"created the folder {out.parent} for net.npz" in result.stdout
+
+
+def test_info_prints_numbers_for_people(tiny_network, tmp_path):
+    bundled = cli("info", str(REPO_ROOT / "saved_networks" / "default.npz")).stdout
+    assert "parameters: 454,922" in bundled and "test_accuracy: 99.55%" in bundled
+    assert "resumable: no" in bundled
+    assert "test_accuracy: not measured" in cli("info", str(tiny_network)).stdout
+    assert json.loads(cli("info", str(tiny_network), "--json").stdout)["parameters"] == 6370
+
+
+def test_network_file_errors_name_the_file(tmp_path):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 definitely not a real archive")
+    for command in (["info", str(corrupt)], ["evaluate", "--network", str(corrupt)],
+                    ["train", "--resume", str(corrupt), "--epochs", "1"]):
+        assert_clean_failure(cli(*command, check=False), f"error: {corrupt}: ")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_two_epochs_equal_one_then_one_more_resumed(mnist, tmp_path, optimizer):
+    """Same seed, constant learning rate: the resumed run ends on the very same weights."""
+    settings = ["--layers", "784,16,10", "--optimizer", optimizer, "--lr", "0.01", "--batch-size", "500",
+                "--seed", "3"]
+    cli("train", *settings, "--epochs", "2", "--out", str(tmp_path / "two.npz"))
+    cli("train", *settings, "--epochs", "1", "--out", str(tmp_path / "one.npz"))
+    result = cli("train", "--resume", str(tmp_path / "one.npz"), "--epochs", "1", "--out",
+                 str(tmp_path / "resumed.npz"))
+    assert "after 1 epoch: 1 more epoch on 60,000 images" in result.stdout
+    assert "epoch   2/2" in result.stdout
+    two, resumed = load_network(tmp_path / "two.npz"), load_network(tmp_path / "resumed.npz")
+    for (name, expected), found in zip(two[0].state_dict().items(), resumed[0].state_dict().values()):
+        assert np.array_equal(expected, found), name
+    assert resumed[1].history == two[1].history | {"time": resumed[1].history["time"],
+                                                    "eval_time": resumed[1].history["eval_time"]}
+    info = cli("info", str(tmp_path / "resumed.npz")).stdout
+    assert "resumable: yes" in info and "after 2 epochs (240 batches)" in info
+    assert "&& python -m nn_core train --resume" in info
+
+
+def test_resume_refuses_files_without_a_run_and_new_settings(tiny_network, tmp_path):
+    assert_clean_failure(cli("train", "--resume", str(tiny_network), "--epochs", "1", check=False),
+                         "holds no training state to resume")
+    assert_clean_failure(cli("train", "--resume", str(tiny_network), "--lr", "0.1", check=False),
+                         "drop --lr")

@@ -119,7 +119,8 @@ def test_storage_never_loads_preprocessing(module):
     assert "nn_core.preprocess" not in loaded_after_import(module)
 
 
-@pytest.mark.parametrize("module", ["nn_core.cli", "nn_core.trainer", "nn_core.synthetic.redraw"])
+@pytest.mark.parametrize("module", ["nn_core", "nn_core.cli", "nn_core.network_file", "nn_core.preprocess",
+                                    "nn_core.trainer", "nn_core.synthetic.redraw"])
 def test_the_engine_never_loads_the_ui(module):
     loaded = {name.split(".")[0] for name in loaded_after_import(module)}
     assert not loaded & {"streamlit", "plotly", "dashboard"}

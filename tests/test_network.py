@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from nn_core.config import NetworkConfig, TrainConfig
+from nn_core.config import ConvSpec, DenseSpec, NetworkConfig, PoolSpec, TrainConfig
 from nn_core.errors import ConfigError, ShapeError
 from nn_core.layers import Dense, Dropout, ReLU, Tanh
 from nn_core.losses import softmax_cross_entropy
@@ -140,16 +140,6 @@ def test_state_dict_round_trip_and_mismatch():
         target.load_state_dict({})
 
 
-def test_nn_core_never_imports_the_ui():
-    import subprocess
-    import sys
-
-    code = ("import sys, nn_core, nn_core.cli, nn_core.network_file, nn_core.preprocess; "
-            "print(sorted(m for m in ('streamlit', 'plotly') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 CNN_SPEC = [{"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3, "padding": "valid",
                                                       "batchnorm": True}, {"pool": 2}, {"dense": 10}]
 
@@ -169,6 +159,21 @@ def test_cnn_built_from_plain_data():
     assert config.describe() == "c4k3-p2-c6k3bn-p2-d10 relu"
     assert NetworkConfig.from_dict(config.to_dict()) == config
     assert Network(NetworkConfig(layers=PRESETS["cnn"])).predict_proba(np.zeros((2, 784))).shape == (2, 10)
+
+
+def test_each_layer_kind_has_its_own_spec_and_the_json_form_stays():
+    config = NetworkConfig.from_dict({"layers": CNN_SPEC})
+    assert config.layer_specs() == [ConvSpec(4, 3), PoolSpec(2), ConvSpec(6, 3, "valid", batchnorm=True),
+                                    PoolSpec(2), DenseSpec(10)]
+    assert config.to_dict()["layers"] == CNN_SPEC
+    assert NetworkConfig().layer_specs() == [DenseSpec(256), DenseSpec(128), DenseSpec(10)]
+    assert NetworkConfig().to_dict()["layers"] == [784, 256, 128, 10]
+
+
+@pytest.mark.parametrize("activation, init, scheme", [("relu", "auto", "he"), ("tanh", "auto", "xavier"),
+                                                      ("sigmoid", "he", "he"), ("relu", "xavier", "xavier")])
+def test_the_initial_weights_scheme_follows_the_activation_unless_named(activation, init, scheme):
+    assert NetworkConfig(activation=activation, init=init).weight_init == scheme
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh"])
