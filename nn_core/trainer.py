@@ -115,16 +115,19 @@ class Trainer:
     def from_checkpoint(cls, network: Network, images: np.ndarray, labels: np.ndarray, config: TrainConfig,
                         state: TrainingState, history: History | None = None,
                         eval_images: np.ndarray | None = None,
-                        eval_labels: np.ndarray | None = None) -> Trainer:
+                        eval_labels: np.ndarray | None = None, same_data: bool = True) -> Trainer:
         """A trainer that goes on with a saved run (see ``training_state``) exactly where it
         stopped: ``network`` holds the run's weights, ``images``/``labels`` are the same
         training set, ``config`` the run's settings with ``epochs`` the new total.
 
         With the same settings it takes the batches, random draws and optimizer steps the
-        run would have taken had it never stopped. ConfigError or ShapeError when the state
-        does not fit this network, data or optimizer.
+        run would have taken had it never stopped. ``same_data=False`` goes on with other
+        images (a network trained by the CLI continued on the dashboard's split): the
+        optimizer's state, the counters and the generators carry over, and a new pass over
+        these images starts, freshly shuffled. ConfigError or ShapeError when the state does
+        not fit this network, data or optimizer.
         """
-        if state.n_images != len(images):
+        if same_data and state.n_images != len(images):
             raise ShapeError(f"the run trained on {state.n_images:,} images; these are {len(images):,}: "
                              f"continue it on the same data")
         trainer = cls(network, images, labels, config, eval_images, eval_labels)
@@ -132,8 +135,10 @@ class Trainer:
         trainer.optimizer.load_state_dict(state.optimizer_arrays, state.optimizer_steps, params)
         trainer.rng.bit_generator.state = state.rng_state
         network.rng.bit_generator.state = state.network_rng_state
-        trainer._order = np.array(state.order, dtype=np.intp)
-        trainer._cursor = state.cursor
+        if same_data:
+            trainer._order, trainer._cursor = np.array(state.order, dtype=np.intp), state.cursor
+        else:
+            trainer._order, trainer._cursor = trainer.rng.permutation(len(images)), 0
         trainer.step_count, trainer.epochs_done, trainer.elapsed = state.step_count, state.epochs_done, state.elapsed
         trainer.history = history if history is not None else History()
         return trainer

@@ -89,6 +89,22 @@ def test_resuming_on_other_data_is_refused():
         resumed(saved_run(trainer), images[:100], labels[:100], epochs=2)
 
 
+def test_a_run_can_go_on_with_other_data_keeping_its_optimizer_state():
+    images, labels = toy_data(120)
+    trainer = Trainer(Network(SMALL_MLP), images, labels, replace_epochs(RUNS["adam"], 1, batch_size=40))
+    trainer.run()
+    network, metadata, state = load_checkpoint(saved_run(trainer))
+    others, other_labels = toy_data(100)
+    config = replace_epochs(RUNS["adam"], 2, batch_size=40)
+    going_on = Trainer.from_checkpoint(network, others, other_labels, config, state, same_data=False)
+    assert going_on.optimizer.steps == trainer.optimizer.steps
+    for name, moment in trainer.optimizer.first.items():
+        assert np.array_equal(going_on.optimizer.first[name], moment)
+    assert going_on.epoch == 1.0  # a new pass over the other images starts
+    going_on.run()
+    assert going_on.step_count == 3 + 3 and set(going_on.optimizer.steps.values()) == {6}
+
+
 def test_files_without_a_training_state_still_load_and_say_so():
     data = network_to_bytes(Network(SMALL_MLP), Metadata.new("plain"))
     network, metadata, state = load_checkpoint(data)
