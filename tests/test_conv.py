@@ -12,7 +12,7 @@ from nn_core.conv import BatchNorm, Conv2D, Flatten, MaxPool2D
 from nn_core.errors import ConfigError, ShapeError
 from nn_core.layers import Dense, Layer, ReLU
 from nn_core.losses import softmax_cross_entropy
-from tests.test_layers import numerical_gradient
+from tests.gradients import numerical_gradient
 
 
 def as_float64(layer: Layer) -> Layer:

@@ -108,6 +108,12 @@ def test_each_part_imports_only_what_it_may(folder, forbidden):
 BROWSER_BENCHMARKS = ("draw_latency.py", "dashboard_train_speed.py")
 
 
+def test_tests_share_helper_modules_not_each_other():
+    offenders = [f"{path.relative_to(REPO_ROOT)} imports {name}" for path in project_files("tests")
+                 for name in sorted(imported_modules(path)) if name.rpartition(".")[2].startswith("test_")]
+    assert not offenders
+
+
 def test_only_the_browser_benchmarks_use_the_browser_harness():
     users = sorted(path.name for path in project_files("benchmarks")
                    if any(name.startswith("tests") for name in imported_modules(path)))

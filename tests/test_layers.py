@@ -9,19 +9,7 @@ from nn_core.config import NetworkConfig
 from nn_core.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from nn_core.losses import softmax, softmax_cross_entropy, softmax_mse
 from nn_core.network import Network
-
-
-def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        original = x[index]
-        x[index] = original + eps
-        plus = f()
-        x[index] = original - eps
-        minus = f()
-        x[index] = original
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad
+from tests.gradients import numerical_gradient
 
 
 def check_layer(layer, x: np.ndarray, rng: np.random.Generator) -> None:

@@ -207,7 +207,7 @@ def test_invalid_cnn_specs_are_explained(layers, message):
 
 
 def test_cnn_gradients_through_the_whole_network(rng):
-    from tests.test_layers import numerical_gradient
+    from tests.gradients import numerical_gradient
     from nn_core.losses import softmax_cross_entropy
 
     network = Network(NetworkConfig(layers=tuple(CNN_SPEC), activation="tanh", seed=2)).astype(np.float64)

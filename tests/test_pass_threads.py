@@ -13,7 +13,7 @@ from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.network import Network
 from nn_core.pass_threads import set_pass_threads, split_passes
 from nn_core.trainer import Trainer
-from tests.test_trainer import (SMALL_CNN, SMALL_CNN_BATCHNORM, assert_trained_alike, small_trainer,
+from tests.small_runs import (SMALL_CNN, SMALL_CNN_BATCHNORM, assert_trained_alike, small_trainer,
                                 toy_digits)
 
 

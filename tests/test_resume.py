@@ -15,6 +15,7 @@ from nn_core.errors import NetworkFileError, ShapeError
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_checkpoint, load_network, network_to_bytes
 from nn_core.trainer import History, Trainer
+from tests.small_runs import toy_digits
 
 SMALL_MLP = NetworkConfig(layers=(784, 16, 10), seed=5)
 RUNS = {
@@ -26,9 +27,8 @@ RUNS = {
 }
 
 
-def toy_data(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n, 784), dtype=np.uint8), rng.integers(0, 10, n).astype(np.uint8)
+def toy_data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return toy_digits(np.random.default_rng(0), n)
 
 
 def saved_run(trainer: Trainer) -> bytes:
