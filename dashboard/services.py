@@ -28,7 +28,7 @@ from nn_core.mnist import MnistData, load_mnist
 from nn_core.network import Network
 from nn_core.network_file import Metadata
 from nn_core.pass_threads import set_pass_threads
-from nn_core.preprocess import PreprocessResult, preprocess
+from nn_core.preprocess import PreprocessResult, Source, preprocess
 
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
@@ -233,9 +233,12 @@ class Classification:
         return None if self.probabilities is None else float(self.probabilities.max())
 
 
-def classify(network: Network, image: np.ndarray) -> Classification:
-    """Any image array (canvas RGBA, file pixels) → preprocessing stages and probabilities."""
-    result = preprocess(image)
+def classify(network: Network, image: np.ndarray, source: Source = "auto") -> Classification:
+    """Any image array (canvas RGBA, file pixels) → preprocessing stages and probabilities.
+
+    ``source`` as for ``preprocess``: "canvas" for the drawing canvas, "auto" for uploads.
+    """
+    result = preprocess(image, source)
     if result.empty:
         return Classification(result, None)
     return Classification(result, network.predict_proba(result.image)[0])

@@ -24,7 +24,7 @@ from .metrics import confusion_matrix, per_class_accuracy
 from .mnist import download_mnist, find_mnist_dir, load_mnist
 from .network import Network
 from .network_file import Metadata, load_checkpoint, load_network, save_network
-from .preprocess import PREPROCESS_VERSION, preprocess_file
+from .preprocess import PREPROCESS_VERSION, SOURCES, preprocess_file
 from .trainer import History, StepResult, Trainer
 
 
@@ -288,17 +288,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failures = 0
     for file in args.files:
         try:
-            result = preprocess_file(file)
+            result = preprocess_file(file, args.source)
         except (NNCoreError, OSError) as exc:
             failures += 1
             print(f"error: {file}: {_one_line(exc)}", file=sys.stderr)
             continue
         if result.empty:
-            record = {"file": file, "prediction": None, "probabilities": None, "empty": True}
+            record = {"file": file, "prediction": None, "probabilities": None, "empty": True,
+                      "source": result.source}
         else:
             probabilities = network.predict_proba(result.vector)[0]
             record = {"file": file, "prediction": int(probabilities.argmax()),
-                      "probabilities": [round(float(p), 6) for p in probabilities]}
+                      "probabilities": [round(float(p), 6) for p in probabilities], "source": result.source}
         if args.json:
             print(json.dumps(record))
         elif result.empty:
@@ -425,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("files", nargs="+", metavar="FILE")
     sub.add_argument("--network", default=str(DEFAULT_NETWORK), help="network file (.npz)")
     sub.add_argument("--json", action="store_true", help="one JSON object per line")
+    sub.add_argument("--source", choices=SOURCES, default="auto",
+                     help="canvas: a clean drawing on a uniform background; photo: a photo or scan "
+                          "(lighting, page, ruled lines cleaned up); auto (default): canvas when the "
+                          "background is one exact colour, else photo. JSON output says which ran")
     sub.set_defaults(run=cmd_predict)
 
     sub = commands.add_parser("info", help="show a network file's metadata after validating it")

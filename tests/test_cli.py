@@ -129,6 +129,10 @@ def test_predict_json_with_the_default_network(mnist, tmp_path):
     assert all(len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-3
                for r in records[:-1])
     assert records[-1]["prediction"] is None and records[-1]["empty"] is True
+    assert {r["source"] for r in records} == {"canvas"}  # MNIST digits and a blank: one exact background
+    forced = [json.loads(line) for line in cli("predict", str(files[0]), "--json", "--source", "photo")
+              .stdout.splitlines()]
+    assert forced[0]["source"] == "photo" and forced[0]["prediction"] == records[0]["prediction"]
     plain = cli("predict", str(files[0]), str(blank))
     assert "nothing drawn" in plain.stdout
 

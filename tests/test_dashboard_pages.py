@@ -307,6 +307,7 @@ def test_debug_page_explains_a_drawing_without_mnist(library, monkeypatch):
     headers = [header.value for header in app.main.subheader]
     assert headers == ["Preprocessing, stage by stage", "Inside the network", "What the first layer looks for",
                        "How the network sorts digits", "On the 10,000 test images"]
+    assert any("clean drawing" in caption.value for caption in app.caption)
     assert [error.value for error in app.error] == [
         "The map of the hidden layer needs the MNIST dataset: could not download MNIST (offline?)",
         "The test-set analysis needs the MNIST dataset: could not download MNIST (offline?)"]

@@ -70,6 +70,14 @@ def test_drawn_canvas_gives_probabilities_of_the_28x28_input():
     assert result.confidence == pytest.approx(result.probabilities.max())
 
 
+def test_classify_runs_the_path_it_is_asked_for():
+    network = Network(SMALL)
+    canvas = canvas_with_stroke()
+    assert services.classify(network, canvas).preprocessed.source == "canvas"  # auto: a uniform background
+    assert services.classify(network, canvas, "canvas").preprocessed.source == "canvas"
+    assert services.classify(network, canvas, "photo").preprocessed.source == "photo"
+
+
 def test_hidden_activations_and_first_layer_weights():
     network = Network(NetworkConfig(layers=(784, 32, 16, 10), activation="tanh"))
     layers = services.hidden_activations(network, np.zeros((28, 28), np.float32))

@@ -28,8 +28,8 @@ from nn_core.preprocess import (
     naive_resize,
     preprocess,
     preprocess_file,
-    to_ink,
 )
+from nn_core.preprocess.ink import to_ink
 
 SAME = 0.05  # mean absolute difference below which two inputs count as the same digit
 

@@ -21,6 +21,12 @@ SOURCES = ["Current drawing", "MNIST test image"]
 STAGE_TITLES = {"grey": "1. ink (grey)", "cropped": "2. cropped", "scaled": "3. scaled to 20 px",
                 "centred": "4. centred in 28×28"}
 MAX_GALLERY = 24
+PATH_NOTES = {
+    "canvas": "Preprocessed as a **clean drawing** (canvas path): the background is one exact colour, so the "
+              "ink is how far each pixel lies from it; no photo cleanup ran.",
+    "photo": "Preprocessed as a **photo** (photo path): lighting evened out, and the desk around the page, "
+             "bands along its sides and the printed lines of ruled paper looked for and removed.",
+}
 
 
 def chosen_image() -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None]:
@@ -32,6 +38,7 @@ def chosen_image() -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None
         if classification is None or classification.preprocessed.empty:
             st.info("Nothing drawn yet: draw a digit on the Draw page, or pick an MNIST test image.")
             return {}, None, None
+        st.caption(PATH_NOTES[classification.preprocessed.source])
         stages = classification.preprocessed.stages
         return {STAGE_TITLES.get(name, name): image for name, image in stages.items()}, \
             classification.preprocessed.image, None

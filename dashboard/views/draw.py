@@ -102,7 +102,8 @@ source = st.segmented_control("Input", SOURCES, key=state.kept_widget("draw_sour
 input_column, seen_column, chart_column = st.columns([1.15, 1, 1.6], gap="large")
 with input_column:
     pixels = canvas_pixels() if source == SOURCES[0] else uploaded_pixels()
-classification = None if pixels is None else services.classify(state.active_network().network, pixels)
+classification = None if pixels is None else services.classify(
+    state.active_network().network, pixels, "canvas" if source == SOURCES[0] else "auto")
 state.set_current_classification(classification)
 with seen_column:
     prediction_panel(classification, source)

@@ -27,9 +27,8 @@ Files are read by ``load_image`` (loading.py); levels.py and masks.py hold what
 several stages share.
 """
 
-from .ink import to_ink
 from .loading import load_image
-from .pipeline import PREPROCESS_VERSION, PreprocessResult, naive_resize, preprocess, preprocess_file
+from .pipeline import PREPROCESS_VERSION, SOURCES, PreprocessResult, Source, naive_resize, preprocess, preprocess_file
 
-__all__ = ["PREPROCESS_VERSION", "PreprocessResult", "load_image", "naive_resize", "preprocess",
-           "preprocess_file", "to_ink"]
+__all__ = ["PREPROCESS_VERSION", "SOURCES", "PreprocessResult", "Source", "load_image", "naive_resize",
+           "preprocess", "preprocess_file"]

@@ -20,10 +20,11 @@ LUMINANCE = {
 def to_grey(image: np.ndarray) -> np.ndarray:
     """Any image array ``to_ink`` accepts → (H, W) float32 grey in [0, 1]; where an alpha
     channel varies, transparent pixels take the colour opposite to the strokes'."""
-    return _composite_alpha(_as_unit_float(image))
+    return _composite_alpha(as_unit_float(image))
 
 
-def _as_unit_float(image: np.ndarray) -> np.ndarray:
+def as_unit_float(image: np.ndarray) -> np.ndarray:
+    """Any image array ``to_ink`` accepts → float32 of the same shape in [0, 1]; ImageError otherwise."""
     if not isinstance(image, np.ndarray):
         raise ImageError(f"Expected a numpy image array, got a {type(image).__name__}; "
                          "use load_image() to read files.")

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 from PIL import Image
 
-from ..errors import ImageError
+from ..errors import ConfigError, ImageError
+from .canvas import drawing
 from .digit_box import digit_box
-from .ink import to_ink
 from .levels import BBOX_LEVEL
 from .loading import load_image
 from .scaling import scale_to_box
 
 
 # Bump whenever the output for the same input changes; networks record it.
-# 2: photos: lighting fitted as a surface, pages found on a desk; 3: ruled paper; 4: its lines as dark as pencil.
-PREPROCESS_VERSION: int = 4
+# 2: photos: lighting fitted as a surface, pages found on a desk; 3: ruled paper; 4: its lines as dark as pencil;
+# 5: clean drawings take the canvas path (ink from alpha or the distance from the background colour).
+PREPROCESS_VERSION: int = 5
 MNIST_SIDE = 28
+Source = Literal["canvas", "photo", "auto"]
+SOURCES: tuple[str, ...] = ("canvas", "photo", "auto")
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,14 @@ class PreprocessResult:
     (longer side 20) and "centred" (28, 28) to float32 2-D arrays in [0, 1];
     an empty result holds "grey" only. ``image`` is the final (28, 28) float32
     input (the same array as ``stages["centred"]``) or None when ``empty``.
+    ``source`` says which path made the ink: "canvas" (a clean drawing) or
+    "photo" (the photo cleanup).
     """
 
     stages: dict[str, np.ndarray]
     image: np.ndarray | None
     empty: bool
+    source: str = "photo"
 
     @property
     def vector(self) -> np.ndarray:
@@ -66,9 +72,26 @@ def _centre(scaled: np.ndarray) -> np.ndarray:
     return (np.round(np.clip(field, 0, 1) * 255) / 255).astype(np.float32)
 
 
-def preprocess(image: np.ndarray) -> PreprocessResult:
-    """Run every stage on an image array (anything ``to_ink`` accepts)."""
-    grey = to_ink(image)
+def preprocess(image: np.ndarray, source: Source = "auto") -> PreprocessResult:
+    """Run every stage on an image array (anything ``to_ink`` accepts).
+
+    ``source`` picks how the ink is found: "canvas" for a clean drawing (ink is the
+    distance from the background's exact colour, or the alpha of a transparent
+    layer), "photo" for the photo cleanup (lighting, page, desk, ruled lines), and
+    "auto" for "canvas" when the background is one exact value and "photo" otherwise.
+    The MNIST steps that follow are the same for both.
+    """
+    if source not in SOURCES:
+        raise ConfigError(f"source must be one of {', '.join(SOURCES)}; got {source!r}.")
+    if source != "photo":
+        found = drawing(image)
+        if source == "canvas" or found.uniform:
+            return _mnist_steps(found.ink(), "canvas")
+    return _mnist_steps(_photo_ink(image), "photo")
+
+
+def _mnist_steps(grey: np.ndarray, source: str) -> PreprocessResult:
+    """Stages 2–6 on the ink ``grey``: what MNIST did to its digits."""
     box = digit_box(grey)
     if box is not None:
         cropped = grey[box]
@@ -77,16 +100,22 @@ def preprocess(image: np.ndarray) -> PreprocessResult:
         if scaled.max() >= BBOX_LEVEL:
             centred = _centre(scaled)
             stages = {"grey": grey, "cropped": cropped, "scaled": scaled, "centred": centred}
-            return PreprocessResult(stages=stages, image=centred, empty=False)
-    return PreprocessResult(stages={"grey": grey}, image=None, empty=True)
+            return PreprocessResult(stages=stages, image=centred, empty=False, source=source)
+    return PreprocessResult(stages={"grey": grey}, image=None, empty=True, source=source)
 
 
-def preprocess_file(source: str | Path | bytes | BinaryIO) -> PreprocessResult:
+def _photo_ink(image: np.ndarray) -> np.ndarray:
+    # Imported here, not at the top: a drawing must never load (let alone run) the photo cleanup.
+    from .ink import to_ink
+    return to_ink(image)
+
+
+def preprocess_file(file: str | Path | bytes | BinaryIO, source: Source = "auto") -> PreprocessResult:
     """``load_image`` then ``preprocess``."""
-    return preprocess(load_image(source))
+    return preprocess(load_image(file), source)
 
 
 def naive_resize(image: np.ndarray) -> np.ndarray:
     """The old approach, kept as a baseline: squash the whole image to (28, 28) float32."""
-    resized = Image.fromarray(to_ink(image)).resize((MNIST_SIDE, MNIST_SIDE), Image.Resampling.BILINEAR)
+    resized = Image.fromarray(_photo_ink(image)).resize((MNIST_SIDE, MNIST_SIDE), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)

@@ -1,0 +1,234 @@
+"""preprocess(image, source=...): clean drawings take the canvas path, photos the photo cleanup.
+
+A drawing is never "nothing drawn" however thick its loops; only empty canvases,
+specks and dots are. "auto" tells a drawing (a background of one exact value, in
+any canvas encoding or a paint program's 28×28 picture) from a photo (noise,
+gradients, JPEG).
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from nn_core.errors import ConfigError
+from nn_core.network_file import DEFAULT_NETWORK, load_network
+from nn_core.preprocess import pipeline, preprocess, preprocess_file
+
+from tests.test_preprocess import draw, mean_abs_diff
+
+CANVAS = 280
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def loop_strokes(digit: int) -> list[list[tuple[float, float]]]:
+    """Strokes of a loop-bearing digit in unit coordinates (x, y), in drawing order."""
+    def ellipse(cx: float, cy: float, rx: float, ry: float, start: float = 0, turn: float = 1,
+                steps: int = 48) -> list[tuple[float, float]]:
+        angles = 2 * np.pi * (start + turn * np.linspace(0, 1, steps))
+        return [(cx + rx * np.cos(a), cy + ry * np.sin(a)) for a in angles]
+
+    if digit == 0:
+        return [ellipse(0.5, 0.5, 0.4, 0.5)]
+    if digit == 6:
+        return [[(0.75, 0.0), (0.45, 0.15), (0.25, 0.45)] + ellipse(0.5, 0.72, 0.28, 0.28, 0.5)]
+    if digit == 8:
+        return [ellipse(0.5, 0.25, 0.25, 0.25, 0.25) + ellipse(0.5, 0.72, 0.32, 0.28, -0.25, -1)]
+    if digit == 9:
+        return [ellipse(0.45, 0.28, 0.3, 0.28, 0) + [(0.75, 0.3), (0.72, 0.65), (0.6, 1.0)]]
+    raise ValueError(digit)
+
+
+def draw_loops(digit: int, brush: int, height_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """(280, 280) uint8 coverage of the digit drawn with a round brush, ``height_fraction`` of the
+    canvas tall (its ink, brush included), at a random place on the canvas."""
+    height = height_fraction * CANVAS - brush
+    width = 0.7 * height
+    top = rng.uniform(brush / 2, CANVAS - brush / 2 - height)
+    left = rng.uniform(brush / 2, CANVAS - brush / 2 - width)
+    supersample = 2
+    image = Image.new("L", (CANVAS * supersample, CANVAS * supersample), 0)
+    pen = ImageDraw.Draw(image)
+    radius = brush * supersample / 2
+    for stroke in loop_strokes(digit):
+        path = [((left + x * width) * supersample, (top + y * height) * supersample) for x, y in stroke]
+        pen.line(path, fill=255, width=brush * supersample, joint="curve")
+        for x, y in (path[0], path[-1]):
+            pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return np.asarray(image.reduce(supersample))
+
+
+def canvas_encodings(ink: np.ndarray) -> dict[str, np.ndarray]:
+    """The ways our canvas and common drawing tools hand over a 280×280 drawing."""
+    transparent = np.zeros(ink.shape + (4,), np.uint8)
+    transparent[..., :3] = np.where(ink[..., None] > 0, 255, 0)
+    transparent[..., 3] = ink
+    black = np.full(ink.shape + (4,), 255, np.uint8)
+    black[..., :3] = ink[..., None]
+    return {"white ink on transparent": transparent, "white ink on opaque black": black,
+            "dark ink on white": np.repeat(255 - ink[..., None], 3, axis=2)}
+
+
+@pytest.fixture(scope="module")
+def default_network():
+    return load_network(DEFAULT_NETWORK)[0]
+
+
+def thick_loop_cases() -> list[tuple[int, int, float, int]]:
+    """(digit, brush, height fraction, seed): every loop digit, brushes 30–40 px, 30–90 % tall."""
+    return [(digit, brush, fraction, seed) for seed, (digit, brush, fraction) in enumerate(
+        (digit, brush, fraction) for digit in (0, 6, 8, 9) for brush in (30, 35, 40)
+        for fraction in (0.3, 0.5, 0.7, 0.9))]
+
+
+def test_thick_loop_digits_always_come_back_as_a_prediction(default_network):
+    correct = total = 0
+    for digit, brush, fraction, seed in thick_loop_cases():
+        ink = draw_loops(digit, brush, fraction, np.random.default_rng(seed))
+        for name, image in canvas_encodings(ink).items():
+            for source in ("canvas", "auto"):
+                result = preprocess(image, source)
+                assert not result.empty, f"{digit} brush {brush} at {fraction:.0%}, {name}, {source}"
+                assert result.source == "canvas"
+                correct += int(default_network.predict(result.vector)[0]) == digit
+                total += 1
+    # Not a benchmark (the drawings are crude), but loops must still read as the digit mostly.
+    assert correct >= 0.8 * total
+
+
+def paint_program_drawing(digit: int) -> np.ndarray:
+    """A 28×28 black-on-white drawing made with a paint program's aliased 2-px pencil."""
+    image = Image.new("L", (28, 28), 255)
+    pen = ImageDraw.Draw(image)
+    for stroke in loop_strokes(digit):
+        pen.line([(4 + x * 14, 4 + y * 20) for x, y in stroke], fill=0, width=2)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("digit", [0, 6, 8, 9])
+def test_a_28x28_paint_program_drawing_takes_the_canvas_path(digit, default_network):
+    picture = paint_program_drawing(digit)
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    result = preprocess_file(buffer.getvalue())
+    assert result.source == "canvas" and not result.empty
+    assert result.image.shape == (28, 28)
+    assert default_network.predict(result.vector)[0] == digit
+
+
+@pytest.mark.parametrize("name, ink", [
+    ("nothing", np.zeros((CANVAS, CANVAS), np.uint8)),
+    ("a speck", np.pad(np.full((3, 3), 255, np.uint8), ((50, 227), (200, 77)))),
+    ("scattered specks", (np.random.default_rng(3).random((CANVAS, CANVAS)) > 0.9995).astype(np.uint8) * 255),
+    ("a dot", draw(points=[(0.5, 0.5), (0.5, 0.5)], size=1, brush=8, top=120, left=130)),
+])
+def test_only_empty_or_near_empty_drawings_are_nothing_drawn(name, ink):
+    for encoding, image in canvas_encodings(ink).items():
+        for source in ("canvas", "auto"):
+            result = preprocess(image, source)
+            assert result.empty and result.source == "canvas", (encoding, source)
+
+
+def noisy_photo() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    paper = 200 + rng.normal(0, 4, (CANVAS, CANVAS))
+    return np.clip(paper - 0.6 * draw(brush=6), 0, 255).astype(np.uint8)
+
+
+def gradient_photo() -> np.ndarray:
+    """Noiseless, but lit unevenly: no two columns of paper alike."""
+    light = 170 + 70 * np.linspace(0, 1, CANVAS)[None, :] * np.linspace(0.6, 1, CANVAS)[:, None]
+    return np.round(light - 0.5 * draw(brush=6)).astype(np.uint8)
+
+
+def jpeg_photo() -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(noisy_photo()).save(buffer, format="JPEG", quality=85)
+    return np.asarray(Image.open(buffer))
+
+
+@pytest.mark.parametrize("name, image, path", [
+    *[(name, image, "canvas") for name, image in canvas_encodings(draw()).items()],
+    ("grey, white ink on black", draw(), "canvas"),
+    ("a 28×28 paint-program drawing", paint_program_drawing(8), "canvas"),
+    ("a noisy photo of paper", noisy_photo(), "photo"),
+    ("unevenly lit paper without noise", gradient_photo(), "photo"),
+    ("a JPEG photo", jpeg_photo(), "photo"),
+])
+def test_auto_takes_the_canvas_path_only_for_an_exactly_uniform_background(name, image, path):
+    assert preprocess(image).source == path
+    assert preprocess(image, "auto").source == path
+    assert preprocess(image, "photo").source == "photo"
+    assert preprocess(image, "canvas").source == "canvas"
+
+
+def test_the_photo_path_is_the_photo_cleanup_on_a_photo():
+    photo = noisy_photo()
+    auto, forced = preprocess(photo), preprocess(photo, "photo")
+    assert auto.source == forced.source == "photo"
+    np.testing.assert_array_equal(auto.image, forced.image)
+
+
+@pytest.mark.parametrize("brush", [10, 16, 22])
+def test_the_canvas_path_gives_what_the_photo_path_gives_on_a_clean_canvas(brush):
+    # Where the photo cleanup finds nothing to clean (a thin pen on a clean canvas), both paths agree.
+    for name, image in canvas_encodings(draw(brush=brush)).items():
+        canvas, photo = preprocess(image, "canvas"), preprocess(image, "photo")
+        np.testing.assert_array_equal(canvas.image, photo.image, err_msg=name)
+
+
+def plain_recipe(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink, scale the longer side to 20 px, centre of mass to (14, 14): MNIST's steps alone."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255
+    scale = 20 / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BOX))
+    mass = small.sum()
+    centre = (small.sum(axis=1) @ np.arange(small.shape[0]) / mass, small.sum(axis=0) @ np.arange(small.shape[1]) / mass)
+    top, left = (min(max(round(14 - c), 0), 28 - side) for c, side in zip(centre, small.shape))
+    field = np.zeros((28, 28), np.float32)
+    field[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return field
+
+
+def test_the_canvas_path_matches_mnists_plain_steps_for_a_pen_of_mnists_width():
+    # A 22 px brush on a 200 px digit is MNIST's stroke width at 20 px: no restroking happens.
+    ink = draw(brush=22)
+    assert mean_abs_diff(preprocess(ink, "canvas").image, plain_recipe(ink)) < 0.02
+
+
+def test_the_canvas_path_never_loads_the_photo_cleanup(tmp_path):
+    path = tmp_path / "canvas.npy"
+    np.save(path, canvas_encodings(draw())["white ink on transparent"])
+    probe = ("import sys, numpy as np\n"
+             "from nn_core.preprocess import preprocess\n"
+             "image = np.load(sys.argv[1])\n"
+             "for source in ('canvas', 'auto'):\n"
+             "    assert preprocess(image, source).source == 'canvas'\n"
+             "print(sorted(m for m in sys.modules if m.startswith('nn_core.preprocess')))\n")
+    loaded = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True,
+                            check=True, cwd=REPO_ROOT).stdout
+    assert "nn_core.preprocess.canvas" in loaded
+    for photo_module in ("lighting", "page", "edge_bands", "ruled_lines", "ink", "photo"):
+        assert f"nn_core.preprocess.{photo_module}'" not in loaded
+
+
+def test_the_canvas_path_never_runs_the_photo_cleanup(monkeypatch):
+    def no_photos(image):
+        raise AssertionError("the photo cleanup ran on a drawing")
+
+    monkeypatch.setattr(pipeline, "_photo_ink", no_photos)
+    for image in canvas_encodings(draw(brush=35)).values():
+        assert not preprocess(image).empty
+        assert not preprocess(image, "canvas").empty
+
+
+def test_an_unknown_source_is_a_config_error():
+    with pytest.raises(ConfigError, match="canvas, photo, auto"):
+        preprocess(draw(), "scan")
