@@ -232,3 +232,25 @@ def test_the_canvas_path_never_runs_the_photo_cleanup(monkeypatch):
 def test_an_unknown_source_is_a_config_error():
     with pytest.raises(ConfigError, match="canvas, photo, auto"):
         preprocess(draw(), "scan")
+
+
+def cropped_bold_glyph(digit: int) -> np.ndarray:
+    """(h, w) uint8 coverage of a bold typeset digit cropped to its ink: more ink than background."""
+    from PIL import ImageFont
+
+    try:
+        font = ImageFont.truetype("DejaVuSans-Bold.ttf", 160)
+    except OSError:
+        font = ImageFont.load_default(160)
+    picture = Image.new("L", (320, 320), 0)
+    ImageDraw.Draw(picture).text((80, 40), str(digit), fill=255, font=font)
+    return np.asarray(picture.crop(picture.getbbox()))
+
+
+@pytest.mark.parametrize("digit", [0, 6, 8, 9])
+def test_a_bold_digit_cropped_to_its_ink_keeps_its_polarity(digit):
+    # Its border's commonest value is the background even where ink fills most of the picture.
+    glyph = cropped_bold_glyph(digit)
+    for name, image in canvas_encodings(glyph).items():
+        auto, photo = preprocess(image), preprocess(image, "photo")
+        assert mean_abs_diff(auto.image, photo.image) < 0.05, name
