@@ -29,7 +29,7 @@ from nn_core.preprocess import (
     preprocess,
     preprocess_file,
 )
-from nn_core.preprocess.ink import to_ink
+from nn_core.preprocess.photo import to_ink
 
 SAME = 0.05  # mean absolute difference below which two inputs count as the same digit
 
@@ -409,7 +409,7 @@ def test_straight_light_bars_spanning_a_cropped_picture_stay_when_the_digit_reac
 def test_a_family_of_printed_lines_fans_out_but_nothing_else_does():
     """Lines each a little more turned than the one above are all found, each within the
     band found for it; lines at other tilts count only beside a family found at the commonest."""
-    from nn_core.preprocess.ruled_lines import _lines_near_tilt, _mark, _ruled_tilt
+    from nn_core.preprocess.photo.ruled_lines import _lines_near_tilt, _mark, _ruled_tilt
 
     def marked_lines(tilts: list[float], rows: list[int]) -> np.ndarray:
         marked = np.zeros((200, 200), bool)
@@ -433,7 +433,7 @@ def test_a_straight_stroke_crossing_a_family_of_lines_at_a_slant_is_no_line_of_i
     """Lines fanning out meet far beyond the picture, so a straight stroke within the fan's
     tilts that crosses one of the family's lines inside the picture (a pencil 1 or a 7's
     bar along the lines) is not taken as a line, however long."""
-    from nn_core.preprocess.ruled_lines import _lines_near_tilt, _ruled_tilt
+    from nn_core.preprocess.photo.ruled_lines import _lines_near_tilt, _ruled_tilt
 
     marked = np.zeros((200, 200), bool)
     columns = np.arange(200)
@@ -447,7 +447,7 @@ def test_a_straight_stroke_crossing_a_family_of_lines_at_a_slant_is_no_line_of_i
 def test_a_family_of_printed_lines_lies_far_apart_for_their_depth():
     """Dark lines count as printed ones only as four or more, each much thinner than the
     gaps between them; the wobbles of a stroke filling a narrow picture lie closer."""
-    from nn_core.preprocess.ruled_lines import _family_level, _LineBand
+    from nn_core.preprocess.photo.ruled_lines import _family_level, _LineBand
 
     view = np.zeros((400, 50), np.float32)
     view[::40] = 0.6  # lines 40 rows apart

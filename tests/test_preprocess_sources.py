@@ -223,7 +223,7 @@ def test_the_canvas_path_never_runs_the_photo_cleanup(monkeypatch):
     def no_photos(image):
         raise AssertionError("the photo cleanup ran on a drawing")
 
-    monkeypatch.setattr(pipeline, "_photo_ink", no_photos)
+    monkeypatch.setattr(pipeline, "_clean_photo", no_photos)
     for image in canvas_encodings(draw(brush=35)).values():
         assert not preprocess(image).empty
         assert not preprocess(image, "canvas").empty
@@ -254,3 +254,45 @@ def test_a_bold_digit_cropped_to_its_ink_keeps_its_polarity(digit):
     for name, image in canvas_encodings(glyph).items():
         auto, photo = preprocess(image), preprocess(image, "photo")
         assert mean_abs_diff(auto.image, photo.image) < 0.05, name
+
+
+# --------------------------------------------------------------------------- what the photo cleanup removed
+
+def test_a_photo_records_the_desk_round_its_page():
+    from nn_core.preprocess.photo import OUTSIDE_PAGE
+    from tests.test_preprocess import photo_on_desk
+
+    photo = photo_on_desk(draw(), (40, 10, 60, 30))
+    result = preprocess(photo)
+    assert result.source == "photo" and result.photo.picture.shape == photo.shape
+    outside = result.photo.removed == OUTSIDE_PAGE
+    assert outside[:30].all() and outside[-50:].all() and outside[:, :5].all()  # the desk
+    assert not outside[60:300, 30:270].any()  # the page (rows 40-320, columns 10-290)
+
+
+def test_a_photo_records_a_strip_of_desk_it_cleared():
+    from nn_core.preprocess.photo import EDGE_BAND
+
+    rng = np.random.default_rng(4)
+    photo = 0.9 - 0.7 * draw().astype(np.float32) / 255 + rng.normal(0, 0.01, (280, 280))
+    photo[:, :30] = 0.28 + rng.normal(0, 0.03, (280, 30))  # desk along the left side
+    removed = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8)).photo.removed
+    assert (removed[:, :28] == EDGE_BAND).mean() > 0.9
+    assert not removed[:, 40:].any()
+
+
+def test_a_photo_records_the_printed_lines_it_cleared_but_not_the_pen_crossing_them():
+    from benchmarks.photo_accuracy import line_marks
+    from nn_core.preprocess.photo import RULED_LINE
+
+    rng = np.random.default_rng(5)
+    pen = draw(brush=4).astype(np.float32) / 255
+    lines = line_marks(pen.shape, gap=70, tilt=3, offset=7, margin=40)
+    photo = 0.88 - 0.6 * np.maximum(pen, 0.35 * lines) + rng.normal(0, 0.01, pen.shape)
+    removed = preprocess((np.clip(photo, 0, 1) * 255).astype(np.uint8)).photo.removed
+    assert (removed[(lines > 0.9) & (pen == 0)] == RULED_LINE).mean() > 0.9
+    assert (removed[pen > 0.9] == RULED_LINE).mean() < 0.05  # the pen's core, crossing them, stays
+
+
+def test_a_drawing_has_no_photo_record():
+    assert preprocess(draw()).photo is None

@@ -9,12 +9,16 @@ works on inputs made the same way; squashing a whole canvas to 28×28 does not
 The pipeline (``pipeline.preprocess``), each stage a pure function whose output
 is kept for display:
 
-1. ``to_ink`` (ink.py): any array → grey float32 "ink" in [0, 1] (ink high,
-   background 0), whatever the polarity, bit depth, alpha channel (grey.py),
-   paper colour or lighting (lighting.py); looking inside a photographed page,
-   lying straight or turned, when the desk around it shows (page.py); clearing
-   strips of desk along the sides of a photo of paper (edge_bands.py) and the
-   printed lines of ruled or squared paper (ruled_lines.py).
+1. ink: float32 in [0, 1], ink high, background 0, found one of two ways:
+   - a clean drawing (canvas.py): the alpha of a transparent layer, or each
+     pixel's distance from the exact background colour, in either polarity;
+   - a photo or scan (the photo/ sub-package, imported only when a photo needs
+     it): whatever the polarity, bit depth, alpha, paper colour or lighting
+     (lighting.py); looking inside a photographed page when the desk around it
+     shows (page.py); clearing strips of desk along the sides (edge_bands.py)
+     and the printed lines of ruled or squared paper (ruled_lines.py). Its
+     tuning constants are all in photo/params.py.
+   ``source="auto"`` takes the first way when the background is one exact value.
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn" (digit_box.py).
 3. crop to the ink's bounding box, ignoring far-away specks (digit_box.py).
@@ -23,8 +27,8 @@ is kept for display:
 5. place in 28×28 with the centre of mass on (14, 14), as MNIST did.
 6. quantise to multiples of 1/255, because training feeds ``uint8 / 255``.
 
-Files are read by ``load_image`` (loading.py); levels.py and masks.py hold what
-several stages share.
+Files are read by ``load_image`` (loading.py); pixels.py, levels.py and masks.py
+hold what several stages share.
 """
 
 from .loading import load_image

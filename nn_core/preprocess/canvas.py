@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .grey import as_unit_float
+from .pixels import as_unit_float
 from .levels import MIN_CONTRAST, normalise_peak
 
 

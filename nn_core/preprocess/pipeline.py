@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import numpy as np
 from PIL import Image
@@ -15,6 +15,9 @@ from .digit_box import digit_box
 from .levels import BBOX_LEVEL
 from .loading import load_image
 from .scaling import scale_to_box
+
+if TYPE_CHECKING:  # the photo cleanup is imported only when a photo needs it
+    from .photo import PhotoCleanup
 
 
 # Bump whenever the output for the same input changes; networks record it.
@@ -35,13 +38,15 @@ class PreprocessResult:
     an empty result holds "grey" only. ``image`` is the final (28, 28) float32
     input (the same array as ``stages["centred"]``) or None when ``empty``.
     ``source`` says which path made the ink: "canvas" (a clean drawing) or
-    "photo" (the photo cleanup).
+    "photo" (the photo cleanup); for a photo, ``photo`` records what the cleanup
+    removed (the desk round the page, bands along the sides, ruled lines).
     """
 
     stages: dict[str, np.ndarray]
     image: np.ndarray | None
     empty: bool
     source: str = "photo"
+    photo: PhotoCleanup | None = None
 
     @property
     def vector(self) -> np.ndarray:
@@ -87,10 +92,11 @@ def preprocess(image: np.ndarray, source: Source = "auto") -> PreprocessResult:
         found = drawing(image)
         if source == "canvas" or found.uniform:
             return _mnist_steps(found.ink(), "canvas")
-    return _mnist_steps(_photo_ink(image), "photo")
+    ink, cleanup = _clean_photo(image)
+    return _mnist_steps(ink, "photo", cleanup)
 
 
-def _mnist_steps(grey: np.ndarray, source: str) -> PreprocessResult:
+def _mnist_steps(grey: np.ndarray, source: str, photo: PhotoCleanup | None = None) -> PreprocessResult:
     """Stages 2–6 on the ink ``grey``: what MNIST did to its digits."""
     box = digit_box(grey)
     if box is not None:
@@ -100,14 +106,14 @@ def _mnist_steps(grey: np.ndarray, source: str) -> PreprocessResult:
         if scaled.max() >= BBOX_LEVEL:
             centred = _centre(scaled)
             stages = {"grey": grey, "cropped": cropped, "scaled": scaled, "centred": centred}
-            return PreprocessResult(stages=stages, image=centred, empty=False, source=source)
-    return PreprocessResult(stages={"grey": grey}, image=None, empty=True, source=source)
+            return PreprocessResult(stages=stages, image=centred, empty=False, source=source, photo=photo)
+    return PreprocessResult(stages={"grey": grey}, image=None, empty=True, source=source, photo=photo)
 
 
-def _photo_ink(image: np.ndarray) -> np.ndarray:
+def _clean_photo(image: np.ndarray) -> tuple[np.ndarray, PhotoCleanup]:
     # Imported here, not at the top: a drawing must never load (let alone run) the photo cleanup.
-    from .ink import to_ink
-    return to_ink(image)
+    from .photo import clean_photo
+    return clean_photo(image)
 
 
 def preprocess_file(file: str | Path | bytes | BinaryIO, source: Source = "auto") -> PreprocessResult:
@@ -117,5 +123,5 @@ def preprocess_file(file: str | Path | bytes | BinaryIO, source: Source = "auto"
 
 def naive_resize(image: np.ndarray) -> np.ndarray:
     """The old approach, kept as a baseline: squash the whole image to (28, 28) float32."""
-    resized = Image.fromarray(_photo_ink(image)).resize((MNIST_SIDE, MNIST_SIDE), Image.Resampling.BILINEAR)
+    resized = Image.fromarray(_clean_photo(image)[0]).resize((MNIST_SIDE, MNIST_SIDE), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized, dtype=np.float32), 0, 1)

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .levels import INK_LEVEL
-from .masks import bbox, spans
-
-
-# A photographed page on a darker desk stands out from the desk as one block of "ink":
-PAGE_MIN_SIDE = 0.3  # it is at least this fraction of the picture's short side wide each way
-PAGE_MIN_PIXELS = 100  # and this many pixels (a bold digit at MNIST's size looks like a block),
-PAGE_MIN_FILL = 0.7  # it fills most of its outline (a pen leaves thin holes, a drawn 0 a blank middle)
-PAGE_MIN_OUTLINE = 0.9  # and runs along all of that outline, which a stroke curving round blank does not;
-PAGE_MAX_MISMATCH = 0.1  # the outline is a polygon through its outermost points (a turned page, cut
-PAGE_MAX_SKEW = 35  # by the picture's edges or not) with 4 or more corners, none this much sharper than square;
-STRAIGHT_TURN = 12  # degrees: an outline turning less than this at a point runs straight on
-PAGE_CORNER = 0.03  # points on the outline this close (a fraction of the page's size) are one corner
-PAGE_RIM = 0.01  # its edge, cut off (desk or shadow left beyond it is cleared as an edge band)
+from ..levels import INK_LEVEL
+from ..masks import bbox
+from .masks import spans
+from .params import (
+    OUTLINE_STRAIGHT_TURN, PAGE_CORNER_MERGE, PAGE_MAX_CORNER_SKEW, PAGE_MAX_POLYGON_MISMATCH,
+    PAGE_MIN_FILL, PAGE_MIN_MARKED_OUTLINE, PAGE_MIN_PIXELS, PAGE_MIN_THICKNESS, PAGE_RIM)
 
 
 def find_page(ink: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray | None] | None:
@@ -33,7 +25,7 @@ def find_page(ink: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray | None] 
     thin. The page's own rim (shadow, curl) is left out.
     """
     marked = ink > INK_LEVEL
-    if marked.mean() < PAGE_MIN_SIDE ** 2 * PAGE_MIN_FILL:
+    if marked.mean() < PAGE_MIN_THICKNESS ** 2 * PAGE_MIN_FILL:
         return None
     box = bbox(marked)
     block = marked[box]
@@ -46,15 +38,15 @@ def find_page(ink: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray | None] 
     if not outlined.any() or block[outlined].mean() < PAGE_MIN_FILL:
         return None
     outline = outlined & ~np.logical_and(*spans(outlined, rim))
-    if block[outline].mean() < PAGE_MIN_OUTLINE:
+    if block[outline].mean() < PAGE_MIN_MARKED_OUTLINE:
         return None
-    corners = _corners(_outermost_points(outlined), tolerance=PAGE_CORNER * max(height, width))
-    if len(corners) < 4 or _turns(corners).max() > 90 + PAGE_MAX_SKEW:
+    corners = _corners(_outermost_points(outlined), tolerance=PAGE_CORNER_MERGE * max(height, width))
+    if len(corners) < 4 or _turns(corners).max() > 90 + PAGE_MAX_CORNER_SKEW:
         return None
     area = _polygon_area(corners)
     sides = np.hypot(*(np.roll(corners, -1, axis=0) - corners).T)
-    if abs(outlined.sum() / area - 1) > PAGE_MAX_MISMATCH \
-            or area / sides.max() < max(PAGE_MIN_PIXELS, PAGE_MIN_SIDE * min(ink.shape)):
+    if abs(outlined.sum() / area - 1) > PAGE_MAX_POLYGON_MISMATCH \
+            or area / sides.max() < max(PAGE_MIN_PIXELS, PAGE_MIN_THICKNESS * min(ink.shape)):
         return None
     on_page = in_row_span & in_column_span
     inner = bbox(on_page)
@@ -98,7 +90,7 @@ def _corners(points: np.ndarray, tolerance: float) -> np.ndarray:
     while len(corners) > 2:
         turns = _turns(np.array(corners))
         gone = int(np.argmin(turns))
-        if turns[gone] >= STRAIGHT_TURN:
+        if turns[gone] >= OUTLINE_STRAIGHT_TURN:
             break
         del corners[gone]
     return np.array(corners)

@@ -7,30 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .masks import block_maxima, long_runs, running_max
-
-
-# The printed lines of ruled or squared paper run straight across the whole page, fainter than the pen:
-RULED_GRID = 256  # they are looked for in the picture shrunk (each block's maximum) to this many pixels long,
-RULED_MAX_TILT = 20.0  # degrees: at every tilt up to this (a notebook photographed askew, a page turned)
-RULED_TILT_STEP = 0.25  # in steps this fine, so a line lies within a row of the nearest tilt tried,
-RULED_COARSE = 4  # found first on a grid, and in steps, this many times coarser;
-RULED_FAN = 4.0  # degrees: lines photographed at a slant fan out, each up to this far from the commonest tilt;
-RULED_FAN_CROSSING = 0.1  # (each line found, at most this share of it on others: they never cross in the picture)
-RULED_FAMILY = 3  # beyond a tilt of RULED_LONE_TILT degrees they come as a family of this many or more
-RULED_LONE_TILT = 5.0  # (a lone line, say a margin, lies nearly square to the picture or to its family)
-RULED_MIN_COVER = 0.75  # a line marks this share of its length in the picture (a faint one has gaps)
-RULED_MIN_LENGTH = 0.3  # which is at least this share of the picture's width (tilted, it may leave by a side)
-RULED_MARK = 0.05  # with ink above this share of the pen's: faint lines still grey the 28×28 average
-RULED_MAX_LEVEL = 0.5  # it is at most this share as dark, and no darker ink runs along most of it (a stroke's rim)
-RULED_KEEP = 1.5  # pixels on a line darker than this many times its level are the pen crossing it
-# Lines darker than that (a pencil digit on a ruled page), or with a stroke along them, count only in a family:
-RULED_DARK_FAMILY = 4  # of this many lines or more,
-RULED_DARK_GAP = 2.0  # lying this many times their depth apart or more (a stroke filling a thin picture wobbles),
-RULED_DARK_MAX = 0.9  # at most this share of the pen's darkness (darker, they cannot be told apart),
-RULED_DARK_KEEP = 1.2  # cleared where nothing darker than this many times the family's level crosses them
-# or, with fewer in the picture (a digit in a maths book, cropped round it), lines that run on past the digit:
-RULED_FEW_SPAN = 0.9  # each crossing this share of the picture or more,
-RULED_FEW_BEYOND = 0.05  # marked over bare paper for this share of its width or more beyond the digit at both ends
+from .params import (
+    DARK_LINES_FAMILY, DARK_LINES_MAX_LEVEL, DARK_LINES_MIN_GAP, DARK_LINES_PEN_CROSSING,
+    FEW_LINES_MIN_BEYOND, FEW_LINES_MIN_SPAN, LINES_COARSE_FACTOR, LINES_FAMILY,
+    LINES_LONE_MAX_TILT, LINES_MAX_CROSSING, LINES_MAX_FAINT_LEVEL, LINES_MAX_FAN, LINES_MAX_TILT,
+    LINES_MIN_COVER, LINES_MIN_LENGTH, LINES_MIN_LEVEL, LINES_PEN_CROSSING, LINES_SEARCH_SIDE,
+    LINES_TILT_STEP)
 
 
 def clear_ruled_lines(ink: np.ndarray) -> None:
@@ -46,54 +28,103 @@ def clear_ruled_lines(ink: np.ndarray) -> None:
     the digit, and kept where a stroke crosses them. Both directions are found before
     either is cleared, so a squared page's lines are whole where they cross.
     """
-    factor = max(1, -(-max(ink.shape) // RULED_GRID))
+    pen, shrunk, factor = _shrunk_marks(ink)
+    if pen is None:
+        return
+    across, down = _directions(ink, shrunk, factor, pen)
+    square = _square(across.tilt, down.tilt)
+    levels = _family_levels(ink, across, down, square, pen)
+    dark = _dark_lines(across, down, levels, square, pen)
+    for direction in (across, down):
+        direction.clear_faint_lines()
+    _clear_dark_lines(dark, pen)
+
+
+@dataclass
+class _Direction:
+    """The printed lines found running one way: across the picture, or down it (then in
+    the transposed ``view``, so they run along its rows). ``faint_pixels`` holds, for each
+    band, the pixels to clear of a line fainter than the pen, or None for a dark line."""
+
+    view: np.ndarray
+    tilt: float
+    bands: list[_LineBand]
+    faint_pixels: list[tuple[np.ndarray, np.ndarray] | None]
+
+    def clear_faint_lines(self) -> None:
+        for pixels in self.faint_pixels:
+            if pixels is not None:
+                self.view[pixels] = 0
+
+    def dark_bands(self) -> list[_LineBand]:
+        return [band for band, pixels in zip(self.bands, self.faint_pixels) if pixels is None]
+
+
+def _shrunk_marks(ink: np.ndarray) -> tuple[float | None, np.ndarray, int]:
+    """The pen's level (the darkest ink; None without ink), the picture shrunk by block
+    maxima to LINES_SEARCH_SIDE with what may be line marked, and the shrinking factor."""
+    factor = max(1, -(-max(ink.shape) // LINES_SEARCH_SIDE))
     blocks = block_maxima(ink, factor)
     marked = blocks[blocks > 0]
     if not marked.size:
-        return
+        return None, blocks, factor
     pen = float(np.percentile(marked, 99))  # the darkest ink: lines are fainter than the pen
-    shrunk = blocks > RULED_MARK * pen
+    return pen, blocks > LINES_MIN_LEVEL * pen, factor
+
+
+def _directions(ink: np.ndarray, shrunk: np.ndarray, factor: int, pen: float) -> tuple[_Direction, _Direction]:
+    """The lines across and down the picture. Both are found before either is cleared, so
+    a squared page's lines are whole where they cross."""
     views = (ink, ink.T)
-    across, down = (_ruled_lines(small, factor, view.shape[1]) for view, small in zip(views, (shrunk, shrunk.T)))
-    found = []  # each direction's lines, and the pixels to clear of those fainter than the pen
-    for view, (tilt, lines), (other_tilt, others) in zip(views, (across, down), (down, across)):
+    found = [_ruled_lines(small, factor, view.shape[1]) for view, small in zip(views, (shrunk, shrunk.T))]
+    directions = []
+    for view, (tilt, lines), (other_tilt, others) in zip(views, found, found[::-1]):
         page = _page_lines(tilt, len(lines), other_tilt, len(others))
         bands = [_LineBand.of(view, tops, depth) for tops, depth in lines] if page else []
-        found.append([(band, _faint_line_pixels(band, pen)) for band in bands])
-    families = [_family_level([band for band, _ in lines]) for lines in found]
-    square = _square(across[0], down[0])
-    if families == [None, None]:
-        families = _few_lines_levels(ink, [[band for band, _ in lines] for lines in found], square, pen)
-    # A lone dark line (a margin) counts when square to a family, and is measured against it.
+        directions.append(_Direction(view, tilt, bands, [_faint_line_pixels(band, pen) for band in bands]))
+    return directions[0], directions[1]
+
+
+def _family_levels(ink: np.ndarray, across: _Direction, down: _Direction, square: bool,
+                   pen: float) -> list[float | None]:
+    """How dark each direction's printed lines are (across, down), None where they do not
+    pass for printed lines: a family of them, or else fewer that run on past the digit."""
+    levels = [_family_level(direction.bands) for direction in (across, down)]
+    if levels == [None, None]:
+        levels = _few_lines_levels(ink, [across.bands, down.bands], square, pen)
+    return levels
+
+
+def _dark_lines(across: _Direction, down: _Direction, levels: list[float | None], square: bool,
+                pen: float) -> list[tuple[_LineBand, float]]:
+    """The lines nearly as dark as the pen to clear, each with the level it is measured
+    against: its family's, or for a lone dark line (a margin) square to a family, that family's."""
     dark = []
-    for lines, family, other_family in zip(found, families, families[::-1]):
-        reference = family if family is not None else other_family if square else None
-        if reference is not None and reference <= RULED_DARK_MAX * pen:
-            dark += [(band, reference) for band, pixels in lines if pixels is None]
-    for band, pixels in (line for lines in found for line in lines):
-        if pixels is not None:
-            band.view[pixels] = 0
-    _clear_dark_lines(dark, pen)
+    for direction, level, other_level in zip((across, down), levels, levels[::-1]):
+        reference = level if level is not None else other_level if square else None
+        if reference is not None and reference <= DARK_LINES_MAX_LEVEL * pen:
+            dark += [(band, reference) for band in direction.dark_bands()]
+    return dark
 
 
 def _family_level(bands: list[_LineBand]) -> float | None:
     """How dark a family of printed lines is (the median of their levels); None unless
-    there are RULED_DARK_FAMILY or more, each far thinner than the gaps between them,
+    there are DARK_LINES_FAMILY or more, each far thinner than the gaps between them,
     unlike the wobbles of a stroke filling a narrow picture."""
-    if len(bands) < RULED_DARK_FAMILY or not _far_apart(bands):
+    if len(bands) < DARK_LINES_FAMILY or not _far_apart(bands):
         return None
     return _median_level(bands)
 
 
 def _far_apart(bands: list[_LineBand]) -> bool:
-    """Whether the lines lie RULED_DARK_GAP times their median depth apart or more."""
+    """Whether the lines lie DARK_LINES_MIN_GAP times their median depth apart or more."""
     middle = bands[0].view.shape[1] // 2
     return _spaced([band.rows[:, middle].mean() for band in bands], [len(band.rows) for band in bands])
 
 
 def _spaced(centres: list[float], depths: list[int]) -> bool:
-    """Whether bands with these centres and depths lie RULED_DARK_GAP times their median depth apart or more."""
-    return len(centres) < 2 or np.diff(sorted(centres)).min() >= RULED_DARK_GAP * np.median(depths)
+    """Whether bands with these centres and depths lie DARK_LINES_MIN_GAP times their median depth apart or more."""
+    return len(centres) < 2 or np.diff(sorted(centres)).min() >= DARK_LINES_MIN_GAP * np.median(depths)
 
 
 def _median_level(bands: list[_LineBand]) -> float:
@@ -105,7 +136,7 @@ def _few_lines_levels(ink: np.ndarray, found: list[list[_LineBand]], square: boo
     pass for printed ones; else None. Each crosses the picture and runs on, marked, over
     paper bare of other ink beyond both ends of the digit, as a pencil stroke cropped with
     the picture never does. A line alone needs lines square to it the other way (squared paper)."""
-    off_lines = ink > RULED_MAX_LEVEL * pen
+    off_lines = ink > LINES_MAX_FAINT_LEVEL * pen
     for view, bands in zip((off_lines, off_lines.T), found):
         for band in bands:
             view[band.pixels(band.inside)] = False
@@ -118,17 +149,17 @@ def _few_lines_levels(ink: np.ndarray, found: list[list[_LineBand]], square: boo
 
 def _past_the_digit(bands: list[_LineBand], off_lines: np.ndarray, pen: float) -> bool:
     """Whether every band crosses the picture and is marked, beyond where ``off_lines``
-    (the ink off every line, in the bands' view) ends on each side, for RULED_FEW_BEYOND
+    (the ink off every line, in the bands' view) ends on each side, for FEW_LINES_MIN_BEYOND
     of the width or more: the line's run over bare paper."""
     width = off_lines.shape[1]
     columns = np.flatnonzero(off_lines.any(axis=0))
     if not columns.size:
         return False
-    beyond = max(2, int(RULED_FEW_BEYOND * width))
+    beyond = max(2, int(FEW_LINES_MIN_BEYOND * width))
     ends = (slice(0, columns[0]), slice(columns[-1] + 1, width))
     for band in bands:
-        marked = band.values.max(axis=0) > RULED_MARK * pen
-        if band.inside.any(axis=0).sum() < RULED_FEW_SPAN * width:
+        marked = band.values.max(axis=0) > LINES_MIN_LEVEL * pen
+        if band.inside.any(axis=0).sum() < FEW_LINES_MIN_SPAN * width:
             return False
         if any(marked[end].sum() < beyond for end in ends):
             return False
@@ -140,21 +171,21 @@ def _page_lines(tilt: float, count: int, other_tilt: float, other_count: int) ->
     of them, or lines nearly square to the picture, or a lone line (a margin) square to
     a family found the other way (at -other_tilt in the transposed view). A single straight
     stroke of a big digit, steeper than a photo is askew, is not."""
-    square_to_family = other_count >= RULED_FAMILY and _square(tilt, other_tilt)
-    return count >= RULED_FAMILY or abs(tilt) <= RULED_LONE_TILT or square_to_family
+    square_to_family = other_count >= LINES_FAMILY and _square(tilt, other_tilt)
+    return count >= LINES_FAMILY or abs(tilt) <= LINES_LONE_MAX_TILT or square_to_family
 
 
 def _square(tilt: float, other_tilt: float) -> bool:
     """Whether lines found at ``tilt`` run square to those found at ``other_tilt`` in the
     transposed view (where a square line lies at -tilt), to within a coarse tilt step."""
-    return abs(tilt + other_tilt) <= RULED_TILT_STEP * RULED_COARSE
+    return abs(tilt + other_tilt) <= LINES_TILT_STEP * LINES_COARSE_FACTOR
 
 
 def _ruled_lines(shrunk: np.ndarray, factor: int, width: int) -> tuple[float, list[tuple[np.ndarray, int]]]:
     """The tilt (degrees) of the lines running along the rows of ``shrunk`` (a view
     ``width`` pixels wide, marked in blocks of ``factor``), and for each line the row in
     every column of the view where its band starts, and the band's depth, in the view's pixels."""
-    if shrunk.any(axis=0).mean() < RULED_MIN_COVER:
+    if shrunk.any(axis=0).mean() < LINES_MIN_COVER:
         return 0.0, []  # no ink reaches across: a photo without lines, most often
     tilt = _ruled_tilt(shrunk)
     lines = []
@@ -169,21 +200,21 @@ def _ruled_tilt(marked: np.ndarray) -> float:
     """The tilt (degrees) at which ``marked``'s rows, sheared by it, hold the most line:
     first found roughly on a coarser grid (each tile's share of marked pixels), then to
     the step that keeps a line within a row of the nearest tilt tried."""
-    coarse_step = RULED_TILT_STEP * RULED_COARSE
-    height, width = (side // RULED_COARSE * RULED_COARSE for side in marked.shape)
+    coarse_step = LINES_TILT_STEP * LINES_COARSE_FACTOR
+    height, width = (side // LINES_COARSE_FACTOR * LINES_COARSE_FACTOR for side in marked.shape)
     coarse = _Marks.of(marked[:height, :width].reshape(
-        height // RULED_COARSE, RULED_COARSE, -1, RULED_COARSE).mean(axis=(1, 3)))
-    rough = max(np.arange(-RULED_MAX_TILT, RULED_MAX_TILT + coarse_step / 2, coarse_step),
+        height // LINES_COARSE_FACTOR, LINES_COARSE_FACTOR, -1, LINES_COARSE_FACTOR).mean(axis=(1, 3)))
+    rough = max(np.arange(-LINES_MAX_TILT, LINES_MAX_TILT + coarse_step / 2, coarse_step),
                 key=lambda degrees: _line_score(coarse, degrees))
     fine = _Marks.of(marked)
-    return float(max(np.arange(rough - coarse_step, rough + coarse_step + RULED_TILT_STEP / 2, RULED_TILT_STEP),
+    return float(max(np.arange(rough - coarse_step, rough + coarse_step + LINES_TILT_STEP / 2, LINES_TILT_STEP),
                      key=lambda degrees: _line_score(fine, degrees)))
 
 
 def _lines_near_tilt(marked: np.ndarray, tilt: float) -> list[tuple[np.ndarray, int, int]]:
     """The lines along ``marked``'s rows at ``tilt``; for each, its column shifts and the
     first and end sheared rows of its band. If they are a family of printed lines, each
-    line is taken at the tilt within RULED_FAN degrees of it that fits it best: a page
+    line is taken at the tilt within LINES_MAX_FAN degrees of it that fits it best: a page
     photographed at a slant fans its lines out."""
     marks = _Marks.of(marked)
     shifts, rows = _marked_rows(marks, tilt)
@@ -191,7 +222,7 @@ def _lines_near_tilt(marked: np.ndarray, tilt: float) -> list[tuple[np.ndarray, 
     if not _evenly_printed([(start, end) for _, start, end in lines]):
         return lines
     fanned = []
-    fan = np.arange(RULED_TILT_STEP, RULED_FAN + RULED_TILT_STEP / 2, RULED_TILT_STEP)
+    fan = np.arange(LINES_TILT_STEP, LINES_MAX_FAN + LINES_TILT_STEP / 2, LINES_TILT_STEP)
     for degrees in np.concatenate([tilt + fan, tilt - fan]):
         shifts, rows = _marked_rows(marks, degrees)
         fanned += [(shifts, start, end) for start, end in long_runs(rows, 1)]
@@ -213,11 +244,11 @@ def _best_fitting(marked: np.ndarray, lines: list[tuple[np.ndarray, int, int]],
     kept = []
     for index in sorted(range(len(candidates)), key=fits.__getitem__):
         on_line = on_lines[index]
-        marked_along = marked_columns[index] >= RULED_MIN_COVER * insides[index].any(axis=0).sum()
+        marked_along = marked_columns[index] >= LINES_MIN_COVER * insides[index].any(axis=0).sum()
         # Lines fanning out meet far beyond the picture; a line at a worse tilt, or one that
         # leaves its line for a stroke, crosses a line kept already.
         crossing = _on_line(taken, *candidates[index])[0][on_line].sum()
-        if marked_along and crossing < RULED_FAN_CROSSING * on_line.sum():
+        if marked_along and crossing < LINES_MAX_CROSSING * on_line.sum():
             kept.append(candidates[index])
             _mark(taken, *candidates[index])
     return kept
@@ -238,9 +269,9 @@ def _mark(mask: np.ndarray, shifts: np.ndarray, start: int, end: int) -> None:
 
 
 def _evenly_printed(runs: list[tuple[int, int]]) -> bool:
-    """Whether bands of sheared rows (start, end) are a family of printed lines: RULED_FAMILY
+    """Whether bands of sheared rows (start, end) are a family of printed lines: LINES_FAMILY
     or more, far apart for their depth (with the row either side a band takes in)."""
-    return len(runs) >= RULED_FAMILY and _spaced([(start + end) / 2 for start, end in runs],
+    return len(runs) >= LINES_FAMILY and _spaced([(start + end) / 2 for start, end in runs],
                                                  [end - start + 2 for start, end in runs])
 
 
@@ -253,13 +284,13 @@ def _marked_rows(marks: _Marks, degrees: float) -> tuple[np.ndarray, np.ndarray]
     # Counting marked pixels per row first leaves only a few rows to look at column by column.
     shifts, hits, length = _row_sums(marks, degrees)
     at_most = hits + np.concatenate([[0], hits[:-1]]) + np.concatenate([hits[1:], [0]])
-    long_enough = length >= RULED_MIN_LENGTH * width
-    rows = np.flatnonzero(long_enough & (at_most >= RULED_MIN_COVER * length))
+    long_enough = length >= LINES_MIN_LENGTH * width
+    rows = np.flatnonzero(long_enough & (at_most >= LINES_MIN_COVER * length))
     # A line between two tried tilts wanders a row either way along its length.
     either_side = (rows[:, None, None] + np.arange(-1, 2)[:, None] + shifts).reshape(-1, width)
     near = _down_columns(marked, either_side)[0].reshape(len(rows), 3, width).any(axis=1)
     lines = np.zeros(len(hits), bool)
-    lines[rows] = near.sum(axis=1) >= RULED_MIN_COVER * length[rows]
+    lines[rows] = near.sum(axis=1) >= LINES_MIN_COVER * length[rows]
     return shifts, lines
 
 
@@ -312,7 +343,7 @@ def _line_score(marks: _Marks, degrees: float) -> float:
     along rows, some rows marked all along and the rest hardly. Across the lines, every
     row crosses some."""
     _, sums, length = _row_sums(marks, degrees)
-    long_enough = length >= RULED_MIN_LENGTH * marks.image.shape[1]
+    long_enough = length >= LINES_MIN_LENGTH * marks.image.shape[1]
     return float(np.var(sums[long_enough] / length[long_enough])) if long_enough.any() else 0.0
 
 
@@ -350,13 +381,13 @@ def _faint_line_pixels(band: _LineBand, pen: float) -> tuple[np.ndarray, np.ndar
     darker, where it crosses the line. None if darker ink runs along most of it: a stroke's
     soft rim, or a line as dark as a light pen."""
     values, inside = band.values, band.inside
-    if (values > RULED_MAX_LEVEL * pen).any(axis=0).sum() >= 0.5 * inside.any(axis=0).sum():
+    if (values > LINES_MAX_FAINT_LEVEL * pen).any(axis=0).sum() >= 0.5 * inside.any(axis=0).sum():
         return None
-    faint = (values > RULED_MARK * pen) & (values <= RULED_MAX_LEVEL * pen)
+    faint = (values > LINES_MIN_LEVEL * pen) & (values <= LINES_MAX_FAINT_LEVEL * pen)
     if not faint.any():
         return np.empty(0, np.intp), np.empty(0, np.intp)
     level = float(np.percentile(values[faint], 90))  # its core: its rims and the paper's grain lie below
-    return band.pixels(inside & (values <= RULED_KEEP * level))
+    return band.pixels(inside & (values <= LINES_PEN_CROSSING * level))
 
 
 def _clear_dark_lines(bands: list[tuple[_LineBand, float]], pen: float) -> None:
@@ -370,11 +401,11 @@ def _clear_dark_lines(bands: list[tuple[_LineBand, float]], pen: float) -> None:
     and then, where ink lies on both sides of a line, at most a quarter of its depth
     further along, the pixels between are put back.
     """
-    cleared = [(band, band.inside & ~(band.values > RULED_DARK_KEEP * level).any(axis=0)) for band, level in bands]
+    cleared = [(band, band.inside & ~(band.values > DARK_LINES_PEN_CROSSING * level).any(axis=0)) for band, level in bands]
     for band, clear in cleared:
         band.view[band.pixels(clear)] = 0
     for band, clear in cleared:
         reach = max(2, len(band.rows) // 4)  # a slanting stroke leaves the band this far along from where it entered
         above, below = (running_max(side, reach) for side in band.sides())
-        crossed = clear & (np.minimum(above, below) > RULED_MAX_LEVEL * pen)[None, :]
+        crossed = clear & (np.minimum(above, below) > LINES_MAX_FAINT_LEVEL * pen)[None, :]
         band.view[band.pixels(crossed)] = band.values[crossed]

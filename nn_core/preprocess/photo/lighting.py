@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .levels import MIN_CONTRAST
+from ..levels import MIN_CONTRAST
 from .masks import spans
+from .params import (
+    BACKGROUND_FIT_SPREADS, BACKGROUND_INTERIOR_GRID, BACKGROUND_MAX_RING_SAMPLES, BACKGROUND_RING_WIDTH,
+    DESK_AND_PAPER_MIN_GAP, DESK_AND_PAPER_MIN_SHARE, DESK_AND_PAPER_SPLIT_ROUNDS)
 
 
-BORDER_FRACTION = 0.02  # the background is fitted to a border ring 2 % of the short side wide
-MAX_RING_SAMPLES = 50_000  # a 40-megapixel photo's ring, evenly thinned, still fits its lighting
-INTERIOR_SAMPLES = 64  # and a grid of this many rows and columns of pixels inside it
-TWO_LEVEL_MIN_SHARE = 0.1  # a ring of desk and paper has at least this share of each
-TWO_LEVEL_ROUNDS = 5  # rounds of refining where the ring's two levels split
-TWO_LEVEL_MIN_GAP = 4.5  # two levels lie this many times their noise apart; uneven light's halves do not
+@dataclass(frozen=True)
+class _Samples:
+    """Pixels the lighting is fitted to: their values and their (y, x) positions, each
+    scaled to [-1, 1] across the picture (see _unit_positions)."""
+
+    values: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+
+    def thinned(self) -> _Samples:
+        """Every n-th sample, so that at most BACKGROUND_MAX_RING_SAMPLES remain."""
+        step = -(-self.values.size // BACKGROUND_MAX_RING_SAMPLES)
+        return _Samples(self.values[::step], self.y[::step], self.x[::step])
+
+    def __add__(self, other: _Samples) -> _Samples:
+        return _Samples(*(np.concatenate(pair) for pair in ((self.values, other.values), (self.y, other.y),
+                                                            (self.x, other.x))))
 
 
 def _unit_positions(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -21,9 +37,8 @@ def _unit_positions(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1])
 
 
-def _ring(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The border ring's pixels (where only background should be) and their (y, x)
-    positions (see _unit_positions), at most MAX_RING_SAMPLES of them."""
+def _ring(grey: np.ndarray) -> _Samples:
+    """The border ring's pixels, where only background should be."""
     height, width = grey.shape
     ys, xs = _unit_positions(grey.shape)
     ring = _ring_width(grey.shape)
@@ -39,36 +54,29 @@ def _ring(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         values.append(block.ravel())
         y.append(np.broadcast_to(ys[rows, None], block.shape).ravel())
         x.append(np.broadcast_to(xs[None, cols], block.shape).ravel())
-    return _thinned(np.concatenate(values), np.concatenate(y), np.concatenate(x))
+    return _Samples(np.concatenate(values), np.concatenate(y), np.concatenate(x)).thinned()
 
 
-def _region_ring(grey: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _region_ring(grey: np.ndarray, region: np.ndarray) -> _Samples:
     """As _ring, for the band just inside the edge of ``region`` (a convex mask, such as
     a turned page) instead of the picture's border."""
     band = region & ~np.logical_and(*spans(region, _ring_width(grey.shape)))
     rows, cols = np.nonzero(band)
     ys, xs = _unit_positions(grey.shape)
-    return _thinned(grey[rows, cols], ys[rows], xs[cols])
+    return _Samples(grey[rows, cols], ys[rows], xs[cols]).thinned()
 
 
-def _interior_grid(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixels on an even grid of at most INTERIOR_SAMPLES² inside the border ring, and
-    their (y, x) positions (see _unit_positions)."""
+def _interior_grid(grey: np.ndarray) -> _Samples:
+    """Pixels on an even grid of at most BACKGROUND_INTERIOR_GRID² inside the border ring."""
     ring = _ring_width(grey.shape)
     ys, xs = _unit_positions(grey.shape)
-    rows, cols = (np.unique(np.linspace(ring, size - 1 - ring, INTERIOR_SAMPLES).round().astype(int))
+    rows, cols = (np.unique(np.linspace(ring, size - 1 - ring, BACKGROUND_INTERIOR_GRID).round().astype(int))
                   if size > 2 * ring else np.zeros(0, int) for size in grey.shape)
-    return (grey[np.ix_(rows, cols)].ravel(), np.repeat(ys[rows], len(cols)), np.tile(xs[cols], len(rows)))
+    return _Samples(grey[np.ix_(rows, cols)].ravel(), np.repeat(ys[rows], len(cols)), np.tile(xs[cols], len(rows)))
 
 
 def _ring_width(shape: tuple[int, int]) -> int:
-    return max(1, round(BORDER_FRACTION * min(shape)))
-
-
-def _thinned(*samples: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Every n-th of equally long sample arrays, so that at most MAX_RING_SAMPLES remain."""
-    step = -(-samples[0].size // MAX_RING_SAMPLES)
-    return tuple(sample[::step] for sample in samples)
+    return max(1, round(BACKGROUND_RING_WIDTH * min(shape)))
 
 
 def _robust_spread(residuals: np.ndarray) -> float:
@@ -86,35 +94,46 @@ def fit_background(grey: np.ndarray, region: np.ndarray | None = None) -> tuple[
     ink is left out of the fit as an outlier from the ring's level. A ring of one
     value (a drawing canvas) is that value everywhere.
     """
-    values, y, x = _ring(grey) if region is None else _region_ring(grey, region)
-    level = float(np.median(values))
-    noise = _robust_spread(values - level)
-    if noise == 0 and float(values.min()) == float(values.max()):
+    samples = _ring(grey) if region is None else _region_ring(grey, region)
+    level = float(np.median(samples.values))
+    noise = _robust_spread(samples.values - level)
+    if noise == 0 and float(samples.values.min()) == float(samples.values.max()):
         return level, 0.0
     if noise > MIN_CONTRAST:
-        level, noise = _paper_of_two(values, grey) or (level, noise)
+        level, noise = _paper_of_two(samples.values, grey) or (level, noise)
     if region is None:
         # Paper inside the ring holds the surface where the ring cannot: a picture cropped
         # to its digit has strokes along whole sides of the ring. Pixels far from the
         # ring's level (the digit, or a page lying on the desk the ring shows) stay out.
-        values, y, x = (np.concatenate(pair) for pair in zip((values, y, x), _interior_grid(grey)))
+        samples = samples + _interior_grid(grey)
+    coefficients, noise = _fit_quadratic(samples, level, noise)
+    return _surface(coefficients, grey.shape), noise
+
+
+def _fit_quadratic(samples: _Samples, level: float, noise: float) -> tuple[np.ndarray, float]:
+    """Coefficients of the quadratic (1, y, x, y², x², yx) fitted to the samples near the
+    paper's ``level``, and the noise around it."""
+    y, x, values = samples.y, samples.x, samples.values
     terms = np.stack([np.ones_like(y), y, x, y * y, x * x, y * x], axis=1)
     residuals = values - level
-    # The first fit takes only what lies close to the median: a strip of desk filling
-    # a third of the ring must not pull it. Later fits take everything the lighting explains.
-    for spread in (2, 3, 3):
+    for spread in BACKGROUND_FIT_SPREADS:
         paper = np.abs(residuals) <= spread * noise + 1e-6
         coefficients = np.linalg.lstsq(terms[paper], values[paper], rcond=None)[0]
         residuals = values - terms @ coefficients
         noise = _robust_spread(residuals[paper])
+    return coefficients, noise
+
+
+def _surface(coefficients: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The fitted quadratic's value at every pixel of a picture of ``shape``, float32."""
     c0, c_y, c_x, c_yy, c_xx, c_yx = coefficients
-    ys, xs = _unit_positions(grey.shape)
+    ys, xs = _unit_positions(shape)
     by_row = (c0 + c_y * ys + c_yy * ys * ys).astype(np.float32)
     by_column = (c_x * xs + c_xx * xs * xs).astype(np.float32)
     surface = by_row[:, None] + by_column[None, :]
     if c_yx:
         surface += np.float32(c_yx) * np.outer(ys, xs).astype(np.float32)
-    return surface, noise
+    return surface
 
 
 def _paper_of_two(values: np.ndarray, grey: np.ndarray) -> tuple[float, float] | None:
@@ -128,14 +147,14 @@ def _paper_of_two(values: np.ndarray, grey: np.ndarray) -> tuple[float, float] |
     its brighter and darker halves lie close together for their spread.
     """
     split = float(np.median(values))
-    for _ in range(TWO_LEVEL_ROUNDS):
+    for _ in range(DESK_AND_PAPER_SPLIT_ROUNDS):
         low, high = values[values < split], values[values >= split]
-        if min(low.size, high.size) < TWO_LEVEL_MIN_SHARE * values.size:
+        if min(low.size, high.size) < DESK_AND_PAPER_MIN_SHARE * values.size:
             return None
         split = (float(low.mean()) + float(high.mean())) / 2
     levels = [float(np.median(group)) for group in (low, high)]
     spreads = [_robust_spread(group - group_level) for group, group_level in zip((low, high), levels)]
-    if levels[1] - levels[0] < TWO_LEVEL_MIN_GAP * max(spreads):  # one level drifting across the picture
+    if levels[1] - levels[0] < DESK_AND_PAPER_MIN_GAP * max(spreads):  # one level drifting across the picture
         return None
     height, width = grey.shape
     middle = float(np.median(grey[height // 4:height - height // 4, width // 4:width - width // 4]))

@@ -6,20 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .levels import core_level
+from ..levels import core_level
+from ..scaling import stroke_width
 from .masks import block_maxima, long_runs, running_max, side_views
-from .scaling import stroke_width
-
-
-EDGE_BAND_MIN_COVER = 0.9  # dark ink along this much of a photo's side is a band of desk, not a stroke;
-EDGE_BAND_MIN_RUN = 0.1  # so is a run along this much of a side
-EDGE_BAND_MIN_THICKNESS = 2.0  # this many times thicker than the strokes elsewhere (a turned page's wedges)
-EDGE_BAND_MIN_DARKNESS = 1.5  # or this many times darker
-EDGE_BAND_MARGIN = 0.01  # cleared beyond a band's inner edge, as a fraction of the picture's size
-EDGE_BAND_MAX_DEPTH = 0.5  # a band reaches in at most this share of the length it runs along its side
-EDGE_BAND_MAX_STRAY = 3.0  # its inner edge lies at most this many times its median depth in
-EDGE_STROKE_LEVEL = 0.5  # ink this share of the core level's darkness is a stroke, not its soft rim
-JOIN_GRID = 128  # strokes are followed across a picture on a grid this many tiles long
+from .params import (
+    BAND_CLEAR_MARGIN, BAND_JOIN_GRID, BAND_MAX_DEPTH, BAND_MAX_STRAY, BAND_MIN_DARKNESS,
+    BAND_MIN_RUN, BAND_MIN_SIDE_COVER, BAND_MIN_THICKNESS, BAND_STROKE_LEVEL)
 
 
 @dataclass
@@ -44,7 +36,7 @@ class _EdgeBand:
         its column's run goes on down the stroke, far deeper than the band elsewhere."""
         depth = self.depth.copy()
         for start, end in long_runs(depth > 0, 1):
-            np.minimum(depth[start:end], round(EDGE_BAND_MAX_STRAY * np.median(depth[start:end])),
+            np.minimum(depth[start:end], round(BAND_MAX_STRAY * np.median(depth[start:end])),
                        out=depth[start:end])
         return depth
 
@@ -68,7 +60,7 @@ def clear_edge_bands(ink: np.ndarray) -> None:
     join strokes that cross the picture to the opposite side, which no wedge of
     desk in a corner does.
     """
-    margin = max(1, round(EDGE_BAND_MARGIN * max(ink.shape)))
+    margin = max(1, round(BAND_CLEAR_MARGIN * max(ink.shape)))
     bands = [band for side, turned in enumerate(side_views(ink)) if (band := _edge_band(side, turned))]
     if not bands:
         return
@@ -77,25 +69,30 @@ def clear_edge_bands(ink: np.ndarray) -> None:
     for band in bands:
         side_views(rest)[band.side][band.mask(margin, band.without_strokes())] = 0
     pen_width, pen_level = stroke_width(rest), core_level(rest)
-    strokes = rest >= EDGE_STROKE_LEVEL * pen_level
+    strokes = rest >= BAND_STROKE_LEVEL * pen_level
     by_side = {band.side: band for band in bands}  # the views come in opposite pairs: side ^ 1
     for band in bands:
-        view = side_views(strokes)[band.side]
-        if band.darkness >= EDGE_BAND_MIN_DARKNESS * pen_level:
-            clear = True
-        elif band.thickness >= EDGE_BAND_MIN_THICKNESS * pen_width:
-            clear = not _joins_across(view, band, by_side.get(band.side ^ 1), margin)
-        else:  # as thick and as dark as the pen: a stroke if the digit's strokes leave it
-            clear = band.cover >= EDGE_BAND_MIN_COVER and not _strokes_leaving(view, band, margin).any()
-        if clear:
+        if _is_desk(band, side_views(strokes)[band.side], by_side.get(band.side ^ 1), pen_width, pen_level, margin):
             side_views(ink)[band.side][band.mask(margin)] = 0
+
+
+def _is_desk(band: _EdgeBand, strokes: np.ndarray, opposite: _EdgeBand | None, pen_width: float,
+             pen_level: float, margin: int) -> bool:
+    """Whether ``band`` is desk, not a stroke of the digit (``strokes`` turned so its side comes
+    first): far darker than the pen; far thicker, and joined by no stroke crossing the picture;
+    or as thick and as dark as the pen, along nearly the whole side, with no stroke leaving it."""
+    if band.darkness >= BAND_MIN_DARKNESS * pen_level:
+        return True
+    if band.thickness >= BAND_MIN_THICKNESS * pen_width:
+        return not _joins_across(strokes, band, opposite, margin)
+    return band.cover >= BAND_MIN_SIDE_COVER and not _strokes_leaving(strokes, band, margin).any()
 
 
 def _edge_band(side: int, turned: np.ndarray) -> _EdgeBand | None:
     """The band of ink along the first row of ``turned`` (a side view of the ink), if any
     of its runs along that row is long enough and it is no stroke leaving the side."""
     marked = turned > 0
-    runs = long_runs(marked[0], EDGE_BAND_MIN_RUN * marked.shape[1])
+    runs = long_runs(marked[0], BAND_MIN_RUN * marked.shape[1])
     if not runs:
         return None
     along = np.zeros(marked.shape[1], bool)
@@ -103,7 +100,7 @@ def _edge_band(side: int, turned: np.ndarray) -> _EdgeBand | None:
         along[start:end] = True
     depth = np.where(marked.all(axis=0), len(turned), marked.argmin(axis=0)) * along
     thickness = float(np.median(depth[along]))
-    if thickness > EDGE_BAND_MAX_DEPTH * along.sum():
+    if thickness > BAND_MAX_DEPTH * along.sum():
         return None
     return _EdgeBand(side, depth, len(turned), float(marked[0].mean()), thickness,
                      float(np.median(turned[0][along])))
@@ -126,7 +123,7 @@ def _joins_across(strokes: np.ndarray, band: _EdgeBand, opposite: _EdgeBand | No
     if not target.any():
         return False
     # Followed on a coarse grid: a stroke's path is then a few hundred steps at most.
-    block = -(-max(strokes.shape) // JOIN_GRID)
+    block = -(-max(strokes.shape) // BAND_JOIN_GRID)
     on_grid, target, reached = (block_maxima(mask, block) for mask in
                                 (strokes, target, _strokes_leaving(strokes, band, margin)))
     while not (reached & target).any():
