@@ -24,6 +24,8 @@ PREDICTED_COLOUR = "#e4572e"
 BAR_COLOUR = "#4c78a8"
 TRUE_COLOUR = "#2ca02c"
 RAW_COLOUR = "rgba(76, 120, 168, 0.25)"
+CLEANUP_COLOURS = ((31, 119, 180), (255, 127, 14), (214, 39, 40), (44, 160, 44))  # by label, from 1
+CLEANUP_OPACITY = 0.55  # the photo stays readable under the colour
 
 
 def _finish(figure: go.Figure, title: str, height: int, **layout: object) -> go.Figure:
@@ -271,3 +273,37 @@ def true_digit_history_chart(batches: Sequence[int], probabilities: Sequence[flo
     figure = _finish(figure, title, height, showlegend=False, xaxis={"title": {"text": "batch"}},
                      yaxis={"range": [0, 1.05], "tickvals": [0, 0.5, 1], "tickformat": ".0%"})
     return figure.update_layout(margin={"t": 30})
+
+
+def photo_cleanup_chart(picture: np.ndarray, removed: np.ndarray, names: dict[int, str],
+                        max_side: int = 360, height: int = 380) -> go.Figure:
+    """A photo (H, W) uint8 grey with what the photo cleanup removed laid over it in colour:
+    ``removed`` (H, W) labels 0 (kept) or a key of ``names``, each label its own colour
+    and legend entry. Shrunk to at most ``max_side`` pixels; a thin removed line stays
+    visible, as each shrunk pixel takes any label in its block."""
+    step = max(1, -(-max(picture.shape) // max_side))
+    shown = picture[::step, ::step]
+    labels = _block_labels(removed, step)[:shown.shape[0], :shown.shape[1]]
+    rgb = np.repeat(shown[:, :, None].astype(np.float32), 3, axis=2)
+    figure = go.Figure()
+    for label, name in names.items():
+        where = labels == label
+        colour = np.array(CLEANUP_COLOURS[(label - 1) % len(CLEANUP_COLOURS)], np.float32)
+        rgb[where] = (1 - CLEANUP_OPACITY) * rgb[where] + CLEANUP_OPACITY * colour
+        if where.any():  # a legend entry for each kind of region that was removed
+            figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                        marker={"color": f"rgb{tuple(int(c) for c in colour)}",
+                                                "size": 12, "symbol": "square"}))
+    figure.add_trace(go.Image(z=np.round(rgb).astype(np.uint8), hoverinfo="skip"))
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False, scaleanchor="x")
+    return _finish(figure, "What the photo cleanup removed", height,
+                   legend={"orientation": "h", "y": -0.02, "yanchor": "top"})
+
+
+def _block_labels(removed: np.ndarray, step: int) -> np.ndarray:
+    """The largest label in each step×step block (edge blocks may be smaller)."""
+    height, width = removed.shape
+    padded = np.zeros((-(-height // step) * step, -(-width // step) * step), removed.dtype)
+    padded[:height, :width] = removed
+    return padded.reshape(padded.shape[0] // step, step, padded.shape[1] // step, step).max(axis=(1, 3))

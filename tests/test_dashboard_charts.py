@@ -249,3 +249,19 @@ def test_feature_map_chart_shows_every_channel_on_one_scale():
     assert figure.layout.title.text == "Pool 2" and figure.layout.height > 100
     with pytest.raises(ValueError):
         charts.feature_map_chart(np.zeros((7, 7)), "flat")
+
+
+def test_photo_cleanup_chart_colours_each_removed_region_over_the_photo():
+    picture = np.full((800, 600), 200, np.uint8)
+    removed = np.zeros((800, 600), np.uint8)
+    removed[:100] = 1  # outside the page
+    removed[400, :] = 3  # a printed line one pixel thin
+    names = {1: "outside the page", 2: "band of desk", 3: "printed line"}
+    figure = charts.photo_cleanup_chart(picture, removed, names, max_side=200)
+    *legend, image = figure.data
+    assert [trace.name for trace in legend] == ["outside the page", "printed line"]  # only what was removed
+    z = np.asarray(image.z)
+    assert z.shape == (200, 150, 3)
+    assert (z[-1, -1] == 200).all()  # kept: the photo's own grey
+    assert not (z[0, 0] == 200).all() and not (z[100, 0] == 200).all()  # the thin line survives shrinking
+    assert (z[0, 0] != z[100, 0]).any()  # each region its own colour

@@ -401,3 +401,23 @@ def test_sessions_do_not_see_each_others_networks_or_training(library):
     assert bob.session_state["active_network"].metadata.name == "bundled"
     assert "training_run" not in alice.session_state or alice.session_state["training_run"] is None
     assert alice.session_state["active_network"].network is not bob.session_state["active_network"].network
+
+
+def test_debug_page_shows_what_the_photo_cleanup_removed_from_a_photo(library, monkeypatch):
+    def offline():
+        raise DownloadError("could not download MNIST (offline?)")
+
+    monkeypatch.setattr(services, "mnist", offline)
+    rng = np.random.default_rng(0)
+    photo = np.clip(0.28 + rng.normal(0, 0.03, (320, 320)), 0, 1)  # a desk
+    photo[20:300, 20:300] = 0.9 + rng.normal(0, 0.01, (280, 280))  # the page on it
+    photo[70:250, 150:160] = 0.2  # a "1"
+    app = open_app()
+    app.session_state["current_classification"] = services.classify(
+        app.session_state["active_network"].network, (photo * 255).astype(np.uint8))
+    app.switch_page("views/debug.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "photo_cleanup" in chart_keys(app)
+    captions = [caption.value for caption in app.caption]
+    assert any("photo path" in caption for caption in captions)
+    assert any("outside the page" in caption for caption in captions)

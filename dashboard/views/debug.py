@@ -8,11 +8,12 @@ import streamlit as st
 from nn_core.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
 from nn_core.mnist import MnistData
 from nn_core.network import Network
+from nn_core.preprocess import PreprocessResult
 
 from dashboard import services, state
 from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_filter_chart, feature_map_chart,
-                              hidden_map_chart, per_class_accuracy_chart, probability_bars, saliency_chart,
-                              weight_grid_chart)
+                              hidden_map_chart, per_class_accuracy_chart, photo_cleanup_chart, probability_bars,
+                              saliency_chart, weight_grid_chart)
 from dashboard.learning_watch import MAP_DIGITS, last_hidden_activations, nearest_digits
 from dashboard.services import ActiveNetwork
 from dashboard.widgets import mnist_or_error, show_digit, show_digit_gallery
@@ -35,10 +36,11 @@ def chosen_image() -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None
                                   label_visibility="collapsed") or SOURCES[0]
     if source == SOURCES[0]:
         classification = state.current_classification()
+        if classification is not None:
+            which_path(classification.preprocessed)
         if classification is None or classification.preprocessed.empty:
             st.info("Nothing drawn yet: draw a digit on the Draw page, or pick an MNIST test image.")
             return {}, None, None
-        st.caption(PATH_NOTES[classification.preprocessed.source])
         stages = classification.preprocessed.stages
         return {STAGE_TITLES.get(name, name): image for name, image in stages.items()}, \
             classification.preprocessed.image, None
@@ -49,6 +51,23 @@ def chosen_image() -> tuple[dict[str, np.ndarray], np.ndarray | None, int | None
                                 key=state.kept_widget("debug_index", 0)))
     image = data.test_images[index].reshape(28, 28) / np.float32(255)
     return {"MNIST digits are already 28×28 and centred": image}, image, int(data.test_labels[index])
+
+
+def which_path(result: PreprocessResult) -> None:
+    """Which way the ink was found and, for a photo, what the photo cleanup removed, over the photo."""
+    st.caption(PATH_NOTES[result.source])
+    cleanup = result.photo
+    if cleanup is None:
+        return
+    chart_column, note_column = st.columns([1.2, 1])
+    with chart_column:
+        st.plotly_chart(photo_cleanup_chart(cleanup.picture, cleanup.removed, cleanup.names), key="photo_cleanup")
+    with note_column:
+        removed = [name for label, name in cleanup.names.items() if (cleanup.removed == label).any()]
+        st.caption("Coloured over the photo: what the photo cleanup took for paper, desk or printed lines "
+                   "and removed before looking for the digit — "
+                   + (", ".join(removed) if removed else "nothing here") + ". If part of the digit is "
+                   "coloured, the cleanup mistook it; a clean drawing on a plain background avoids it.")
 
 
 def preprocessing_stages(stages: dict[str, np.ndarray]) -> None:
