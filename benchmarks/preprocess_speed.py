@@ -3,7 +3,7 @@
     python benchmarks/preprocess_speed.py [--n 300] [--repeats 5] [--seed 0]
 
 Draws MNIST *test* digits as the Draw page's canvas sends them (benchmarks/
-drawn_digits.py: round brush 10–26 px, 30–90% of the canvas, anywhere), in the
+nn_core/synthetic/drawn_digits.py: round brush 10–26 px, 30–90% of the canvas, anywhere), in the
 canvas encodings (white ink on transparent, on opaque black, and dark ink on
 white), and times per image, in the same run:
 - the plain recipe: ink from the alpha or the distance from the corner's colour,
@@ -19,20 +19,16 @@ Target: the canvas path within 1.5× of the plain recipe.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from benchmarks.drawn_digits import drawn_cases  # noqa: E402
-from nn_core.mnist import load_mnist  # noqa: E402
-from nn_core.preprocess import preprocess  # noqa: E402
+from checkout import MNIST_DIR
+from nn_core.mnist import load_mnist
+from nn_core.preprocess import preprocess
+from nn_core.synthetic.drawn_digits import drawn_cases
 
 MNIST_SIDE, DIGIT_BOX = 28, 20
 TARGET_RATIO = 1.5
@@ -63,7 +59,7 @@ def plain_recipe(image: np.ndarray) -> np.ndarray:
 
 def canvas_images(n: int, rng: np.random.Generator, data_dir: str | None) -> list[np.ndarray]:
     """n drawings, cycling through the three canvas encodings."""
-    data = load_mnist(data_dir)
+    data = load_mnist(data_dir, default_dir=MNIST_DIR)
     images = []
     for index, case in enumerate(drawn_cases(data.test_images, data.test_labels, n, rng,
                                              encodings=("canvas_rgba", "canvas_black"))):

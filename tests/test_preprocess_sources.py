@@ -17,13 +17,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from nn_core.errors import ConfigError
-from nn_core.network_file import DEFAULT_NETWORK, load_network
+from nn_core.network_file import load_network
 from nn_core.preprocess import pipeline, preprocess, preprocess_file
 
 from tests.test_preprocess import draw, mean_abs_diff
 
 CANVAS = 280
 REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_NETWORK = REPO_ROOT / "saved_networks" / "default.npz"
 
 
 def loop_strokes(digit: int) -> list[list[tuple[float, float]]]:
@@ -76,7 +77,7 @@ def canvas_encodings(ink: np.ndarray) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def default_network():
-    return load_network(DEFAULT_NETWORK)[0]
+    return load_network(BUNDLED_NETWORK)[0]
 
 
 def thick_loop_cases() -> list[tuple[int, int, float, int]]:
@@ -282,7 +283,7 @@ def test_a_photo_records_a_strip_of_desk_it_cleared():
 
 
 def test_a_photo_records_the_printed_lines_it_cleared_but_not_the_pen_crossing_them():
-    from benchmarks.photo_accuracy import line_marks
+    from nn_core.synthetic.photos import line_marks
     from nn_core.preprocess.photo import RULED_LINE
 
     rng = np.random.default_rng(5)
