@@ -69,3 +69,13 @@ def test_the_pen_varies_in_width_along_a_stroke():
     assert not np.array_equal(first, second)
     factor = pen_strokes._pressure(200, strokes[0], np.random.default_rng(3))
     assert factor.max() - factor.min() > 0.1 and factor.max() <= 1
+
+
+def test_a_digit_as_wide_as_the_canvas_allows_still_finds_a_place():
+    bar = np.zeros((28, 28), np.uint8)
+    bar[12:16, 0:28] = 255  # wider than tall: its width, not its height, sets the size
+    strokes = pen_strokes.pen_strokes(bar)
+    for seed in range(20):
+        coverage = pen_strokes.render(strokes, np.random.default_rng(seed))
+        columns = np.flatnonzero(coverage.any(axis=0))
+        assert columns[0] >= 0 and columns[-1] <= 279

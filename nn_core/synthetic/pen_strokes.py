@@ -71,7 +71,8 @@ def render(strokes: list[Stroke], rng: np.random.Generator) -> np.ndarray:
     extent = points.max(axis=0) - top_left
     zoom = _zoom(extent, width, rng.uniform(*HEIGHT_FRACTION))
     ink_size = extent * zoom + width
-    offset = np.array([rng.uniform(0, CANVAS - 2 - ink_size[i]) for i in (0, 1)]) + width / 2 + 1
+    # A digit as wide as the canvas allows leaves no room, give or take rounding.
+    offset = np.array([rng.uniform(0, max(0.0, CANVAS - 2 - ink_size[i])) for i in (0, 1)]) + width / 2 + 1
     tremor = rng.uniform(*TREMOR)
     scale = SUPERSAMPLE
     tile = Image.new("L", (CANVAS * scale, CANVAS * scale), 0)
