@@ -20,7 +20,7 @@ from nn_core.errors import ConfigError
 from nn_core.network_file import load_network
 from nn_core.preprocess import pipeline, preprocess, preprocess_file
 
-from tests.test_preprocess import draw, mean_abs_diff
+from tests.drawings import draw, mean_abs_diff, photo_on_desk
 
 CANVAS = 280
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -261,7 +261,6 @@ def test_a_bold_digit_cropped_to_its_ink_keeps_its_polarity(digit):
 
 def test_a_photo_records_the_desk_round_its_page():
     from nn_core.preprocess.photo import OUTSIDE_PAGE
-    from tests.test_preprocess import photo_on_desk
 
     photo = photo_on_desk(draw(), (40, 10, 60, 30))
     result = preprocess(photo)
