@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime import Runtime
 from threadpoolctl import threadpool_limits
 
 from nn_core import network_file
@@ -33,11 +34,15 @@ from nn_core.preprocess import PreprocessResult, preprocess
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
 from dashboard.learning_watch import MAP_DIGITS, Projection, fit_projection, last_hidden_activations
+from dashboard.trainer_pool import TrainerPool
+from dashboard.training_worker import share_read_only
 
 # Tests point these at temporary copies so they never touch the repository's files.
 NETWORKS_DIR_ENV = "DIGITS_NETWORKS_DIR"
 DEFAULT_NETWORK_ENV = "DIGITS_DEFAULT_NETWORK"
 DEFAULT_STEM = "default"
+# How many runs may train at once on this server (the rest wait in line); default: one per core.
+MAX_TRAINERS_ENV = "DIGITS_MAX_TRAINERS"
 
 
 # -- the server process -----------------------------------------------------------------
@@ -82,6 +87,11 @@ def default_network_path() -> Path:
 def mnist_dir() -> Path:
     """Where MNIST is looked for after $MNIST_DIR, and downloaded to when missing."""
     return _app_folder / "data" / "mnist"
+
+
+def shared_mnist_dir() -> Path:
+    """Where the trainer processes' read-only copy of the training split is kept."""
+    return _app_folder / "data" / "shared-mnist"
 
 
 def is_protected(path: Path) -> bool:
@@ -194,6 +204,14 @@ def training_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return arrays
 
 
+@st.cache_resource(show_spinner="Preparing MNIST for the trainers…")
+def shared_training_files() -> tuple[str, str, str, str]:
+    """``training_split()`` as read-only .npy files that every trainer process maps: one copy in
+    memory however many train. Paths of (train_x, train_y, val_x, val_y)."""
+    names = ("train-images", "train-labels", "validation-images", "validation-labels")
+    return tuple(share_read_only(array, shared_mnist_dir(), name) for array, name in zip(training_split(), names))
+
+
 @st.cache_data(max_entries=16, show_spinner="Scoring the network on the 10,000 test images…")
 def test_set_probabilities(_network: Network, fingerprint: str) -> np.ndarray:
     """(10000, 10) float32 probabilities on the MNIST test set, cached per network fingerprint."""
@@ -214,6 +232,28 @@ def hidden_space(_network: Network, fingerprint: str) -> tuple[np.ndarray, Proje
 def test_accuracy(network: Network) -> float:
     data = mnist()
     return network.score(data.test_images, data.test_labels)
+
+
+# -- training in worker processes --------------------------------------------------------
+def max_trainers() -> int:
+    """$DIGITS_MAX_TRAINERS, else one trainer per core (each trains on one core at a time)."""
+    setting = os.environ.get(MAX_TRAINERS_ENV, "").strip()
+    if not setting:
+        return os.cpu_count() or 1
+    if not setting.isdigit() or int(setting) < 1:
+        raise ConfigError(f"{MAX_TRAINERS_ENV} must be a whole number of at least 1; got {setting!r}")
+    return int(setting)
+
+
+def session_is_open(session_id: str) -> bool:
+    """Whether the browser tab of ``session_id`` is still connected (always, outside a server)."""
+    return not Runtime.exists() or Runtime.instance().is_active_session(session_id)
+
+
+@st.cache_resource(show_spinner=False)
+def trainer_pool() -> TrainerPool:
+    """The server's one pool of trainer slots, shared by every session."""
+    return TrainerPool(max_trainers(), session_is_open)
 
 
 # -- classifying one image ------------------------------------------------------------

@@ -11,16 +11,16 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.services import ActiveNetwork, Classification, LabelledDrawing, load_default_network
-from dashboard.training import TrainingRun
+from dashboard.trainer_pool import RemoteRun
 
 T = TypeVar("T")
 
 _ACTIVE = "active_network"
 _ACTIVE_WARNING = "active_network_warning"
 _RUN = "training_run"
-_RUNNING = "training_running"
 _DRAWINGS = "labelled_drawings"
 _CURRENT = "current_classification"
 _CANVAS = "canvas_initial_drawing"
@@ -56,21 +56,22 @@ def set_active_network(active: ActiveNetwork) -> None:
 
 
 # -- training --------------------------------------------------------------------------
-def training_run() -> TrainingRun | None:
+def training_run() -> RemoteRun | None:
     return _get(_RUN, None)
 
 
-def set_training_run(run: TrainingRun | None) -> None:
+def set_training_run(run: RemoteRun | None) -> None:
+    """Replace this session's run; the one replaced stops its worker."""
+    previous = st.session_state.get(_RUN)
+    if previous is not None and previous is not run:
+        previous.close()
     st.session_state[_RUN] = run
-    set_training_running(False)
 
 
-def training_running() -> bool:
-    return _get(_RUNNING, False)
-
-
-def set_training_running(running: bool) -> None:
-    st.session_state[_RUNNING] = running
+def session_id() -> str | None:
+    """This browser session's id (None outside a running script), so a run can stop when it ends."""
+    context = get_script_run_ctx(suppress_warning=True)
+    return None if context is None else context.session_id
 
 
 # -- drawings --------------------------------------------------------------------------

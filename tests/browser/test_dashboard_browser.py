@@ -37,6 +37,22 @@ def plotly_last_x(page, chart_key: str) -> int:
         chart_key)
 
 
+def live_charts(page) -> dict[str, tuple[int, int, list[float]]]:
+    """For each Train page chart: how many copies are shown, how many plots they hold, and each
+    shown copy's opacity as seen (its own times its ancestors')."""
+    return page.evaluate(
+        """() => Object.fromEntries(['loss_chart', 'accuracy_chart', 'lr_chart'].map(key => {
+            const shown = [...document.querySelectorAll(`.st-key-${key}`)].filter(el => el.offsetParent !== null);
+            const opacities = shown.map(el => {
+                let opacity = 1;
+                for (let node = el; node; node = node.parentElement) opacity *= parseFloat(getComputedStyle(node).opacity);
+                return opacity;
+            });
+            const plots = shown.reduce((n, el) => n + el.querySelectorAll('.js-plotly-plot').length, 0);
+            return [key, [shown.length, plots, opacities]];
+        }))""")
+
+
 def wait_for_growth(read, above: int, timeout: float = 20.0) -> int:
     """Poll ``read()`` until it exceeds ``above`` (never wait for an exact value on a live page)."""
     deadline = time.monotonic() + timeout
@@ -118,6 +134,16 @@ def test_training_streams_charts_and_pauses(page):
     page.get_by_role("button", name="Start").click()
     first = wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), 0)
     wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), first)  # the chart keeps streaming
+    # While it streams, each chart updates in place: never two copies on the page, never faded.
+    drawn = 0
+    for _ in range(40):
+        charts = live_charts(page)
+        for key, (copies, plots, opacities) in charts.items():
+            assert copies <= 1, f"{copies} copies of {key} on the page"
+            assert min(opacities, default=1) > 0.99, f"{key} faded to {min(opacities)}"
+        drawn += all(plots == 1 for _, plots, _ in charts.values())
+        time.sleep(0.1)
+    assert drawn > 0  # (between a chart's arrival and plotly drawing it, its box is briefly empty)
     page.get_by_text("Loss on a log scale").click()  # while it trains
     page.wait_for_function("""() => [...document.querySelectorAll('.st-key-loss_chart .js-plotly-plot')]
         .some(plot => plot._fullLayout && plot._fullLayout.yaxis.type === 'log')""", timeout=15_000)
