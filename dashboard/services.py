@@ -34,15 +34,18 @@ from nn_core.preprocess import PreprocessResult, preprocess
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
 from dashboard.learning_watch import MAP_DIGITS, Projection, fit_projection, last_hidden_activations
+from dashboard.library import DEFAULT_MAX_BYTES, DEFAULT_QUOTA, Library
 from dashboard.trainer_pool import TrainerPool
 from dashboard.training_worker import share_read_only
 
 # Tests point these at temporary copies so they never touch the repository's files.
 NETWORKS_DIR_ENV = "DIGITS_NETWORKS_DIR"
 DEFAULT_NETWORK_ENV = "DIGITS_DEFAULT_NETWORK"
-DEFAULT_STEM = "default"
 # How many runs may train at once on this server (the rest wait in line); default: one per core.
 MAX_TRAINERS_ENV = "DIGITS_MAX_TRAINERS"
+# The shared library's limits: networks one session may save, and megabytes in the whole folder.
+LIBRARY_QUOTA_ENV = "DIGITS_LIBRARY_QUOTA"
+LIBRARY_MAX_MB_ENV = "DIGITS_LIBRARY_MAX_MB"
 
 
 # -- the server process -----------------------------------------------------------------
@@ -92,12 +95,6 @@ def mnist_dir() -> Path:
 def shared_mnist_dir() -> Path:
     """Where the trainer processes' read-only copy of the training split is kept."""
     return _app_folder / "data" / "shared-mnist"
-
-
-def is_protected(path: Path) -> bool:
-    """The bundled default must not be deleted, renamed or overwritten from the UI."""
-    path = Path(path)
-    return path.stem == DEFAULT_STEM or path.resolve() == default_network_path().resolve()
 
 
 # -- the active network ---------------------------------------------------------------
@@ -235,14 +232,19 @@ def test_accuracy(network: Network) -> float:
 
 
 # -- training in worker processes --------------------------------------------------------
+def _positive_int_setting(variable: str, default: int) -> int:
+    """A whole number of at least 1 from environment ``variable``; ``default`` if unset."""
+    setting = os.environ.get(variable, "").strip()
+    if not setting:
+        return default
+    if not setting.isdigit() or int(setting) < 1:
+        raise ConfigError(f"{variable} must be a whole number of at least 1; got {setting!r}")
+    return int(setting)
+
+
 def max_trainers() -> int:
     """$DIGITS_MAX_TRAINERS, else one trainer per core (each trains on one core at a time)."""
-    setting = os.environ.get(MAX_TRAINERS_ENV, "").strip()
-    if not setting:
-        return os.cpu_count() or 1
-    if not setting.isdigit() or int(setting) < 1:
-        raise ConfigError(f"{MAX_TRAINERS_ENV} must be a whole number of at least 1; got {setting!r}")
-    return int(setting)
+    return _positive_int_setting(MAX_TRAINERS_ENV, os.cpu_count() or 1)
 
 
 def session_is_open(session_id: str) -> bool:
@@ -341,55 +343,31 @@ def first_layer_weights(network: Network) -> np.ndarray:
 # -- the network library (saved_networks/) ------------------------------------------------
 @dataclass(frozen=True)
 class SavedNetwork:
-    """One file in saved_networks/: its network and metadata, or why it cannot be used."""
+    """One file in the networks folder: its network and metadata, or why it cannot be used, and
+    whether the session listing it may change it."""
 
     path: Path
     network: Network | None
     metadata: Metadata | None
     error: str | None
-
-    @property
-    def protected(self) -> bool:
-        return is_protected(self.path)
+    read_only_reason: str | None  # None: this session saved it and may rename, replace or delete it
 
 
-def list_saved_networks() -> list[SavedNetwork]:
+def network_library(owner_token: str) -> Library:
+    """The networks folder as one session (``owner_token``) may use it, under the class's limits."""
+    return Library(networks_dir(), owner_token, default_network_path(),
+                   quota=_positive_int_setting(LIBRARY_QUOTA_ENV, DEFAULT_QUOTA),
+                   max_bytes=_positive_int_setting(LIBRARY_MAX_MB_ENV, DEFAULT_MAX_BYTES >> 20) << 20)
+
+
+def list_saved_networks(library: Library) -> list[SavedNetwork]:
     """Every .npz in the networks folder, loaded and validated, sorted by file name."""
-    return [SavedNetwork(path, None, None, str(loaded)) if isinstance(loaded, NetworkFileError)
-            else SavedNetwork(path, *loaded, None)
-            for path, loaded in network_file.list_networks(networks_dir())]
+    def read_only(path: Path) -> str | None:
+        return None if library.may_change(path) else library.why_read_only(path)
 
-
-def library_path(name: str) -> Path:
-    """Where a network called ``name`` would be saved (name sanitised; NetworkFileError if unusable)."""
-    return network_file.network_path(name, networks_dir())
-
-
-def save_to_library(network: Network, metadata: Metadata, name: str, overwrite: bool = False) -> Path:
-    """Save under a sanitised name; never over the bundled default."""
-    path = library_path(name)
-    if is_protected(path):
-        raise NetworkFileError(f"{path.name} is the bundled default network; choose another name")
-    return network_file.save_network(path, network, metadata, overwrite=overwrite)
-
-
-def rename_network(path: Path, new_name: str) -> Path:
-    """Rename a saved network file; the default is protected and existing names are not replaced."""
-    if is_protected(path):
-        raise NetworkFileError("the bundled default network cannot be renamed")
-    target = library_path(new_name)
-    if is_protected(target):
-        raise NetworkFileError(f"{target.name} is reserved for the bundled default network")
-    if target.exists():
-        raise NetworkFileError(f"{target.name} already exists; choose another name")
-    path.rename(target)
-    return target
-
-
-def delete_network(path: Path) -> None:
-    if is_protected(path):
-        raise NetworkFileError("the bundled default network cannot be deleted")
-    path.unlink()
+    return [SavedNetwork(path, None, None, str(loaded), read_only(path)) if isinstance(loaded, NetworkFileError)
+            else SavedNetwork(path, *loaded, None, read_only(path))
+            for path, loaded in network_file.list_networks(library.directory)]
 
 
 def read_uploaded_network(data: bytes) -> tuple[Network, Metadata]:

@@ -8,6 +8,7 @@ in ``dashboard.services`` caches instead.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -25,6 +26,7 @@ _DRAWINGS = "labelled_drawings"
 _CURRENT = "current_classification"
 _CANVAS = "canvas_initial_drawing"
 _CANVAS_REVISION = "canvas_revision"
+_OWNER_TOKEN = "library_owner_token"
 _KEPT_PREFIX = "_kept_"
 
 
@@ -108,6 +110,12 @@ def reset_canvas(objects: list[dict[str, Any]]) -> None:
     revision = _get(_CANVAS_REVISION, 0) + 1
     st.session_state[_CANVAS_REVISION] = revision
     st.session_state[_CANVAS] = {"objects": objects, "dashboardRevision": revision}
+
+
+# -- the shared network library ------------------------------------------------------------
+def owner_token() -> str:
+    """This session's secret in the network library: it may change the networks saved with it."""
+    return _get(_OWNER_TOKEN, secrets.token_hex(16))
 
 
 # -- widgets that keep their value across pages -------------------------------------------------

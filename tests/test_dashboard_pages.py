@@ -25,6 +25,7 @@ from nn_core.network_file import Metadata, load_network, save_network
 from dashboard import services
 from dashboard.architecture import cnn_layers
 from dashboard.learning_watch import MAP_DIGITS
+from dashboard.library import Library
 from dashboard.services import ActiveNetwork, LabelledDrawing
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import DRAWING_REPEATS, MNIST_PER_DRAWING
@@ -449,36 +450,45 @@ def test_bad_layer_sizes_show_an_error_and_change_nothing(library):
 
 
 @needs_mnist
-def test_the_default_network_cannot_be_renamed_or_deleted(library):
+def test_the_default_and_other_sessions_networks_cannot_be_renamed_or_deleted(library):
     app = open_app("networks")
     assert app.selectbox(key="networks_chosen").value.path.name == "default.npz"
     assert by_label(app.button, "Rename…").disabled and by_label(app.button, "Delete…").disabled
+    app.selectbox(key="networks_chosen").select_index(1).run()  # other.npz: not saved by this session
+    assert by_label(app.button, "Rename…").disabled and by_label(app.button, "Delete…").disabled
+    assert any("other.npz was saved by another session" in caption.value for caption in app.caption)
+    assert not by_label(app.button, "Make active").disabled  # but anyone may use it
 
 
 @needs_mnist
 def test_delete_asks_for_confirmation_first(library):
     # The dialog's own buttons rerun only the dialog (a fragment), which AppTest cannot
-    # do; deleting itself is tested in test_dashboard_services and in the browser.
-    app = open_app("networks")
-    app.selectbox(key="networks_chosen").select_index(1).run()
+    # do; deleting itself is tested in test_library and in the browser.
+    Library(library, "alice-secret").save(Network(NetworkConfig(layers=(784, 10))), Metadata.new("mine"), "mine")
+    app = open_app("networks", library_owner_token="alice-secret")
+    app.selectbox(key="networks_chosen").select_index(1).run()  # mine.npz
     by_label(app.button, "Delete…").click().run()
-    assert any("Delete `other.npz` for good?" in md.value for md in app.markdown)
-    assert by_label(app.button, "Delete") and (library / "other.npz").exists()
+    assert any("Delete `mine.npz` for good?" in md.value for md in app.markdown)
+    assert by_label(app.button, "Delete") and (library / "mine.npz").exists()
 
 
 @needs_mnist
-def test_save_the_active_network_asks_before_replacing(library):
-    app = open_app("networks")
+def test_save_the_active_network_asks_before_replacing_and_only_its_own(library):
+    app = open_app("networks", library_owner_token="alice-secret")
     by_label(app.button, "Create and make active").click().run()  # "my-network", unsaved
     by_label(app.button, "Save network").click().run()
     saved = library / "my-network.npz"
     assert saved.exists() and load_network(saved)[1].test_accuracy is not None
     assert app.session_state["active_network"].path == saved
-    app = open_app("networks")
+    app = open_app("networks", library_owner_token="alice-secret")  # the same person, another page load
     by_label(app.button, "Create and make active").click().run()
     assert by_label(app.button, "Save network").disabled  # the name is taken
     by_label(app.checkbox, "Replace the existing my-network.npz").check().run()
     assert not by_label(app.button, "Save network").disabled
+    bob = open_app("networks")
+    by_label(bob.button, "Create and make active").click().run()
+    assert any("my-network.npz was saved by another session" in error.value for error in bob.error)
+    assert not [button for button in bob.button if button.label == "Save network"]
 
 
 # -- sessions ------------------------------------------------------------------------------------------------

@@ -141,42 +141,12 @@ def test_missing_default_falls_back_to_an_untrained_network(tmp_path, monkeypatc
     assert active.path is None and "no bundled network" in warning
 
 
-def test_save_refuses_to_overwrite_unless_asked_and_never_the_default(library):
-    network = Network(SMALL)
-    path = services.save_to_library(network, Metadata.new("mine"), "My net!")
-    assert path == library / "My-net.npz" and load_network(path)[1].name == "mine"
-    with pytest.raises(NetworkFileError, match="exists"):
-        services.save_to_library(network, Metadata.new("again"), "My net")
-    services.save_to_library(network, Metadata.new("again"), "My net", overwrite=True)
-    assert load_network(path)[1].name == "again"
-    with pytest.raises(NetworkFileError, match="default"):
-        services.save_to_library(network, Metadata.new("x"), "default", overwrite=True)
-
-
-def test_rename_and_delete_protect_the_default(library):
-    default = library / "default.npz"
-    with pytest.raises(NetworkFileError):
-        services.rename_network(default, "other")
-    with pytest.raises(NetworkFileError):
-        services.delete_network(default)
-    assert default.exists()
-    path = services.save_to_library(Network(SMALL), Metadata.new("a"), "a")
-    services.save_to_library(Network(SMALL), Metadata.new("b"), "b")
-    with pytest.raises(NetworkFileError, match="exists"):
-        services.rename_network(path, "b")
-    with pytest.raises(NetworkFileError, match="reserved"):
-        services.rename_network(path, "default")
-    renamed = services.rename_network(path, "c")
-    assert renamed.name == "c.npz" and not path.exists()
-    services.delete_network(renamed)
-    assert [item.path.name for item in services.list_saved_networks()] == ["b.npz", "default.npz"]
-
-
 def test_listing_reports_broken_files_instead_of_failing(library):
     (library / "broken.npz").write_bytes(b"not a zip at all")
-    listing = {item.path.name: item for item in services.list_saved_networks()}
+    listing = {item.path.name: item for item in services.list_saved_networks(services.network_library("me"))}
     assert listing["broken.npz"].network is None and "zip" in listing["broken.npz"].error
-    assert listing["default.npz"].protected and listing["default.npz"].network.describe() == "784-16-10 relu"
+    assert "bundled default" in listing["default.npz"].read_only_reason
+    assert listing["default.npz"].network.describe() == "784-16-10 relu"
 
 
 def test_uploaded_bytes_are_validated():
