@@ -25,7 +25,9 @@ from dashboard.widgets import active_network_sidebar
 # fresh server would get that page without this file's routing and sidebar.
 PAGES_DIR = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="Handwritten digits", page_icon=":material/draw:", layout="wide")
+# An emoji, not a :material/…: icon: Streamlit fetches a Material favicon from fonts.gstatic.com,
+# which a classroom offline cannot reach; an emoji favicon is drawn in the page.
+st.set_page_config(page_title="Handwritten digits", page_icon="✏️", layout="wide")
 use_app_folder(Path(__file__).resolve().parent.parent)
 configure_threads()
 navigation = st.navigation([

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -16,8 +17,8 @@ from dashboard.widgets import FRAME_GREY
 from nn_core.config import NetworkConfig
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes
-from tests.browser.harness import (draw, ellipse, go_to, metric_number, prediction, screenshot, top_bar,
-                                   vertical_stroke, wait_until_idle)
+from tests.browser.harness import (draw, ellipse, go_to, metric_number, open_page, prediction, screenshot,
+                                   top_bar, vertical_stroke, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60), pytest.mark.flaky(reruns=2, reruns_delay=1)]
 DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
@@ -267,3 +268,25 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
     dialog.get_by_role("button", name="Delete", exact=True).click()
     dialog.wait_for(state="detached", timeout=15_000)
     assert not spare.exists() and (library / "default.npz").exists()
+
+
+def test_no_request_leaves_the_machine(browser_context, app_url):
+    """An offline classroom: every page loads all it needs from the app's own server."""
+    outside: list[str] = []
+
+    def record(request) -> None:
+        host = urlparse(request.url).hostname
+        if request.url.startswith("http") and host not in ("127.0.0.1", "localhost"):
+            outside.append(request.url)
+
+    browser_context.on("request", record)
+    try:
+        page = open_page(browser_context, app_url)
+        page.locator(DRAW_A_DIGIT).wait_for()
+        for link, heading in (("Train", "Train a network"), ("Debug", "Look inside the network"),
+                              ("Networks", "Networks"), ("Draw", "Draw a digit")):
+            go_to(page, link, heading)
+        page.close()
+    finally:
+        browser_context.remove_listener("request", record)
+    assert not outside, f"requests left the machine: {outside}"
