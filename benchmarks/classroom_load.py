@@ -48,18 +48,6 @@ TARGET_RATIO = 1.5  # drawers + trainers within this of the same drawers alone (
 STROKES = [harness.vertical_stroke, harness.ellipse, harness.diagonal_stroke, harness.top_bar]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# Timestamps in the page: the mouse-up (capture phase, before the canvas sees it) and the first
-# animation frame showing a prediction.
-WATCH_SCRIPT = """() => {
-    window.__mouseUpAt = null;
-    document.addEventListener('mouseup', () => { window.__mouseUpAt = performance.now(); },
-                              {capture: true, once: true});
-    window.__predictionShown = new Promise(resolve => {
-        const check = () => document.querySelector('[data-testid="stMetricValue"]')
-            ? resolve(performance.now()) : requestAnimationFrame(check);
-        check();
-    });
-}"""
 SAMPLES_SEEN = '[data-testid="stMetric"]:has-text("Samples seen") [data-testid="stMetricValue"]'
 DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
 
@@ -173,7 +161,7 @@ async def drawer(page, deadline: float, latencies: list[float], rng: random.Rand
             await clear.click()
         await page.locator(DRAW_A_DIGIT).wait_for(timeout=60_000)
         await wait_until_idle(page)
-        await page.evaluate(WATCH_SCRIPT)
+        await page.evaluate(harness.STROKE_TIMER_SCRIPT)
         await draw(page, rng.choice(STROKES)())
         shown_at = await page.evaluate("() => window.__predictionShown")
         latencies.append(shown_at - await page.evaluate("() => window.__mouseUpAt"))
