@@ -82,7 +82,7 @@ class Library:
 
     def why_read_only(self, path: Path) -> str:
         if self.protected(path):
-            return f"{path.name} is the bundled default network"
+            return f"{path.name} is the bundled default network: nobody can change it"
         return f"{path.name} was saved by another session (or outside the app): it is read-only to you"
 
     def owned_count(self) -> int:

@@ -89,8 +89,7 @@ def saved_actions(saved: list[SavedNetwork]) -> None:
     if delete.button("Delete…", icon=":material/delete:", disabled=read_only, width="stretch"):
         delete_dialog(chosen.path)
     if read_only:
-        st.caption(f"Read-only: {chosen.read_only_reason}. Only the session that saved a network can rename "
-                   "or delete it.")
+        st.caption(f"{chosen.read_only_reason}. Only the session that saved a network can rename or delete it.")
 
 
 def upload_section() -> None:

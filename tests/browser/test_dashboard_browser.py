@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -290,3 +291,46 @@ def test_no_request_leaves_the_machine(browser_context, app_url):
     finally:
         browser_context.remove_listener("request", record)
     assert not outside, f"requests left the machine: {outside}"
+
+
+def test_closing_a_training_tab_stops_its_worker(browser_context, app_url):
+    """No orphans: the trainer process of a tab that is closed mid-run ends within seconds."""
+    server = server_pid(app_url)
+    page = open_page(browser_context, app_url, "train")
+    page.get_by_role("button", name="Start").click()
+    wait_for_growth(lambda: metric_number(page, "Samples seen"), 0)
+    workers = set(child_pids(server)) - {server}
+    assert workers, "no trainer process under the server"
+    page.close()
+    deadline = time.monotonic() + 20
+    while workers & set(child_pids(server)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not workers & set(child_pids(server)), "the closed tab's trainer is still running"
+
+
+def server_pid(app_url: str) -> int:
+    """The pid of the Streamlit server listening at ``app_url``."""
+    port = app_url.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"streamlit" in b" ".join(command) and port.encode() in command:
+                return int(entry.name)
+    raise AssertionError(f"no streamlit server on port {port}")
+
+
+def child_pids(parent: int) -> list[int]:
+    """Live (not zombie) children of ``parent``."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, ValueError):
+                continue
+            if int(ppid) == parent and state != "Z":
+                children.append(int(entry.name))
+    return children
