@@ -17,7 +17,7 @@ whether every trainer's "Samples seen" grew between every two readings. At the
 end every session checks it sees only its own run and the bundled network.
 Each "drawers + trainers" scenario is printed beside the same drawers alone.
 
-    MNIST_DIR=/path/to/mnist python benchmarks/classroom_load.py [--seconds 40] [--scenarios 4+0,4+2,8+0,8+2]
+    MNIST_DIR=/path/to/mnist nice -n 5 python -m benchmarks.classroom_load [--seconds 40] [--scenarios 4+2,8+2]
 
 Not a timed test: figures depend on the machine and on what else runs on it.
 """
@@ -36,9 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.browser import harness  # noqa: E402
+from tests.browser import harness
 
 BROWSER_NICENESS = 10
 READING_SECONDS = 5.0  # between two readings of a trainer's "Samples seen"
@@ -115,7 +113,7 @@ class ServerCpu:
 
 
 def start_server(library: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DIGITS_NETWORKS_DIR": str(library), "DIGITS_DEFAULT_NETWORK": str(library / "default.npz")}
+    env = harness.checkout_env(DIGITS_NETWORKS_DIR=str(library), DIGITS_DEFAULT_NETWORK=str(library / "default.npz"))
     port = harness.free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
                                "--server.port", str(port)], cwd=harness.REPO_ROOT, env=env,

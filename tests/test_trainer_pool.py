@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,10 +23,10 @@ from dashboard import trainer_pool
 from dashboard.architecture import cnn_layers
 from dashboard.trainer_pool import RemoteRun, TrainerPool
 from dashboard.training_worker import RunSpec, build_run, share_read_only
+from tests.browser.harness import checkout_env
 
 SMALL = NetworkConfig(layers=(784, 16, 10), seed=3)
 TIMEOUT = 60  # seconds a worker may take to start on a busy machine
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def spec(n: int = 2048, epochs: int = 1000, network_config: NetworkConfig = SMALL, weights=None,
@@ -220,14 +219,18 @@ def test_a_run_dropped_with_its_session_stops_its_worker():
 def test_workers_stop_when_their_server_dies(tmp_path):
     """A server killed outright leaves no trainer behind: each worker notices its parent is gone."""
     server = textwrap.dedent(f"""
-        import os, sys
-        sys.path.insert(0, {str(REPO_ROOT)!r})
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_trainer_pool import spec
+        import os
+        import numpy as np
+        from nn_core.config import NetworkConfig, TrainConfig
         from dashboard.trainer_pool import RemoteRun, TrainerPool
+        from dashboard.training_worker import RunSpec
 
         if __name__ == "__main__":
-            run = RemoteRun(spec(), TrainerPool(1))
+            images = np.zeros((2048, 784), np.uint8)
+            labels = np.zeros(2048, np.int64)
+            spec = RunSpec(NetworkConfig(layers=(784, 16, 10)), None, TrainConfig(epochs=1000), "new", "x",
+                           images, labels, images[:256], labels[:256])
+            run = RemoteRun(spec, TrainerPool(1))
             run.start()
             assert run.wait_until(lambda r: r.status.step_count > 0, {TIMEOUT})
             print(run.worker_pid, flush=True)
@@ -235,7 +238,8 @@ def test_workers_stop_when_their_server_dies(tmp_path):
     """)
     script = tmp_path / "server.py"
     script.write_text(server)
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=TIMEOUT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=TIMEOUT,
+                            env=checkout_env())
     worker = int(result.stdout.split()[0])
     assert process_ends(worker)
 
