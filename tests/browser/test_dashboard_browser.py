@@ -234,8 +234,9 @@ def test_debug_maps_the_hidden_layer_and_shows_a_clicked_digit(page):
 
 
 def test_networks_upload_download_and_delete(page, tmp_path, library):
+    copied = library / "copied.npz"  # put there by hand: nobody's, so read-only to every session
+    copied.write_bytes((library / "default.npz").read_bytes())
     spare = library / "spare.npz"
-    spare.write_bytes((library / "default.npz").read_bytes())
     go_to(page, "Networks", "Networks")
     # A bad upload says what is wrong and changes nothing; a good one can become active.
     uploader = page.locator('.st-key-network_upload input[type="file"]')
@@ -256,7 +257,21 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
         page.get_by_role("button", name="Download the active network").click()
     network, metadata = load_network(download_info.value.path())
     assert metadata.name == "tiny" and network.describe() == "784-20-10 relu"
-    assert sorted(path.name for path in library.glob("*.npz")) == ["default.npz", "spare.npz"]  # none saved
+    assert sorted(path.name for path in library.glob("*.npz")) == ["copied.npz", "default.npz"]  # none saved
+    # A network this session saves is its own to delete; one it did not save is read-only.
+    page.get_by_text("Save it to saved_networks/").first.click()
+    page.locator(".st-key-upload_save_name input").fill("spare")
+    page.locator(".st-key-upload_save_name input").press("Enter")
+    wait_until_idle(page)
+    page.locator(".st-key-upload_save_save button").click()
+    page.get_by_text("Saved spare.npz").wait_for(timeout=30_000)
+    wait_until_idle(page)
+    for name in ("default.npz", "copied.npz"):  # the first choice reruns the page, which lists spare.npz
+        page.locator(".st-key-networks_chosen").click()
+        page.get_by_role("option", name=name).click()
+        wait_until_idle(page)
+    assert page.get_by_role("button", name="Delete…").is_disabled()
+    page.get_by_text("copied.npz was saved by another session").wait_for()
     # Deleting asks first.
     page.locator(".st-key-networks_chosen").click()
     page.get_by_role("option", name="spare.npz").click()
