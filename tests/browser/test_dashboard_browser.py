@@ -312,15 +312,16 @@ def test_closing_a_training_tab_stops_its_worker(browser_context, app_url):
     """No orphans: the trainer process of a tab that is closed mid-run ends within seconds."""
     server = server_pid(app_url)
     page = open_page(browser_context, app_url, "train")
+    before = trainer_pids(server)
     page.get_by_role("button", name="Start").click()
     wait_for_growth(lambda: metric_number(page, "Samples seen"), 0)
-    workers = set(child_pids(server)) - {server}
-    assert workers, "no trainer process under the server"
+    workers = trainer_pids(server) - before
+    assert len(workers) == 1, "not one new trainer process under the server"
     page.close()
     deadline = time.monotonic() + 20
-    while workers & set(child_pids(server)) and time.monotonic() < deadline:
+    while workers & trainer_pids(server) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not workers & set(child_pids(server)), "the closed tab's trainer is still running"
+    assert not workers & trainer_pids(server), "the closed tab's trainer is still running"
 
 
 def server_pid(app_url: str) -> int:
@@ -337,15 +338,16 @@ def server_pid(app_url: str) -> int:
     raise AssertionError(f"no streamlit server on port {port}")
 
 
-def child_pids(parent: int) -> list[int]:
-    """Live (not zombie) children of ``parent``."""
-    children = []
+def trainer_pids(server: int) -> set[int]:
+    """The server's live trainer processes (spawned workers, not multiprocessing's resource tracker)."""
+    trainers = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+                command = (entry / "cmdline").read_bytes()
             except (OSError, ValueError):
                 continue
-            if int(ppid) == parent and state != "Z":
-                children.append(int(entry.name))
-    return children
+            if int(ppid) == server and state != "Z" and b"spawn_main" in command:
+                trainers.add(int(entry.name))
+    return trainers
