@@ -25,20 +25,6 @@ from tests.browser import harness
 TARGET_MS = 500
 STROKES = [harness.vertical_stroke, harness.ellipse, harness.diagonal_stroke]
 
-# Timestamps taken inside the page: the mouse-up (capture phase, before the canvas
-# sees it) and the first animation frame on which a prediction is shown.
-WATCH_SCRIPT = """() => {
-    window.__mouseUpAt = null;
-    document.addEventListener('mouseup', () => { window.__mouseUpAt = performance.now(); },
-                              {capture: true, once: true});
-    window.__predictionShown = new Promise(resolve => {
-        const check = () => document.querySelector('[data-testid="stMetricValue"]')
-            ? resolve(performance.now()) : requestAnimationFrame(check);
-        check();
-    });
-}"""
-
-
 def clear_canvas(page) -> None:
     clear = page.get_by_role("button", name="Clear")
     if clear.is_enabled():
@@ -49,7 +35,7 @@ def clear_canvas(page) -> None:
 
 def stroke_latency_ms(page, stroke) -> float:
     clear_canvas(page)
-    page.evaluate(WATCH_SCRIPT)
+    page.evaluate(harness.STROKE_TIMER_SCRIPT)
     harness.draw(page, stroke())
     shown_at = page.evaluate("() => window.__predictionShown")
     return shown_at - page.evaluate("() => window.__mouseUpAt")

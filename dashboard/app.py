@@ -5,8 +5,18 @@ Only routing and the sidebar live here; each page is a file in ``views/``.
 
 from pathlib import Path
 
+# Every heavy import happens here, on the first run, before any page: libraries that import a
+# module lazily, on first use, let two sessions' script threads meet a half-imported module
+# (seen under load: "partially initialized module 'pandas' has no attribute 'Series'" when a
+# canvas first loaded while another session built a chart). A whole-module import waits for
+# another thread's import of it to finish; a lazy attribute lookup does not.
+import pandas  # noqa: F401  (Streamlit's components and plotly import it lazily)
+import plotly.io  # noqa: F401  (st.plotly_chart serialises figures with it)
+import pyarrow  # noqa: F401  (Streamlit's component and dataframe data go through it)
 import streamlit as st
+from plotly.graph_objs import Bar, Contour, Figure, Heatmap, Scatter  # noqa: F401  (loaded lazily by plotly)
 
+from dashboard import charts, training_worker  # noqa: F401
 from dashboard.services import configure_threads, use_app_folder
 from dashboard.widgets import active_network_sidebar
 
@@ -15,7 +25,9 @@ from dashboard.widgets import active_network_sidebar
 # fresh server would get that page without this file's routing and sidebar.
 PAGES_DIR = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="Handwritten digits", page_icon=":material/draw:", layout="wide")
+# An emoji, not a :material/…: icon: Streamlit fetches a Material favicon from fonts.gstatic.com,
+# which a classroom offline cannot reach; an emoji favicon is drawn in the page.
+st.set_page_config(page_title="Handwritten digits", page_icon="✏️", layout="wide")
 use_app_folder(Path(__file__).resolve().parent.parent)
 configure_threads()
 navigation = st.navigation([

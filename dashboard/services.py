@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime import Runtime
 from threadpoolctl import threadpool_limits
 
 from nn_core import network_file
@@ -33,11 +34,18 @@ from nn_core.preprocess import PreprocessResult, Source, preprocess
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
 from dashboard.learning_watch import MAP_DIGITS, Projection, fit_projection, last_hidden_activations
+from dashboard.library import DEFAULT_MAX_BYTES, DEFAULT_QUOTA, Library
+from dashboard.trainer_pool import TrainerPool
+from dashboard.training_worker import share_read_only
 
 # Tests point these at temporary copies so they never touch the repository's files.
 NETWORKS_DIR_ENV = "DIGITS_NETWORKS_DIR"
 DEFAULT_NETWORK_ENV = "DIGITS_DEFAULT_NETWORK"
-DEFAULT_STEM = "default"
+# How many runs may train at once on this server (the rest wait in line); default: one per core.
+MAX_TRAINERS_ENV = "DIGITS_MAX_TRAINERS"
+# The shared library's limits: networks one session may save, and megabytes in the whole folder.
+LIBRARY_QUOTA_ENV = "DIGITS_LIBRARY_QUOTA"
+LIBRARY_MAX_MB_ENV = "DIGITS_LIBRARY_MAX_MB"
 
 
 # -- the server process -----------------------------------------------------------------
@@ -84,10 +92,9 @@ def mnist_dir() -> Path:
     return _app_folder / "data" / "mnist"
 
 
-def is_protected(path: Path) -> bool:
-    """The bundled default must not be deleted, renamed or overwritten from the UI."""
-    path = Path(path)
-    return path.stem == DEFAULT_STEM or path.resolve() == default_network_path().resolve()
+def shared_mnist_dir() -> Path:
+    """Where the trainer processes' read-only copy of the training split is kept."""
+    return _app_folder / "data" / "shared-mnist"
 
 
 # -- the active network ---------------------------------------------------------------
@@ -194,6 +201,14 @@ def training_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return arrays
 
 
+@st.cache_resource(show_spinner="Preparing MNIST for the trainers…")
+def shared_training_files() -> tuple[str, str, str, str]:
+    """``training_split()`` as read-only .npy files that every trainer process maps: one copy in
+    memory however many train. Paths of (train_x, train_y, val_x, val_y)."""
+    names = ("train-images", "train-labels", "validation-images", "validation-labels")
+    return tuple(share_read_only(array, shared_mnist_dir(), name) for array, name in zip(training_split(), names))
+
+
 @st.cache_data(max_entries=16, show_spinner="Scoring the network on the 10,000 test images…")
 def test_set_probabilities(_network: Network, fingerprint: str) -> np.ndarray:
     """(10000, 10) float32 probabilities on the MNIST test set, cached per network fingerprint."""
@@ -214,6 +229,33 @@ def hidden_space(_network: Network, fingerprint: str) -> tuple[np.ndarray, Proje
 def test_accuracy(network: Network) -> float:
     data = mnist()
     return network.score(data.test_images, data.test_labels)
+
+
+# -- training in worker processes --------------------------------------------------------
+def _positive_int_setting(variable: str, default: int) -> int:
+    """A whole number of at least 1 from environment ``variable``; ``default`` if unset."""
+    setting = os.environ.get(variable, "").strip()
+    if not setting:
+        return default
+    if not setting.isdigit() or int(setting) < 1:
+        raise ConfigError(f"{variable} must be a whole number of at least 1; got {setting!r}")
+    return int(setting)
+
+
+def max_trainers() -> int:
+    """$DIGITS_MAX_TRAINERS, else one trainer per core (each trains on one core at a time)."""
+    return _positive_int_setting(MAX_TRAINERS_ENV, os.cpu_count() or 1)
+
+
+def session_is_open(session_id: str) -> bool:
+    """Whether the browser tab of ``session_id`` is still connected (always, outside a server)."""
+    return not Runtime.exists() or Runtime.instance().is_active_session(session_id)
+
+
+@st.cache_resource(show_spinner=False)
+def trainer_pool() -> TrainerPool:
+    """The server's one pool of trainer slots, shared by every session."""
+    return TrainerPool(max_trainers(), session_is_open)
 
 
 # -- classifying one image ------------------------------------------------------------
@@ -304,55 +346,31 @@ def first_layer_weights(network: Network) -> np.ndarray:
 # -- the network library (saved_networks/) ------------------------------------------------
 @dataclass(frozen=True)
 class SavedNetwork:
-    """One file in saved_networks/: its network and metadata, or why it cannot be used."""
+    """One file in the networks folder: its network and metadata, or why it cannot be used, and
+    whether the session listing it may change it."""
 
     path: Path
     network: Network | None
     metadata: Metadata | None
     error: str | None
-
-    @property
-    def protected(self) -> bool:
-        return is_protected(self.path)
+    read_only_reason: str | None  # None: this session saved it and may rename, replace or delete it
 
 
-def list_saved_networks() -> list[SavedNetwork]:
+def network_library(owner_token: str) -> Library:
+    """The networks folder as one session (``owner_token``) may use it, under the class's limits."""
+    return Library(networks_dir(), owner_token, default_network_path(),
+                   quota=_positive_int_setting(LIBRARY_QUOTA_ENV, DEFAULT_QUOTA),
+                   max_bytes=_positive_int_setting(LIBRARY_MAX_MB_ENV, DEFAULT_MAX_BYTES >> 20) << 20)
+
+
+def list_saved_networks(library: Library) -> list[SavedNetwork]:
     """Every .npz in the networks folder, loaded and validated, sorted by file name."""
-    return [SavedNetwork(path, None, None, str(loaded)) if isinstance(loaded, NetworkFileError)
-            else SavedNetwork(path, *loaded, None)
-            for path, loaded in network_file.list_networks(networks_dir())]
+    def read_only(path: Path) -> str | None:
+        return None if library.may_change(path) else library.why_read_only(path)
 
-
-def library_path(name: str) -> Path:
-    """Where a network called ``name`` would be saved (name sanitised; NetworkFileError if unusable)."""
-    return network_file.network_path(name, networks_dir())
-
-
-def save_to_library(network: Network, metadata: Metadata, name: str, overwrite: bool = False) -> Path:
-    """Save under a sanitised name; never over the bundled default."""
-    path = library_path(name)
-    if is_protected(path):
-        raise NetworkFileError(f"{path.name} is the bundled default network; choose another name")
-    return network_file.save_network(path, network, metadata, overwrite=overwrite)
-
-
-def rename_network(path: Path, new_name: str) -> Path:
-    """Rename a saved network file; the default is protected and existing names are not replaced."""
-    if is_protected(path):
-        raise NetworkFileError("the bundled default network cannot be renamed")
-    target = library_path(new_name)
-    if is_protected(target):
-        raise NetworkFileError(f"{target.name} is reserved for the bundled default network")
-    if target.exists():
-        raise NetworkFileError(f"{target.name} already exists; choose another name")
-    path.rename(target)
-    return target
-
-
-def delete_network(path: Path) -> None:
-    if is_protected(path):
-        raise NetworkFileError("the bundled default network cannot be deleted")
-    path.unlink()
+    return [SavedNetwork(path, None, None, str(loaded), read_only(path)) if isinstance(loaded, NetworkFileError)
+            else SavedNetwork(path, *loaded, None, read_only(path))
+            for path, loaded in network_file.list_networks(library.directory)]
 
 
 def read_uploaded_network(data: bytes) -> tuple[Network, Metadata]:

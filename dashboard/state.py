@@ -8,23 +8,25 @@ in ``dashboard.services`` caches instead.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, TypeVar
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard.services import ActiveNetwork, Classification, LabelledDrawing, load_default_network
-from dashboard.training import TrainingRun
+from dashboard.trainer_pool import RemoteRun
 
 T = TypeVar("T")
 
 _ACTIVE = "active_network"
 _ACTIVE_WARNING = "active_network_warning"
 _RUN = "training_run"
-_RUNNING = "training_running"
 _DRAWINGS = "labelled_drawings"
 _CURRENT = "current_classification"
 _CANVAS = "canvas_initial_drawing"
 _CANVAS_REVISION = "canvas_revision"
+_OWNER_TOKEN = "library_owner_token"
 _KEPT_PREFIX = "_kept_"
 
 
@@ -56,21 +58,22 @@ def set_active_network(active: ActiveNetwork) -> None:
 
 
 # -- training --------------------------------------------------------------------------
-def training_run() -> TrainingRun | None:
+def training_run() -> RemoteRun | None:
     return _get(_RUN, None)
 
 
-def set_training_run(run: TrainingRun | None) -> None:
+def set_training_run(run: RemoteRun | None) -> None:
+    """Replace this session's run; the one replaced stops its worker."""
+    previous = st.session_state.get(_RUN)
+    if previous is not None and previous is not run:
+        previous.close()
     st.session_state[_RUN] = run
-    set_training_running(False)
 
 
-def training_running() -> bool:
-    return _get(_RUNNING, False)
-
-
-def set_training_running(running: bool) -> None:
-    st.session_state[_RUNNING] = running
+def session_id() -> str | None:
+    """This browser session's id (None outside a running script), so a run can stop when it ends."""
+    context = get_script_run_ctx(suppress_warning=True)
+    return None if context is None else context.session_id
 
 
 # -- drawings --------------------------------------------------------------------------
@@ -107,6 +110,12 @@ def reset_canvas(objects: list[dict[str, Any]]) -> None:
     revision = _get(_CANVAS_REVISION, 0) + 1
     st.session_state[_CANVAS_REVISION] = revision
     st.session_state[_CANVAS] = {"objects": objects, "dashboardRevision": revision}
+
+
+# -- the shared network library ------------------------------------------------------------
+def owner_token() -> str:
+    """This session's secret in the network library: it may change the networks saved with it."""
+    return _get(_OWNER_TOKEN, secrets.token_hex(16))
 
 
 # -- widgets that keep their value across pages -------------------------------------------------

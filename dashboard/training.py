@@ -3,17 +3,12 @@
 ``TrainingRun`` wraps an nn_core ``Trainer`` with what a live UI needs and the
 trainer does not know about: doing as many batches as fit in a time budget,
 evaluating every so often, and a wall-clock throughput and ETA. It holds no
-Streamlit state, so the benchmark and the tests drive it directly.
-
-Streamlit may run two scripts of one session at once: a click starts a new run
-of the page on a new thread while the previous run is still inside its
-training tick. So a run trains, changes settings and hands out its history
-under one lock, and whoever comes second waits for the tick to end.
+Streamlit state, so the benchmark and the tests drive it directly. On the
+server it runs inside a worker process (dashboard.training_worker), one thread.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -36,13 +31,6 @@ CONV_EVAL_IMAGES = 1000
 THROUGHPUT_WINDOW = 8  # ticks the samples/s figure is averaged over
 MNIST_PER_DRAWING = 50  # fine-tuning mixes this many MNIST digits per drawing, so nothing is forgotten
 DRAWING_REPEATS = 10  # each labelled drawing appears this often per fine-tuning epoch
-
-
-def clone_network(network: Network) -> Network:
-    """An independent copy: training the copy never changes the original."""
-    copy = Network(network.config)
-    copy.load_state_dict({name: param.copy() for name, param in network.state_dict().items()})
-    return copy
 
 
 def fine_tune_dataset(drawings: np.ndarray, drawing_labels: np.ndarray, mnist_images: np.ndarray,
@@ -89,7 +77,6 @@ class TrainingRun:
     _evaluated_at: float = 0.0  # the trainer's training time at the last validation point
     _eval_seconds: float = 0.0  # how long the last validation took
     _stop_after_epoch: int | None = None  # set by stop_at_epoch_end
-    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     # -- building -------------------------------------------------------------
     @classmethod
@@ -124,8 +111,7 @@ class TrainingRun:
         Step one epoch trains this way, tick by tick, so its charts stream and Pause
         answers within a tick; ``pause`` cancels it.
         """
-        with self._lock:
-            self._stop_after_epoch = self.trainer.epochs_done + 1
+        self._stop_after_epoch = self.trainer.epochs_done + 1
 
     @property
     def stopping_at_epoch_end(self) -> bool:
@@ -166,10 +152,6 @@ class TrainingRun:
 
         One ``Trainer.step(n)`` per chunk keeps the per-call overhead out of the loop.
         """
-        with self._lock:
-            return self._run_locked(allowance)
-
-    def _run_locked(self, allowance: Callable[[int], int]) -> TickReport:
         batches = samples = 0
         evaluated = False
         while not self.trainer.done:
@@ -201,20 +183,17 @@ class TrainingRun:
     def pause(self) -> None:
         """Start a new throughput window on resume: time spent paused is not training time.
         Resuming trains freely again, past any epoch end ``stop_at_epoch_end`` set."""
-        with self._lock:
-            self._stop_after_epoch = None
-            self._last_rate = self.samples_per_second
-            self._throughput.clear()
+        self._stop_after_epoch = None
+        self._last_rate = self.samples_per_second
+        self._throughput.clear()
 
     def update(self, **changes: object) -> None:
         """``Trainer.update`` between batches, never in the middle of one."""
-        with self._lock:
-            self.trainer.update(**changes)
+        self.trainer.update(**changes)
 
     def history(self) -> History:
-        """A copy of the trainer's history whose columns all end at the same batch."""
-        with self._lock:
-            return History.from_dict(self.trainer.history.to_dict())
+        """A copy of the trainer's history."""
+        return History.from_dict(self.trainer.history.to_dict())
 
     # -- figures for the progress line ---------------------------------------------
     @property

@@ -82,33 +82,39 @@ def show_digit_gallery(images: list[np.ndarray], captions: list[str], columns: i
 
 def save_network_form(key: str, network: Network, suggested_name: str,
                       build_metadata: Callable[[str], Metadata]) -> tuple[Path, Metadata] | None:
-    """Name → sanitised file in saved_networks/, asking before replacing an existing file.
+    """Name → sanitised file in saved_networks/, asking before replacing one of this session's
+    files; another session's file, the quota or a full library is refused with the reason.
 
     ``build_metadata(stem)`` is called only when saving (it may measure test accuracy).
     Returns the saved path and metadata on the run that saved.
     """
+    library = services.network_library(state.owner_token())
     name = st.text_input("Name", value=suggested_name, key=f"{key}_name", max_chars=64)
     try:
-        path = services.library_path(name)
+        path = library.path_for(name)
     except NetworkFileError as error:
         st.error(str(error))
         return None
-    if services.is_protected(path):
+    if library.protected(path):
         st.error(f"{path.name} is the bundled default network; choose another name.")
         return None
     exists = path.exists()
     replace = False
+    if exists and not library.may_change(path):
+        st.error(f"{library.why_read_only(path)}; choose another name.")
+        return None
     if exists:
-        st.warning(f"`{path.name}` already exists.")
+        st.warning(f"`{path.name}` already exists (you saved it).")
         replace = st.checkbox(f"Replace the existing {path.name}", key=f"{key}_replace")
     else:
-        st.caption(f"Saved as `saved_networks/{path.name}`")
+        st.caption(f"Saved as `saved_networks/{path.name}` · you have saved {library.owned_count()} of "
+                   f"{library.quota} networks")
     if not st.button("Save network", key=f"{key}_save", disabled=exists and not replace, icon=":material/save:"):
         return None
     with st.spinner("Measuring test accuracy…"):
         metadata = build_metadata(path.stem)
     try:
-        saved = services.save_to_library(network, metadata, path.stem, overwrite=replace)
+        saved = library.save(network, metadata, path.stem, overwrite=replace)
     except NetworkFileError as error:
         st.error(str(error))
         return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +25,10 @@ from nn_core.network_file import Metadata, load_network, save_network
 from dashboard import services
 from dashboard.architecture import cnn_layers
 from dashboard.learning_watch import MAP_DIGITS
+from dashboard.library import Library
 from dashboard.services import ActiveNetwork, LabelledDrawing
-from dashboard.training import CONV_EVAL_IMAGES, DRAWING_REPEATS, MNIST_PER_DRAWING
+from dashboard.trainer_pool import RemoteRun
+from dashboard.training import DRAWING_REPEATS, MNIST_PER_DRAWING
 
 APP = "../dashboard/app.py"  # AppTest resolves this from this file's folder
 TIMEOUT = 60
@@ -116,29 +120,66 @@ def test_every_page_opens_without_exception(library, page, title):
 
 
 # -- train ----------------------------------------------------------------------------------------------
+# Each run trains in a worker process: a test reads what the worker reported, waiting for it
+# where the page would keep refreshing.
+WORKER_TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def close_runs_after_each_test():
+    """Stop the worker of every run a test leaves behind (a test's sessions end with it)."""
+    runs: list[RemoteRun] = []
+    original = RemoteRun.__init__
+
+    def remember(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        runs.append(self)
+
+    RemoteRun.__init__ = remember
+    yield
+    RemoteRun.__init__ = original
+    for run in runs:
+        run.close()
+
+
+def training_run(app: AppTest) -> RemoteRun:
+    return app.session_state["training_run"]
+
+
+def wait_for(app: AppTest, condition, what: str) -> RemoteRun:
+    """The app's run once ``condition(run)`` holds, then the page rerun to show it."""
+    run = training_run(app)
+    assert run.wait_until(condition, WORKER_TIMEOUT), f"the trainer never got to: {what} ({run.error})"
+    app.run()
+    return run
+
+
 @needs_mnist
 def test_step_one_batch_grows_the_history(library):
     app = open_app("train")
     by_label(app.button, "Step one batch").click().run()
-    run = app.session_state["training_run"]
-    assert len(run.trainer.history.loss) == 1
+    run = training_run(app)
+    assert len(run.history().loss) == 1
     assert by_label(app.metric, "Batches").value == "1"
     assert by_label(app.metric, "Samples seen").value == "128"
     by_label(app.button, "Step one batch").click().run()
-    assert len(run.trainer.history.loss) == 2 and not app.exception
+    assert len(run.history().loss) == 2 and not app.exception
+    assert run.worker_pid != os.getpid()  # trained by its own process
 
 
 @needs_mnist
-def test_start_trains_in_ticks_and_pause_stops(library):
+def test_start_trains_in_the_worker_and_pause_stops(library):
     app = open_app("train")
-    by_label(app.button, "Start").click().run()  # this run also ticks the fragment once
-    run = app.session_state["training_run"]
-    assert app.session_state["training_running"] and run.trainer.step_count > 0
+    by_label(app.button, "Start").click().run()
+    assert by_label(app.button, "Pause")
+    run = wait_for(app, lambda run: run.status.step_count > 0, "train a batch")
+    assert int(by_label(app.metric, "Batches").value.replace(",", "")) > 0
     by_label(app.button, "Pause").click().run()
-    paused_at = run.trainer.step_count
+    wait_for(app, lambda run: not run.busy, "pause")
+    paused_at = run.status.step_count
     app.run()
-    assert not app.session_state["training_running"] and run.trainer.step_count == paused_at
-    assert by_label(app.button, "Resume")
+    assert not run.status.training and run.status.step_count == paused_at
+    assert by_label(app.button, "Resume") and not app.exception
 
 
 @needs_mnist
@@ -147,10 +188,10 @@ def test_step_one_epoch_trains_live_and_pauses_at_the_epoch_end(library):
                 for label in range(20)]  # fine-tuning on these: a short epoch
     app = open_app("train", labelled_drawings=drawings, train_mode="fine_tune")
     by_label(app.button, "Step one epoch").click().run()
-    run = app.session_state["training_run"]
-    batches = run.trainer.batches_per_epoch
-    assert run.trainer.epochs_done == 1 and run.trainer.step_count == batches and batches > 1
-    assert not app.session_state["training_running"] and by_label(app.button, "Resume")
+    run = wait_for(app, lambda run: not run.busy, "the end of the epoch")
+    batches = run.status.batches_per_epoch
+    assert run.status.epochs_done == 1 and run.status.step_count == batches and batches > 1
+    assert by_label(app.button, "Resume")
     assert "Keep the result" in [subheader.value for subheader in app.main.subheader]
     assert not app.exception
 
@@ -175,8 +216,11 @@ def test_sliders_change_the_running_trainer(library):
     by_label(app.button, "Step one batch").click().run()
     app.select_slider(key="train_lr").set_value(0.01).run()
     app.toggle(key="train_augment").set_value(True).run()
-    config = app.session_state["training_run"].trainer.config
+    run = wait_for(app, lambda run: not run.busy, "apply the settings")
+    config = run.status.config
     assert config.learning_rate == 0.01 and config.augment
+    by_label(app.button, "Step one batch").click().run()
+    assert run.history().learning_rate[-1] == 0.01  # the worker trained with it
 
 
 @needs_mnist
@@ -184,10 +228,12 @@ def test_fine_tune_on_labelled_drawings(library):
     drawings = [LabelledDrawing.from_preprocessed(np.eye(28, dtype=np.float32), label) for label in (1, 7)]
     app = open_app("train", labelled_drawings=drawings, train_mode="fine_tune")
     by_label(app.button, "Step one batch").click().run()
-    run = app.session_state["training_run"]
-    assert run.mode == "fine_tune" and run.base_name == "bundled-finetuned"
-    assert len(run.trainer.images) == 2 * (DRAWING_REPEATS + MNIST_PER_DRAWING)
-    assert run.network is not app.session_state["active_network"].network  # the active one is untouched
+    run = training_run(app)
+    assert run.mode == "fine_tune" and run.base_name == "bundled-finetuned" and run.status.step_count == 1
+    assert run.status.batches_per_epoch == 1  # 2 × (repeats + MNIST share) images in one batch of 128
+    assert 2 * (DRAWING_REPEATS + MNIST_PER_DRAWING) <= 128
+    assert not np.array_equal(run.network().layers[0].params["weight"],
+                              app.session_state["active_network"].network.layers[0].params["weight"])
 
 
 @needs_mnist
@@ -204,17 +250,51 @@ def test_trained_network_can_become_active(library):
     by_label(app.button, "Make it the active network").click().run()
     active = app.session_state["active_network"]
     assert active.path is None and active.metadata.test_accuracy is not None
-    assert active.network is not app.session_state["training_run"].network  # training goes on separately
+    np.testing.assert_array_equal(active.network.layers[0].params["weight"],
+                                  training_run(app).network().layers[0].params["weight"])
     assert "(unsaved)" in sidebar_text(app)
 
 
 @needs_mnist
-def test_reset_discards_the_run(library):
+def test_reset_discards_the_run_and_stops_its_worker(library):
     app = open_app("train")
     by_label(app.button, "Step one batch").click().run()
+    worker = training_run(app).worker_pid
     by_label(app.button, "Reset").click().run()
     assert app.session_state["training_run"] is None
     assert any("press **Start**" in info.value for info in app.info)
+    assert process_ends(worker)
+
+
+@needs_mnist
+def test_a_crashed_trainer_is_shown_on_the_page(library):
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+    run = training_run(app)
+    os.kill(run.worker_pid, signal.SIGKILL)
+    assert run.wait_until(lambda run: run.error is not None, WORKER_TIMEOUT)
+    app.run()
+    assert any("stopped unexpectedly" in error.value for error in app.error)
+    assert by_label(app.button, "Resume").disabled and by_label(app.button, "Step one batch").disabled
+    by_label(app.button, "Reset").click().run()
+    assert app.session_state["training_run"] is None and not app.exception
+
+
+@needs_mnist
+def test_a_run_beyond_the_cap_waits_for_a_free_trainer(library, monkeypatch):
+    monkeypatch.setenv(services.MAX_TRAINERS_ENV, "1")
+    services.trainer_pool.clear()
+    try:
+        first, second = open_app("train"), open_app("train")
+        by_label(first.button, "Start").click().run()
+        by_label(second.button, "Start").click().run()
+        assert any("Waiting for a free trainer (0 ahead)" in info.value for info in second.info)
+        assert training_run(second).status.step_count == 0
+        by_label(first.button, "Pause").click().run()
+        run = wait_for(second, lambda run: run.status.step_count > 0, "train once the first run paused")
+        assert not run.waiting and not any("Waiting" in info.value for info in second.info)
+    finally:
+        services.trainer_pool.clear()
 
 
 @needs_mnist
@@ -222,9 +302,9 @@ def test_step_one_batch_of_the_preset_cnn(library):
     app = open_app("train", train_kind="CNN")
     assert any("c16k5-p2-c32k5-p2-d10 relu" in caption.value for caption in app.caption)
     by_label(app.button, "Step one batch").click().run()
-    run = app.session_state["training_run"]
-    assert run.network.config.layers == PRESETS["cnn"] and run.trainer.step_count == 1
-    assert run.base_name == "cnn-c16k5-p2-c32k5-p2-d10" and len(run.trainer.eval_images) == CONV_EVAL_IMAGES
+    run = training_run(app)
+    assert run.network_config.layers == PRESETS["cnn"] and run.status.step_count == 1
+    assert run.base_name == "cnn-c16k5-p2-c32k5-p2-d10"
     assert by_label(app.metric, "Samples seen").value == "128"
 
 
@@ -236,7 +316,7 @@ def test_cnn_builder_controls_make_the_network_config(library):
     app.select_slider(key="train_channels_2").set_value(16)
     app.run()
     by_label(app.button, "Step one batch").click().run()
-    config = app.session_state["training_run"].network.config
+    config = training_run(app).network_config
     assert config.layers == ({"conv": 8, "kernel": 3, "batchnorm": True}, {"pool": 2},
                              {"conv": 32, "kernel": 3, "batchnorm": True}, {"pool": 2},
                              {"conv": 16, "kernel": 3, "batchnorm": True}, {"pool": 2},
@@ -250,10 +330,24 @@ def test_continue_and_fine_tune_an_active_cnn(library, mode):
     drawings = [LabelledDrawing.from_preprocessed(np.eye(28, dtype=np.float32), 1)]
     app = open_app("train", active_network=small_cnn(), train_mode=mode, labelled_drawings=drawings)
     by_label(app.button, "Step one batch").click().run()
-    run = app.session_state["training_run"]
-    assert run.mode == mode and run.network.describe() == "c4k3bn-p2-c8k3bn-p2-d10 relu"
-    assert run.trainer.step_count == 1 and run.network is not app.session_state["active_network"].network
+    run = training_run(app)
+    assert run.mode == mode and run.network().describe() == "c4k3bn-p2-c8k3bn-p2-d10 relu"
+    assert run.status.step_count == 1
     assert any("c4k3bn-p2-c8k3bn-p2-d10" in caption.value for caption in app.caption)
+
+
+def process_ends(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process ``pid`` is gone (or a zombie) within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(")")[-1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 # -- debug -----------------------------------------------------------------------------------------------
@@ -357,36 +451,45 @@ def test_bad_layer_sizes_show_an_error_and_change_nothing(library):
 
 
 @needs_mnist
-def test_the_default_network_cannot_be_renamed_or_deleted(library):
+def test_the_default_and_other_sessions_networks_cannot_be_renamed_or_deleted(library):
     app = open_app("networks")
     assert app.selectbox(key="networks_chosen").value.path.name == "default.npz"
     assert by_label(app.button, "Rename…").disabled and by_label(app.button, "Delete…").disabled
+    app.selectbox(key="networks_chosen").select_index(1).run()  # other.npz: not saved by this session
+    assert by_label(app.button, "Rename…").disabled and by_label(app.button, "Delete…").disabled
+    assert any("other.npz was saved by another session" in caption.value for caption in app.caption)
+    assert not by_label(app.button, "Make active").disabled  # but anyone may use it
 
 
 @needs_mnist
 def test_delete_asks_for_confirmation_first(library):
     # The dialog's own buttons rerun only the dialog (a fragment), which AppTest cannot
-    # do; deleting itself is tested in test_dashboard_services and in the browser.
-    app = open_app("networks")
-    app.selectbox(key="networks_chosen").select_index(1).run()
+    # do; deleting itself is tested in test_library and in the browser.
+    Library(library, "alice-secret").save(Network(NetworkConfig(layers=(784, 10))), Metadata.new("mine"), "mine")
+    app = open_app("networks", library_owner_token="alice-secret")
+    app.selectbox(key="networks_chosen").select_index(1).run()  # mine.npz
     by_label(app.button, "Delete…").click().run()
-    assert any("Delete `other.npz` for good?" in md.value for md in app.markdown)
-    assert by_label(app.button, "Delete") and (library / "other.npz").exists()
+    assert any("Delete `mine.npz` for good?" in md.value for md in app.markdown)
+    assert by_label(app.button, "Delete") and (library / "mine.npz").exists()
 
 
 @needs_mnist
-def test_save_the_active_network_asks_before_replacing(library):
-    app = open_app("networks")
+def test_save_the_active_network_asks_before_replacing_and_only_its_own(library):
+    app = open_app("networks", library_owner_token="alice-secret")
     by_label(app.button, "Create and make active").click().run()  # "my-network", unsaved
     by_label(app.button, "Save network").click().run()
     saved = library / "my-network.npz"
     assert saved.exists() and load_network(saved)[1].test_accuracy is not None
     assert app.session_state["active_network"].path == saved
-    app = open_app("networks")
+    app = open_app("networks", library_owner_token="alice-secret")  # the same person, another page load
     by_label(app.button, "Create and make active").click().run()
     assert by_label(app.button, "Save network").disabled  # the name is taken
     by_label(app.checkbox, "Replace the existing my-network.npz").check().run()
     assert not by_label(app.button, "Save network").disabled
+    bob = open_app("networks")
+    by_label(bob.button, "Create and make active").click().run()
+    assert any("my-network.npz was saved by another session" in error.value for error in bob.error)
+    assert not [button for button in bob.button if button.label == "Save network"]
 
 
 # -- sessions ------------------------------------------------------------------------------------------------

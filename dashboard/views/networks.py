@@ -14,7 +14,6 @@ from dashboard import services, state
 from dashboard.services import ActiveNetwork, SavedNetwork
 from dashboard.widgets import format_accuracy, save_network_form
 
-PROTECTED_NOTE = "The bundled default network cannot be renamed or deleted."
 ARCHITECTURES = {"mlp": "MLP (hidden layers below)",
                  "cnn": f"CNN preset ({NetworkConfig(layers=PRESETS['cnn']).describe().split()[0]})"}
 
@@ -27,7 +26,8 @@ def saved_table(saved: list[SavedNetwork]) -> None:
              "architecture": item.network.describe() if item.network else "—",
              "test accuracy": format_accuracy(item.metadata.test_accuracy) if item.metadata else "—",
              "created": item.metadata.created if item.metadata else "—",
-             "status": "protected default" if item.protected else (item.error or "ok")}
+             "status": item.error or "ok",
+             "yours": "" if item.read_only_reason else "✓"}
             for item in saved]
     st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -41,7 +41,7 @@ def rename_dialog(path: Path) -> None:
     new_name = st.text_input("New name", value=path.stem, max_chars=64)
     if st.button("Rename", type="primary"):
         try:
-            target = services.rename_network(path, new_name)
+            target = services.network_library(state.owner_token()).rename(path, new_name)
         except NetworkFileError as error:
             st.error(str(error))
             return
@@ -56,7 +56,11 @@ def delete_dialog(path: Path) -> None:
     st.write(f"Delete `{path.name}` for good? This cannot be undone.")
     confirm, cancel = st.columns(2)
     if confirm.button("Delete", type="primary", icon=":material/delete:"):
-        services.delete_network(path)
+        try:
+            services.network_library(state.owner_token()).delete(path)
+        except NetworkFileError as error:
+            st.error(str(error))
+            return
         active = state.active_network()
         if active.path == path:  # still usable in this session, just no longer on disk
             state.set_active_network(ActiveNetwork(active.network, active.metadata, None))
@@ -79,12 +83,13 @@ def saved_actions(saved: list[SavedNetwork]) -> None:
     download.download_button("Download", chosen.path.read_bytes(), file_name=chosen.path.name,
                              mime="application/octet-stream", icon=":material/download:",
                              on_click="ignore", width="stretch")
-    if rename.button("Rename…", icon=":material/edit:", disabled=chosen.protected, width="stretch"):
+    read_only = chosen.read_only_reason is not None
+    if rename.button("Rename…", icon=":material/edit:", disabled=read_only, width="stretch"):
         rename_dialog(chosen.path)
-    if delete.button("Delete…", icon=":material/delete:", disabled=chosen.protected, width="stretch"):
+    if delete.button("Delete…", icon=":material/delete:", disabled=read_only, width="stretch"):
         delete_dialog(chosen.path)
-    if chosen.protected:
-        st.caption(PROTECTED_NOTE)
+    if read_only:
+        st.caption(f"{chosen.read_only_reason}. Only the session that saved a network can rename or delete it.")
 
 
 def upload_section() -> None:
@@ -146,7 +151,7 @@ def active_section() -> None:
 
 
 st.title("Networks")
-saved_networks = services.list_saved_networks()
+saved_networks = services.list_saved_networks(services.network_library(state.owner_token()))
 st.subheader("Saved networks")
 if saved_networks:
     saved_table(saved_networks)

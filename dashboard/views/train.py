@@ -1,17 +1,13 @@
-"""Train page: build or pick a network, train it live in small steps, keep the result.
+"""Train page: build or pick a network, train it live, keep the result.
 
-Training advances inside a fragment while running: each tick trains for
-COMPUTE_BUDGET_SECONDS, then redraws the charts (about 0.15 s more). The
-fragment asks to rerun every TICK_SECONDS, less than a tick lasts; Streamlit
-queues such requests without interrupting the running tick, so ticks follow
-back to back and the charts refresh about once a second. A longer budget trains
-faster (less drawing per sample) but answers Pause later. Step one epoch runs
-the same ticks and pauses itself at the epoch's end: a CNN epoch takes many
-seconds, which should stream too and yield to Pause.
-The buttons and settings sit outside the fragment, so pressing Pause or moving
-a slider reruns the whole page. Streamlit starts that run at once, beside the
-tick still under way; the run's lock makes it wait for the tick to end (see
-dashboard.training). Slider values reach the trainer through TrainingRun.update.
+Each run trains in a worker process of its own (dashboard.trainer_pool), at a
+lower OS priority, so training never holds the server's GIL and a drawing in
+another session is answered first. The page only sends commands and reads
+what the worker last reported: while the run is busy the live panel, a
+fragment, redraws every REFRESH_SECONDS in a few tens of milliseconds, so its
+charts update in place instead of fading while a tick computes. The buttons
+and settings sit outside the fragment; a moved slider reaches the worker
+through RemoteRun.update and applies from its next batch.
 """
 
 from __future__ import annotations
@@ -23,22 +19,32 @@ import streamlit as st
 
 from nn_core.config import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError
-from nn_core.network import Network
 from nn_core.network_file import Metadata
 
 from dashboard import architecture, services, state
 from dashboard.charts import accuracy_chart, learning_rate_chart, loss_chart
 from dashboard.services import ActiveNetwork
-from dashboard.training import CONV_EVAL_IMAGES, MODES, TrainingRun, clone_network, fine_tune_dataset
+from dashboard.trainer_pool import RemoteRun
+from dashboard.training import CONV_EVAL_IMAGES, MODES, fine_tune_dataset
+from dashboard.training_worker import RunSpec, RunStatus
 from dashboard.widgets import format_accuracy, require_mnist, save_network_form
 
-TICK_SECONDS = 0.25
-COMPUTE_BUDGET_SECONDS = 0.7
+REFRESH_SECONDS = 1.0  # the live panel redraws this often while a run is busy (each costs server CPU)
+STEP_WAIT_SECONDS = 15.0  # Step one batch and Pause show their result on the same click unless this slow
 LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
 LAYER_WIDTHS = [16, 32, 64, 128, 256, 512, 1024]
 DEFAULT_WIDTHS = [256, 128, 64, 32]
+# A chart's identity in Streamlit includes its data, so each refresh sends a "new" chart: the
+# browser inserts it before the old one and keeps the old one, faded, until the fragment's run
+# ends. So each live chart shows at full opacity, and one copy of it: the stale one until the new
+# one is drawn (plotly draws it a moment after it arrives), then the new one.
+LIVE_CHART_STYLE = "<style>{}</style>".format(" ".join(
+    f".st-key-{key} {{opacity: 1 !important}} "
+    f".st-key-{key}:has(.js-plotly-plot) ~ .st-key-{key} {{display: none}} "
+    f".st-key-{key}:not(:has(.js-plotly-plot)):has(~ .st-key-{key}) {{display: none}}"
+    for key in ("loss_chart", "accuracy_chart", "lr_chart")))
 # Settings a running trainer accepts through Trainer.update; the rest need a new run.
 LIVE_FIELDS = ("optimizer", "learning_rate", "batch_size", "weight_decay", "augment", "epochs", "lr_schedule")
 
@@ -126,39 +132,43 @@ def optimisation_settings(seed: int) -> TrainConfig | None:
         return None
 
 
-def apply_live_settings(run: TrainingRun, config: TrainConfig) -> None:
+def apply_live_settings(run: RemoteRun, config: TrainConfig) -> None:
     """Hand changed sliders to the running trainer (takes effect from the next batch)."""
     changes = {name: getattr(config, name) for name in LIVE_FIELDS
-               if getattr(config, name) != getattr(run.trainer.config, name)}
+               if getattr(config, name) != getattr(run.train_config, name)}
     if changes:
         run.update(**changes)
 
 
 # -- starting a run ----------------------------------------------------------------------
-def training_data(mode: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(N, 784) uint8 images and labels for ``mode``; None if fine-tuning has no drawings."""
-    train_x, train_y, _, _ = services.training_split()
+def training_data(mode: str) -> tuple[np.ndarray | str, np.ndarray | str] | None:
+    """Training images and labels for ``mode``: the shared MNIST files, or (N, 784) uint8 arrays
+    of labelled drawings mixed with MNIST when fine-tuning (None if there are no drawings)."""
+    train_x_file, train_y_file, _, _ = services.shared_training_files()
     if mode != "fine_tune":
-        return train_x, train_y
+        return train_x_file, train_y_file
     drawings = state.labelled_drawings()
     if not drawings:
         return None
+    train_x, train_y, _, _ = services.training_split()
     images, labels = services.drawings_as_arrays(drawings)
     return fine_tune_dataset(images, labels, train_x, train_y, np.random.default_rng(len(drawings)))
 
 
-def new_run(mode: str, network_config: NetworkConfig | None, train_config: TrainConfig) -> TrainingRun | None:
+def new_run(mode: str, network_config: NetworkConfig | None, train_config: TrainConfig) -> RemoteRun | None:
     data = training_data(mode)
     if data is None:
         return None
     active = state.active_network()
     if mode == "new":
-        network, base_name = Network(network_config), architecture.run_name(network_config)
+        weights, base_name = None, architecture.run_name(network_config)
     else:
         suffix = "finetuned" if mode == "fine_tune" else "continued"
-        network, base_name = clone_network(active.network), f"{active.metadata.name}-{suffix}"
-    _, _, val_x, val_y = services.training_split()
-    return TrainingRun.create(network, *data, train_config, val_x, val_y, mode, base_name)
+        network_config, base_name = active.network.config, f"{active.metadata.name}-{suffix}"
+        weights = {name: param.copy() for name, param in active.network.state_dict().items()}
+    _, _, val_x_file, val_y_file = services.shared_training_files()
+    spec = RunSpec(network_config, weights, train_config, mode, base_name, *data, val_x_file, val_y_file)
+    return RemoteRun(spec, services.trainer_pool(), state.session_id())
 
 
 def settings_complete(mode: str, network_config: NetworkConfig | None, train_config: TrainConfig | None) -> bool:
@@ -169,7 +179,7 @@ def settings_complete(mode: str, network_config: NetworkConfig | None, train_con
 
 
 def current_or_new_run(mode: str, network_config: NetworkConfig | None,
-                       train_config: TrainConfig | None) -> TrainingRun | None:
+                       train_config: TrainConfig | None) -> RemoteRun | None:
     """The session's run, creating it from the settings on first use (None if they cannot start one)."""
     run = state.training_run()
     if run is None and train_config is not None:
@@ -180,34 +190,43 @@ def current_or_new_run(mode: str, network_config: NetworkConfig | None,
 
 # -- controls ----------------------------------------------------------------------------
 # Callbacks run before the page is drawn, so the buttons, the sidebar and the
-# fragment's run_every all reflect the new state in the same rerun.
-def start_training(get_run: Callable[[], TrainingRun | None]) -> None:
-    state.set_training_running(get_run() is not None)
+# fragment's refreshing all reflect the new state in the same rerun.
+def start_training(get_run: Callable[[], RemoteRun | None]) -> None:
+    run = get_run()
+    if run is not None:
+        run.start()
 
 
 def pause_training() -> None:
-    state.training_run().pause()
-    state.set_training_running(False)
+    """Pause, and show where the run stopped on this click (the worker stops within a tick)."""
+    run = state.training_run()
+    run.pause()
+    run.wait_until(lambda r: not r.busy, STEP_WAIT_SECONDS)
 
 
-def step_one_batch(get_run: Callable[[], TrainingRun | None]) -> None:
-    get_run().step_batches(1)
+def step_one_batch(get_run: Callable[[], RemoteRun | None]) -> None:
+    """One batch, shown on this click unless the run waits for a trainer (then the panel refreshes)."""
+    run = get_run()
+    sequence = run.step_batches(1)
+    if not run.waiting:
+        run.wait_until(lambda r: r.acknowledged(sequence), STEP_WAIT_SECONDS)
 
 
-def step_one_epoch(get_run: Callable[[], TrainingRun | None]) -> None:
+def step_one_epoch(get_run: Callable[[], RemoteRun | None]) -> None:
     """Train live, as Start does, up to the end of the current epoch."""
-    get_run().stop_at_epoch_end()
-    state.set_training_running(True)
+    get_run().step_epoch()
 
 
 def reset_training() -> None:
     state.set_training_run(None)
 
 
-def control_buttons(get_run: Callable[[], TrainingRun | None], can_start: bool) -> None:
+def control_buttons(get_run: Callable[[], RemoteRun | None], can_start: bool) -> None:
     """Start / Pause / Step one batch / Step one epoch / Reset."""
-    run, running = state.training_run(), state.training_running()
-    idle_disabled = running or not can_start or (run is not None and run.done)
+    run = state.training_run()
+    stopped = run is not None and (run.status.done or run.error is not None)
+    running = run is not None and run.training
+    idle_disabled = (run is not None and run.busy) or not can_start or stopped
     start, batch, epoch, reset = st.columns(4)
     if running:
         start.button("Pause", icon=":material/pause:", type="primary", width="stretch", on_click=pause_training)
@@ -230,60 +249,73 @@ def format_duration(seconds: float | None) -> str:
     return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def progress_line(run: TrainingRun) -> None:
-    trainer = run.trainer
-    rate = run.samples_per_second
+def progress_line(status: RunStatus) -> None:
+    rate = status.samples_per_second
     rate_text = f"{rate:,.0f} samples/s" if rate else "samples/s: …"
-    epoch = min(trainer.epochs_done + 1, trainer.config.epochs)
-    stop_text = " · pausing when this epoch ends" if run.stopping_at_epoch_end else ""
-    st.progress(run.progress, text=f"Epoch {epoch} of {trainer.config.epochs} · {rate_text} · "
-                                   f"ETA {format_duration(run.eta_seconds)}{stop_text}")
+    epochs = status.config.epochs
+    epoch = min(status.epochs_done + 1, epochs)
+    stop_text = " · pausing when this epoch ends" if status.stopping_at_epoch_end else ""
+    st.progress(status.progress, text=f"Epoch {epoch} of {epochs} · {rate_text} · "
+                                      f"ETA {format_duration(status.eta_seconds)}{stop_text}")
     batches, samples, loss, validation = st.columns(4)
-    batches.metric("Batches", f"{trainer.step_count:,}")
-    samples.metric("Samples seen", f"{run.samples_seen:,}")
-    loss.metric("Last loss", f"{trainer.history.loss[-1]:.3f}" if trainer.history.loss else "–")
-    accuracy = run.latest_validation_accuracy
+    batches.metric("Batches", f"{status.step_count:,}")
+    samples.metric("Samples seen", f"{status.samples_seen:,}")
+    loss.metric("Last loss", "–" if status.last_loss is None else f"{status.last_loss:.3f}")
+    accuracy = status.latest_validation_accuracy
     validation.metric("Validation accuracy", "–" if accuracy is None else f"{accuracy:.2%}")
 
 
-def training_charts(run: TrainingRun) -> None:
+def training_charts(run: RemoteRun) -> None:
+    """The loss, accuracy and learning-rate charts, built before any is sent: Streamlit keeps a
+    replaced chart on the page, faded, until the fragment's run ends (see LIVE_CHART_STYLE)."""
     history = run.history()
     log_scale = st.toggle("Loss on a log scale", key=state.kept_widget("train_loss_log", False),
                           help="Shows the loss still falling after its first steep drop")
-    st.plotly_chart(loss_chart(history.step, history.loss, log_scale=log_scale), key="loss_chart")
+    loss = loss_chart(history.step, history.loss, log_scale=log_scale)
+    accuracy = accuracy_chart(history.step, history.train_accuracy, history.eval_step, history.eval_accuracy)
+    learning_rate = learning_rate_chart(history.step, history.learning_rate)
+    st.plotly_chart(loss, key="loss_chart")
     left, right = st.columns([3, 2])
-    with left:
-        st.plotly_chart(accuracy_chart(history.step, history.train_accuracy, history.eval_step,
-                                       history.eval_accuracy), key="accuracy_chart")
-    with right:
-        st.plotly_chart(learning_rate_chart(history.step, history.learning_rate), key="lr_chart")
+    left.plotly_chart(accuracy, key="accuracy_chart")
+    right.plotly_chart(learning_rate, key="lr_chart")
 
 
-def live_panel() -> None:
-    """Progress and charts; trains one tick per rerun while running."""
+def trainer_state_line(run: RemoteRun) -> None:
+    """Why nothing moves yet: the run waits for a free trainer, or its worker is starting."""
+    if run.waiting:
+        st.info(f"Waiting for a free trainer ({run.places_ahead or 0} ahead): the runs before it train first.",
+                icon=":material/hourglass_top:")
+    elif run.starting:
+        st.caption("Starting the trainer…")
+
+
+def live_panel(refreshing: bool) -> None:
+    """Progress and charts as the run's worker last reported them. ``refreshing``: this fragment
+    redraws itself every REFRESH_SECONDS, which stops once the run is no longer busy."""
     run = state.training_run()
     if run is None:
         st.info("Choose the settings, then press **Start** (or step one batch at a time).")
         return
-    if state.training_running():
-        run.tick(COMPUTE_BUDGET_SECONDS)
-        if run.stopped:  # finished, or at the end of the epoch Step one epoch trains
-            pause_training()
-            st.rerun()  # the whole page: stop ticking, offer saving
-    if run.done:
-        st.success(f"Training finished: validation accuracy {format_accuracy(run.latest_validation_accuracy)}.")
-    progress_line(run)
+    if refreshing and not run.busy:
+        st.rerun()  # the whole page: the buttons change, and the result can be kept
+    if run.error is not None:
+        st.error(f"{run.error}\n\nPress Reset to start again.", icon=":material/error:")
+    trainer_state_line(run)
+    status = run.status
+    if status.done:
+        st.success(f"Training finished: validation accuracy {format_accuracy(status.latest_validation_accuracy)}.")
+    progress_line(status)
     training_charts(run)
 
 
 # -- keeping the result ------------------------------------------------------------------------
-def trained_metadata(run: TrainingRun, name: str) -> Metadata:
-    return Metadata.new(name, test_accuracy=services.test_accuracy(run.network),
-                        train_config=run.trainer.config.to_dict(), history=run.history().to_dict(),
+def trained_metadata(run: RemoteRun, name: str) -> Metadata:
+    return Metadata.new(name, test_accuracy=services.test_accuracy(run.network()),
+                        train_config=run.train_config.to_dict(), history=run.history().to_dict(),
                         command=f"dashboard Train page: {MODES[run.mode].lower()}")
 
 
-def keep_result(run: TrainingRun) -> None:
+def keep_result(run: RemoteRun) -> None:
     """Make the trained network active, or save it to saved_networks/."""
     st.subheader("Keep the result")
     activate, save = st.columns([1, 2], gap="large")
@@ -292,21 +324,22 @@ def keep_result(run: TrainingRun) -> None:
         if st.button("Make it the active network", icon=":material/check_circle:"):
             with st.spinner("Measuring test accuracy…"):
                 metadata = trained_metadata(run, run.base_name)
-            state.set_active_network(ActiveNetwork(clone_network(run.network), metadata, None))
+            state.set_active_network(ActiveNetwork(run.network(), metadata, None))
             st.rerun()
     with save:
-        save_network_form("train_save", run.network, run.base_name, lambda stem: trained_metadata(run, stem))
+        save_network_form("train_save", run.network(), run.base_name, lambda stem: trained_metadata(run, stem))
 
 
 # -- the page ----------------------------------------------------------------------------------
 st.title("Train a network")
+st.html(LIVE_CHART_STYLE)
 require_mnist()
 current = state.training_run()
 mode = st.segmented_control("What to train", list(MODES), format_func=MODES.get,
                             key=state.kept_widget("train_mode", "new"), disabled=current is not None) or "new"
 if current is not None:
     mode = current.mode
-    st.caption(f"Current run: {MODES[mode].lower()} · `{current.network.describe()}` — press Reset to change "
+    st.caption(f"Current run: {MODES[mode].lower()} · `{current.network_config.describe()}` — press Reset to change "
                "the architecture or the mode.")
 if mode == "fine_tune" and not state.labelled_drawings():
     st.info("Fine-tuning needs labelled drawings: draw digits on the Draw page and tell it the right digit.")
@@ -328,7 +361,8 @@ if current is not None and train_config is not None:
 with live_column:
     control_buttons(lambda: current_or_new_run(mode, network_config, train_config),
                     can_start=current is not None or settings_complete(mode, network_config, train_config))
-    st.fragment(live_panel, run_every=TICK_SECONDS if state.training_running() else None)()
+    busy = current is not None and current.busy
+    st.fragment(live_panel, run_every=REFRESH_SECONDS if busy else None)(refreshing=busy)
 run = state.training_run()
-if run is not None and run.trainer.step_count and not state.training_running():
+if run is not None and run.status.step_count and not run.busy and run.error is None:
     keep_result(run)

@@ -30,6 +30,19 @@ METRIC_VALUE = '[data-testid="stMetricValue"]'
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'  # how Streamlit shows an uncaught Python exception
 SCREENSHOTS = REPO_ROOT / "tests" / "screenshots"
+# Run before drawing a stroke to time it in the page's own clock: window.__mouseUpAt (the
+# mouse-up, in the capture phase, before the canvas sees it) and the promise
+# window.__predictionShown (the first animation frame showing a prediction).
+STROKE_TIMER_SCRIPT = """() => {
+    window.__mouseUpAt = null;
+    document.addEventListener('mouseup', () => { window.__mouseUpAt = performance.now(); },
+                              {capture: true, once: true});
+    window.__predictionShown = new Promise(resolve => {
+        const check = () => document.querySelector('[data-testid="stMetricValue"]')
+            ? resolve(performance.now()) : requestAnimationFrame(check);
+        check();
+    });
+}"""
 
 
 def missing_requirement() -> str | None:

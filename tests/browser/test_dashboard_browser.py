@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -16,8 +18,8 @@ from dashboard.widgets import FRAME_GREY
 from nn_core.config import NetworkConfig
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes
-from tests.browser.harness import (draw, ellipse, go_to, metric_number, prediction, screenshot, top_bar,
-                                   vertical_stroke, wait_until_idle)
+from tests.browser.harness import (draw, ellipse, go_to, metric_number, open_page, prediction, screenshot,
+                                   top_bar, vertical_stroke, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60), pytest.mark.flaky(reruns=2, reruns_delay=1)]
 DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
@@ -35,6 +37,22 @@ def plotly_last_x(page, chart_key: str) -> int:
             .map(plot => plot._fullData && plot._fullData[0] && plot._fullData[0].x
                          && plot._fullData[0].x.length ? plot._fullData[0].x[plot._fullData[0].x.length - 1] : 0))""",
         chart_key)
+
+
+def live_charts(page) -> dict[str, tuple[int, int, list[float]]]:
+    """For each Train page chart: how many copies are shown, how many plots they hold, and each
+    shown copy's opacity as seen (its own times its ancestors')."""
+    return page.evaluate(
+        """() => Object.fromEntries(['loss_chart', 'accuracy_chart', 'lr_chart'].map(key => {
+            const shown = [...document.querySelectorAll(`.st-key-${key}`)].filter(el => el.offsetParent !== null);
+            const opacities = shown.map(el => {
+                let opacity = 1;
+                for (let node = el; node; node = node.parentElement) opacity *= parseFloat(getComputedStyle(node).opacity);
+                return opacity;
+            });
+            const plots = shown.reduce((n, el) => n + el.querySelectorAll('.js-plotly-plot').length, 0);
+            return [key, [shown.length, plots, opacities]];
+        }))""")
 
 
 def wait_for_growth(read, above: int, timeout: float = 20.0) -> int:
@@ -118,6 +136,16 @@ def test_training_streams_charts_and_pauses(page):
     page.get_by_role("button", name="Start").click()
     first = wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), 0)
     wait_for_growth(lambda: plotly_last_x(page, "loss_chart"), first)  # the chart keeps streaming
+    # While it streams, each chart updates in place: never two copies on the page, never faded.
+    drawn = 0
+    for _ in range(40):
+        charts = live_charts(page)
+        for key, (copies, plots, opacities) in charts.items():
+            assert copies <= 1, f"{copies} copies of {key} on the page"
+            assert min(opacities, default=1) > 0.99, f"{key} faded to {min(opacities)}"
+        drawn += all(plots == 1 for _, plots, _ in charts.values())
+        time.sleep(0.1)
+    assert drawn > 0  # (between a chart's arrival and plotly drawing it, its box is briefly empty)
     page.get_by_text("Loss on a log scale").click()  # while it trains
     page.wait_for_function("""() => [...document.querySelectorAll('.st-key-loss_chart .js-plotly-plot')]
         .some(plot => plot._fullLayout && plot._fullLayout.yaxis.type === 'log')""", timeout=15_000)
@@ -206,8 +234,9 @@ def test_debug_maps_the_hidden_layer_and_shows_a_clicked_digit(page):
 
 
 def test_networks_upload_download_and_delete(page, tmp_path, library):
+    copied = library / "copied.npz"  # put there by hand: nobody's, so read-only to every session
+    copied.write_bytes((library / "default.npz").read_bytes())
     spare = library / "spare.npz"
-    spare.write_bytes((library / "default.npz").read_bytes())
     go_to(page, "Networks", "Networks")
     # A bad upload says what is wrong and changes nothing; a good one can become active.
     uploader = page.locator('.st-key-network_upload input[type="file"]')
@@ -228,7 +257,21 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
         page.get_by_role("button", name="Download the active network").click()
     network, metadata = load_network(download_info.value.path())
     assert metadata.name == "tiny" and network.describe() == "784-20-10 relu"
-    assert sorted(path.name for path in library.glob("*.npz")) == ["default.npz", "spare.npz"]  # none saved
+    assert sorted(path.name for path in library.glob("*.npz")) == ["copied.npz", "default.npz"]  # none saved
+    # A network this session saves is its own to delete; one it did not save is read-only.
+    page.get_by_text("Save it to saved_networks/").first.click()
+    page.locator(".st-key-upload_save_name input").fill("spare")
+    page.locator(".st-key-upload_save_name input").press("Enter")
+    wait_until_idle(page)
+    page.locator(".st-key-upload_save_save button").click()
+    page.get_by_text("Saved spare.npz").wait_for(timeout=30_000)
+    wait_until_idle(page)
+    for name in ("default.npz", "copied.npz"):  # the first choice reruns the page, which lists spare.npz
+        page.locator(".st-key-networks_chosen").click()
+        page.get_by_role("option", name=name).click()
+        wait_until_idle(page)
+    assert page.get_by_role("button", name="Delete…").is_disabled()
+    page.get_by_text("copied.npz was saved by another session").wait_for()
     # Deleting asks first.
     page.locator(".st-key-networks_chosen").click()
     page.get_by_role("option", name="spare.npz").click()
@@ -241,3 +284,70 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
     dialog.get_by_role("button", name="Delete", exact=True).click()
     dialog.wait_for(state="detached", timeout=15_000)
     assert not spare.exists() and (library / "default.npz").exists()
+
+
+def test_no_request_leaves_the_machine(browser_context, app_url):
+    """An offline classroom: every page loads all it needs from the app's own server."""
+    outside: list[str] = []
+
+    def record(request) -> None:
+        host = urlparse(request.url).hostname
+        if request.url.startswith("http") and host not in ("127.0.0.1", "localhost"):
+            outside.append(request.url)
+
+    browser_context.on("request", record)
+    try:
+        page = open_page(browser_context, app_url)
+        page.locator(DRAW_A_DIGIT).wait_for()
+        for link, heading in (("Train", "Train a network"), ("Debug", "Look inside the network"),
+                              ("Networks", "Networks"), ("Draw", "Draw a digit")):
+            go_to(page, link, heading)
+        page.close()
+    finally:
+        browser_context.remove_listener("request", record)
+    assert not outside, f"requests left the machine: {outside}"
+
+
+def test_closing_a_training_tab_stops_its_worker(browser_context, app_url):
+    """No orphans: the trainer process of a tab that is closed mid-run ends within seconds."""
+    server = server_pid(app_url)
+    page = open_page(browser_context, app_url, "train")
+    before = trainer_pids(server)
+    page.get_by_role("button", name="Start").click()
+    wait_for_growth(lambda: metric_number(page, "Samples seen"), 0)
+    workers = trainer_pids(server) - before
+    assert len(workers) == 1, "not one new trainer process under the server"
+    page.close()
+    deadline = time.monotonic() + 20
+    while workers & trainer_pids(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not workers & trainer_pids(server), "the closed tab's trainer is still running"
+
+
+def server_pid(app_url: str) -> int:
+    """The pid of the Streamlit server listening at ``app_url``."""
+    port = app_url.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"streamlit" in b" ".join(command) and port.encode() in command:
+                return int(entry.name)
+    raise AssertionError(f"no streamlit server on port {port}")
+
+
+def trainer_pids(server: int) -> set[int]:
+    """The server's live trainer processes (spawned workers, not multiprocessing's resource tracker)."""
+    trainers = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+                command = (entry / "cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue
+            if int(ppid) == server and state != "Z" and b"spawn_main" in command:
+                trainers.add(int(entry.name))
+    return trainers

@@ -1,0 +1,333 @@
+"""A class on one server: N sessions drawing while M train, against one dashboard server.
+
+Starts the dashboard (normal priority), lowers this process's priority (so the
+headless Chromium it launches runs below the server, as if the students'
+browsers ran on their own machines), then for each scenario opens N drawing
+and M training sessions at once:
+
+- a drawer clears the canvas, draws a digit, waits for its prediction, pauses
+  like a person (1-3 s), and repeats; mouse-up to prediction is timed in the
+  page's own clock;
+- a trainer starts a run (MLP, 50 epochs) and reads "Samples seen" every 5 s.
+
+Prints per scenario: mouse-up→prediction p50/p95/max, each trainer's samples/s
+(beside one trainer alone), the server's CPU (its own and its trainer
+workers', from /proc), the errors in the server log and on the pages, and
+whether every trainer's "Samples seen" grew between every two readings. At the
+end every session checks it sees only its own run and the bundled network.
+Each "drawers + trainers" scenario is printed beside the same drawers alone.
+
+    MNIST_DIR=/path/to/mnist nice -n 5 python -m benchmarks.classroom_load [--seconds 40] [--scenarios 4+2,8+2]
+
+Not a timed test: figures depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.browser import harness
+
+BROWSER_NICENESS = 10
+READING_SECONDS = 5.0  # between two readings of a trainer's "Samples seen"
+PAUSE_SECONDS = (1.0, 3.0)  # a person looks at the prediction before drawing again
+TARGET_P95_MS = 1000
+TARGET_RATIO = 1.5  # drawers + trainers within this of the same drawers alone (p95)
+STROKES = [harness.vertical_stroke, harness.ellipse, harness.diagonal_stroke, harness.top_bar]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+SAMPLES_SEEN = '[data-testid="stMetric"]:has-text("Samples seen") [data-testid="stMetricValue"]'
+DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
+
+
+@dataclass
+class Scenario:
+    drawers: int
+    trainers: int
+    latencies_ms: list[float] = field(default_factory=list)
+    readings: list[list[tuple[float, int]]] = field(default_factory=list)  # per trainer: (time, samples seen)
+    page_errors: list[str] = field(default_factory=list)
+    server_errors: list[str] = field(default_factory=list)
+    server_cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.drawers} drawers + {self.trainers} trainers"
+
+    def rates(self) -> list[float]:
+        """Each trainer's samples/s between its first and last reading."""
+        return [(readings[-1][1] - readings[0][1]) / (readings[-1][0] - readings[0][0])
+                for readings in self.readings if len(readings) >= 2]
+
+    def always_growing(self) -> bool:
+        return all(later[1] > earlier[1] for readings in self.readings
+                   for earlier, later in zip(readings, readings[1:]))
+
+
+# -- the server and its CPU ------------------------------------------------------------------------
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (and of its children it has waited for), in seconds; 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+
+
+def children_of(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return children
+
+
+class ServerCpu:
+    """CPU seconds of the server and its trainer workers, counting workers that ended in between."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.last_seen: dict[int, float] = {}
+
+    def total(self) -> float:
+        for child in children_of(self.server_pid):
+            self.last_seen[child] = process_cpu_seconds(child) or self.last_seen.get(child, 0.0)
+        # A worker the server has reaped is counted in the server's cutime/cstime: keep only live ones.
+        live = set(children_of(self.server_pid))
+        return process_cpu_seconds(self.server_pid) + sum(self.last_seen[c] for c in live if c in self.last_seen)
+
+
+def start_server(library: Path, log: Path) -> subprocess.Popen:
+    env = harness.checkout_env(DIGITS_NETWORKS_DIR=str(library), DIGITS_DEFAULT_NETWORK=str(library / "default.npz"))
+    port = harness.free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+                               "--server.port", str(port)], cwd=harness.REPO_ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    server.url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while not harness.is_serving(server.url):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    return server
+
+
+# -- sessions ---------------------------------------------------------------------------------------------
+async def wait_until_idle(page) -> None:
+    await page.wait_for_selector(harness.IDLE_APP, timeout=60_000)
+    await asyncio.sleep(0.35)
+    await page.wait_for_selector(harness.IDLE_APP, timeout=60_000)
+
+
+async def open_session(context, url: str, path: str, errors: list[str]):
+    page = await context.new_page()
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    await page.goto(f"{url}/{path}")
+    await wait_until_idle(page)
+    return page
+
+
+async def draw(page, points: list[tuple[float, float]]) -> None:
+    box = await page.locator(harness.CANVAS).bounding_box()
+    absolute = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    await page.mouse.move(*absolute[0])
+    await page.mouse.down()
+    for x, y in absolute[1:]:
+        await page.mouse.move(x, y, steps=3)
+    await page.mouse.up()
+
+
+async def drawer(page, deadline: float, latencies: list[float], rng: random.Random) -> None:
+    while time.monotonic() < deadline:
+        clear = page.get_by_role("button", name="Clear")
+        if await clear.is_enabled():
+            await clear.click()
+        await page.locator(DRAW_A_DIGIT).wait_for(timeout=60_000)
+        await wait_until_idle(page)
+        await page.evaluate(harness.STROKE_TIMER_SCRIPT)
+        await draw(page, rng.choice(STROKES)())
+        shown_at = await page.evaluate("() => window.__predictionShown")
+        latencies.append(shown_at - await page.evaluate("() => window.__mouseUpAt"))
+        await asyncio.sleep(rng.uniform(*PAUSE_SECONDS))
+
+
+async def samples_seen(page) -> int:
+    return int((await page.locator(SAMPLES_SEEN).inner_text()).replace(",", "").strip())
+
+
+async def start_trainer(page) -> None:
+    await page.get_by_label("Epochs").fill("50")  # keep it training for the whole scenario
+    await page.get_by_label("Epochs").press("Enter")
+    await wait_until_idle(page)
+    await page.get_by_role("button", name="Start").click()
+    await page.get_by_role("button", name="Pause").wait_for(timeout=60_000)
+    await page.locator(SAMPLES_SEEN).wait_for(timeout=60_000)
+
+
+async def trainer(page, deadline: float, readings: list[tuple[float, int]]) -> None:
+    while time.monotonic() < deadline:
+        readings.append((time.monotonic(), await samples_seen(page)))
+        await asyncio.sleep(READING_SECONDS)
+
+
+async def page_exceptions(page) -> list[str]:
+    return [text[:300] for text in await page.locator(harness.EXCEPTION).all_inner_texts()]
+
+
+async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cpu: ServerCpu, log: Path) -> None:
+    context = await browser.new_context(viewport=harness.VIEWPORT)
+    drawers = [await open_session(context, url, "", scenario.page_errors) for _ in range(scenario.drawers)]
+    trainers = [await open_session(context, url, "train", scenario.page_errors) for _ in range(scenario.trainers)]
+    await asyncio.gather(*(start_trainer(page) for page in trainers))
+    await asyncio.sleep(READING_SECONDS)  # past the workers' start
+    log_start = log.stat().st_size
+    scenario.readings = [[] for _ in trainers]
+    cpu_start, wall_start = cpu.total(), time.monotonic()
+    deadline = wall_start + seconds
+    rngs = [random.Random(index) for index in range(len(drawers))]
+    await asyncio.gather(*(drawer(page, deadline, scenario.latencies_ms, rng) for page, rng in zip(drawers, rngs)),
+                         *(trainer(page, deadline, readings) for page, readings in zip(trainers, scenario.readings)))
+    scenario.server_cpu_seconds = cpu.total() - cpu_start
+    scenario.wall_seconds = time.monotonic() - wall_start
+    for page in drawers + trainers:
+        scenario.page_errors += await page_exceptions(page)
+    with log.open("rb") as server_log:
+        server_log.seek(log_start)
+        scenario.server_errors = [line for line in server_log.read().decode(errors="replace").splitlines()
+                                  if "Traceback" in line or "Error" in line or "Exception" in line]
+    scenario.page_errors += await sessions_kept_apart(drawers, trainers)
+    await context.close()
+
+
+async def sessions_kept_apart(drawers: list, trainers: list) -> list[str]:
+    """Problems seen: a drawing session that sees a run, a training session that does not see its own."""
+    problems = []
+    for page in drawers:
+        await page.get_by_role("link", name="Train").click()
+        await page.get_by_role("heading", name="Train a network", exact=True).wait_for(timeout=60_000)
+        await wait_until_idle(page)
+        if await page.get_by_text("Current run:").count():
+            problems.append("a drawing session sees a training run it never started")
+    for page in trainers:
+        if not await page.get_by_text("Current run: train a new network").count():
+            problems.append("a training session does not see its own run")
+    return problems
+
+
+# -- printing -----------------------------------------------------------------------------------------------
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def latency_line(scenario: Scenario) -> str:
+    values = scenario.latencies_ms
+    if not values:
+        return "no strokes"
+    return (f"{len(values):3d} strokes  p50 {statistics.median(values):6.0f} ms  p95 {percentile(values, 0.95):6.0f} ms"
+            f"  max {max(values):6.0f} ms")
+
+
+def report(scenario: Scenario, alone_rate: float | None, drawers_alone: Scenario | None) -> None:
+    print(f"\n== {scenario.name} ({scenario.wall_seconds:.0f} s)")
+    if scenario.drawers:
+        print(f"   mouse-up → prediction: {latency_line(scenario)}")
+        if drawers_alone is not None and scenario.trainers:
+            print(f"   same drawers alone:    {latency_line(drawers_alone)}")
+            if scenario.latencies_ms and drawers_alone.latencies_ms:
+                p95, alone_p95 = percentile(scenario.latencies_ms, 0.95), percentile(drawers_alone.latencies_ms, 0.95)
+                print(f"   p95 {p95:.0f} ms is {p95 / alone_p95:.2f}× the drawers alone "
+                      f"(targets: ≤ {TARGET_P95_MS} ms, ≤ {TARGET_RATIO}×)")
+    for index, rate in enumerate(scenario.rates()):
+        beside = f" (one trainer alone: {alone_rate:,.0f})" if alone_rate else ""
+        print(f"   trainer {index + 1}: {rate:,.0f} samples/s{beside}")
+    if scenario.trainers:
+        print(f"   'Samples seen' grew between every two readings {READING_SECONDS:.0f} s apart: "
+              f"{'yes' if scenario.always_growing() else 'NO'}")
+    print(f"   server CPU (server + trainer workers): {scenario.server_cpu_seconds:.1f} s over "
+          f"{scenario.wall_seconds:.0f} s = {scenario.server_cpu_seconds / scenario.wall_seconds:.0%} of one core")
+    errors = scenario.server_errors + scenario.page_errors
+    print(f"   errors: {len(scenario.server_errors)} in the server log, {len(scenario.page_errors)} on the pages")
+    for error in errors[:5]:
+        print(f"     {error}")
+
+
+def parse_scenarios(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(part) for part in item.split("+")) for item in text.split(",")]
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    from playwright.async_api import async_playwright
+
+    trained = harness.trained_network_file()
+    with tempfile.TemporaryDirectory() as scratch:
+        library = harness.scratch_library(Path(scratch) / "networks", trained)
+        log = Path(scratch) / "server.log"
+        server = start_server(library, log)
+        os.nice(args.browser_nice)  # after the server started: only the browsers run below it
+        print(f"server pid {server.pid} at normal priority; browsers at nice +{args.browser_nice}; "
+              f"trainer workers at nice +10 from the server; {os.cpu_count()} cores; "
+              f"load average before: {os.getloadavg()[0]:.1f}")
+        try:
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path=str(harness.CHROMIUM),
+                                                           args=harness.LAUNCH_ARGS)
+                cpu = ServerCpu(server.pid)
+                alone = Scenario(0, 1)
+                await run_scenario(browser, server.url, alone, args.seconds, cpu, log)
+                alone_rate = alone.rates()[0] if alone.rates() else None
+                report(alone, None, None)
+                drawers_alone: dict[int, Scenario] = {}
+                for drawers, trainers in parse_scenarios(args.scenarios):
+                    if trainers and drawers not in drawers_alone:
+                        drawers_alone[drawers] = Scenario(drawers, 0)
+                        await run_scenario(browser, server.url, drawers_alone[drawers], args.seconds, cpu, log)
+                        report(drawers_alone[drawers], None, None)
+                    if not trainers and drawers in drawers_alone:
+                        continue
+                    scenario = Scenario(drawers, trainers)
+                    await run_scenario(browser, server.url, scenario, args.seconds, cpu, log)
+                    if not trainers:
+                        drawers_alone[drawers] = scenario
+                    report(scenario, alone_rate, drawers_alone.get(drawers))
+                await browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=40, help="measured seconds per scenario")
+    parser.add_argument("--scenarios", default="4+2,8+2",
+                        help="drawers+trainers, comma-separated; each with trainers is run beside the same "
+                             "drawers alone")
+    parser.add_argument("--browser-nice", type=int, default=BROWSER_NICENESS,
+                        help="how much lower the browsers run than the server")
+    args = parser.parse_args()
+    missing = harness.missing_requirement()
+    if missing:
+        sys.exit(f"needs Chromium and Playwright: {missing}")
+    if harness.trained_network_file() is None:
+        sys.exit("needs saved_networks/default.npz (or $DIGITS_DEFAULT_NETWORK)")
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
