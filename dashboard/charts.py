@@ -233,31 +233,38 @@ def percent_ticks(low: float, high: float, most: int = 6) -> list[float]:
 # Ten colours a colour-blind reader can still tell apart in groups (Plotly's "D3" set).
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+# A colour scale in ten flat steps, one per digit, for colouring points by their digit (0-9).
+DIGIT_COLOUR_STEPS = [[edge, colour] for digit, colour in enumerate(DIGIT_COLOURS)
+                      for edge in (digit / 10, (digit + 1) / 10)]
 
 
 def hidden_map_chart(points: np.ndarray, labels: np.ndarray, star: np.ndarray | None = None,
                      title: str = "How the last hidden layer sorts test digits", height: int = 460) -> go.Figure:
-    """(N, 2) map points coloured by their (N,) true digit, one legend entry per digit,
+    """(N, 2) map points coloured by their (N,) true digit (the colour bar names the digits),
     and the drawing as a black star. Each point's ``customdata`` is its row in ``points``,
-    so a click can show that test digit."""
+    so a click can show that test digit.
+
+    One trace for all the points, coloured through a stepped colour scale: a trace per
+    digit costs the server several times more to build, and the Train page redraws this
+    map every few seconds while training runs.
+    """
     points, labels = np.asarray(points), np.asarray(labels)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) != len(labels):
         raise ValueError(f"expected (N, 2) points and N labels; got {points.shape} and {labels.shape}")
-    figure = go.Figure()
-    for digit in DIGITS:
-        rows = np.flatnonzero(labels == digit)
-        # WebGL scatter: thousands of points redraw smoothly every few seconds.
-        figure.add_trace(go.Scattergl(
-            x=points[rows, 0], y=points[rows, 1], mode="markers", name=str(digit), customdata=rows,
-            marker={"size": 5, "color": DIGIT_COLOURS[digit], "opacity": 0.7},
-            hovertemplate=f"test digit #%{{customdata}}: a {digit}<extra></extra>"))
+    # WebGL scatter: thousands of points redraw smoothly.
+    figure = go.Figure(go.Scattergl(
+        x=points[:, 0], y=points[:, 1], mode="markers", name="test digits", customdata=np.arange(len(points)),
+        marker={"size": 5, "opacity": 0.7, "color": labels, "colorscale": DIGIT_COLOUR_STEPS,
+                "cmin": -0.5, "cmax": 9.5,
+                "colorbar": {"title": {"text": "digit"}, "tickvals": DIGITS, "thickness": 12, "len": 0.9}},
+        text=labels, hovertemplate="test digit #%{customdata}: a %{text}<extra></extra>"))
     if star is not None:  # WebGL too: WebGL traces are drawn above every SVG trace
         figure.add_trace(go.Scattergl(
             x=[float(star[0])], y=[float(star[1])], mode="markers", name="your drawing",
             marker={"symbol": "star", "size": 24, "color": "black", "line": {"color": "white", "width": 2}},
             hovertemplate="your drawing<extra></extra>"))
-    return _finish(figure, title, height, xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"},
-                   legend={"title": {"text": "digit"}, "itemsizing": "constant"}, clickmode="event+select")
+    return _finish(figure, title, height, showlegend=False, xaxis={"visible": False},
+                   yaxis={"visible": False, "scaleanchor": "x"}, clickmode="event+select")
 
 
 def true_digit_history_chart(batches: Sequence[int], probabilities: Sequence[float], title: str,

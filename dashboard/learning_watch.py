@@ -7,6 +7,7 @@ these beside its batches and the pages only draw them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,12 @@ HARD_TEST_DIGIT = 646
 # Indices into the MNIST test set: the first 0, 1, 2, 3, 4, 5 and 7, then the hard 2.
 WATCHED_TEST_DIGITS = (3, 2, 1, 18, 4, 8, 0, HARD_TEST_DIGIT)
 ACTIVATION_CHUNK = 500  # images per forward pass when mapping, so memory stays bounded
+# While training, the watched digits are classified and the map redrawn at most this often, and
+# less often when they cost more than their share of the training time: together at most 10%.
+STRIP_EVERY_SECONDS = 1.0
+MAP_EVERY_SECONDS = 3.0
+STRIP_SHARE = 0.03
+MAP_SHARE = 0.07
 
 
 # -- the hidden-space map ------------------------------------------------------------------
@@ -218,3 +225,69 @@ def _unit(image: np.ndarray) -> np.ndarray:
     """A (28, 28) or (784,) image, uint8 or float, as (784,) float32 in [0, 1]."""
     values = np.asarray(image).reshape(784)
     return values.astype(np.float32) / 255 if values.dtype == np.uint8 else values.astype(np.float32)
+
+
+# -- watching from inside a training worker ---------------------------------------------------
+@dataclass
+class WatchSpec:
+    """What a training run watches: ``watch`` (its images, names and labels, no records yet),
+    the (N, 784) uint8 ``map_images`` with their (N,) ``map_labels``, and the (28, 28)
+    ``drawing`` to place on the map (None when nothing is drawn)."""
+
+    watch: PredictionWatch
+    map_images: np.ndarray
+    map_labels: np.ndarray
+    drawing: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class WatchUpdate:
+    """What a worker found since its last report: new (batch, (K, 10) probabilities) records,
+    and a new map (or None)."""
+
+    records: list[tuple[int, np.ndarray]]
+    hidden_map: HiddenMap | None
+
+
+class LiveWatch:
+    """The watched digits and the map of a network in training, refreshed on a clock and
+    kept to a small share of the training time (each look's cost sets how long until the next)."""
+
+    def __init__(self, spec: WatchSpec, clock=time.perf_counter) -> None:
+        self.spec = spec
+        self._clock = clock
+        self._last_map: HiddenMap | None = None
+        self._strip = LookSchedule(STRIP_EVERY_SECONDS, STRIP_SHARE)
+        self._map = LookSchedule(MAP_EVERY_SECONDS, MAP_SHARE)
+
+    def look(self, network: Network, batch: int, now: bool = False) -> WatchUpdate | None:
+        """Classify the watched digits and redraw the map if each is due (or ``now``, after
+        a command such as Step one batch). None when neither was due."""
+        records: list[tuple[int, np.ndarray]] = []
+        new_map = None
+        if now or self._strip.due(self._clock()):
+            started = self._clock()
+            records.append((batch, self.spec.watch.record(network, batch)))
+            self._strip.done(started, self._clock())
+        if now or self._map.due(self._clock()):
+            started = self._clock()
+            new_map = hidden_map(network, self.spec.map_images, self.spec.drawing, self._last_map)
+            self._last_map = new_map
+            self._map.done(started, self._clock())
+        return WatchUpdate(records, new_map) if records or new_map is not None else None
+
+
+@dataclass
+class LookSchedule:
+    """When something that costs time may run again: ``every`` seconds at the soonest, and
+    only as often as keeps its cost below ``share`` of the time."""
+
+    every: float
+    share: float
+    next_time: float = float("-inf")
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_time
+
+    def done(self, started: float, finished: float) -> None:
+        self.next_time = started + max(self.every, (finished - started) / self.share)

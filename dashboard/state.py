@@ -9,6 +9,7 @@ in ``dashboard.services`` caches instead.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -27,6 +28,7 @@ _CURRENT = "current_classification"
 _CANVAS = "canvas_initial_drawing"
 _CANVAS_REVISION = "canvas_revision"
 _OWNER_TOKEN = "library_owner_token"
+_BUILT = "built_for_version"
 _KEPT_PREFIX = "_kept_"
 
 
@@ -116,6 +118,16 @@ def reset_canvas(objects: list[dict[str, Any]]) -> None:
 def owner_token() -> str:
     """This session's secret in the network library: it may change the networks saved with it."""
     return _get(_OWNER_TOKEN, secrets.token_hex(16))
+
+
+# -- things rebuilt only when what they show changes ---------------------------------------------
+def built_for(name: str, version: Hashable, build: Callable[[], T]) -> T:
+    """``build()``'s result, kept in the session and rebuilt only when ``version`` changes
+    (e.g. a chart refreshed every second whose data changes every few seconds)."""
+    kept = _get(_BUILT, {})
+    if name not in kept or kept[name][0] != version:
+        kept[name] = (version, build())
+    return kept[name][1]
 
 
 # -- widgets that keep their value across pages -------------------------------------------------

@@ -32,6 +32,7 @@ from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.network import Network
 from nn_core.trainer import History
 
+from dashboard.learning_watch import HiddenMap, PredictionWatch, WatchUpdate
 from dashboard.training_worker import WORKER_NICENESS, RunSpec, RunStatus, run_worker
 
 MONITOR_SECONDS = 1.0  # between heartbeats, and between checks that sessions are still open
@@ -155,6 +156,11 @@ class RemoteRun:
         self._status = RunStatus(acknowledged=0, training=False, config=spec.train_config)
         self._history = History()
         self._weights = spec.weights
+        # What the worker saw of its watched digits and map (see dashboard.learning_watch).
+        self._watch = None if spec.watch is None else replace(spec.watch.watch, batches=[], probabilities=[])
+        self.map_labels = None if spec.watch is None else spec.watch.map_labels
+        self.hidden_map: HiddenMap | None = None
+        self.map_version = 0  # counts the maps received, so a page rebuilds its chart only for a new one
         self._error: str | None = None
         self._sequence = 0
         self._last_sent = 0  # the sequence number of the last command sent to the worker
@@ -224,6 +230,14 @@ class RemoteRun:
         if self._weights is not None:
             network.load_state_dict({name: values.copy() for name, values in self._weights.items()})
         return network
+
+    def watch(self) -> PredictionWatch | None:
+        """The watched digits with every prediction the worker reported, as of now (a copy)."""
+        with self._changed:
+            if self._watch is None:
+                return None
+            return replace(self._watch, batches=list(self._watch.batches),
+                           probabilities=list(self._watch.probabilities))
 
     def wait_until(self, condition: Callable[[RemoteRun], bool], timeout: float) -> bool:
         """Block until ``condition(self)`` holds after a report (True), or ``timeout`` s pass (False)."""
@@ -329,8 +343,16 @@ class RemoteRun:
         threading.Thread(target=_read_reports, args=(weakref.ref(self), server_end, process),
                          name=f"trainer-reader-{process.pid}", daemon=True).start()
 
-    def _receive(self, status: RunStatus, added: dict[str, list], weights: dict[str, np.ndarray] | None) -> None:
+    def _receive(self, status: RunStatus, added: dict[str, list], weights: dict[str, np.ndarray] | None,
+                 watched: WatchUpdate | None = None) -> None:
         with self._changed:
+            if watched is not None and self._watch is not None:
+                for batch, probabilities in watched.records:
+                    self._watch.batches.append(batch)
+                    self._watch.probabilities.append(probabilities)
+                if watched.hidden_map is not None:
+                    self.hidden_map = watched.hidden_map
+                    self.map_version += 1
             columns = self._history.to_dict()
             for name, values in added.items():
                 columns[name].extend(values)

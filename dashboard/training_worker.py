@@ -9,7 +9,8 @@ CPU, and talks to the server through one Pipe:
 - the server sends commands ``(name, sequence number, *arguments)`` and a
   ``("ping",)`` every second;
 - the worker sends ``("status", RunStatus, history columns added since the
-  last status, weights or None)`` after every tick and command, and
+  last status, weights or None, a WatchUpdate or None)`` after every tick and
+  command, and
   ``("failed", traceback)`` before it dies of an error.
 
 The worker stops when the server closes the pipe, when its parent process is
@@ -36,6 +37,7 @@ from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.network import Network
 from nn_core.pass_threads import set_pass_threads
 
+from dashboard.learning_watch import LiveWatch, WatchSpec, WatchUpdate
 from dashboard.training import EVAL_EVERY_SECONDS, TrainingRun
 
 WORKER_NICENESS = 10  # added to the server's priority: the kernel gives a drawing's rerun the CPU first
@@ -60,6 +62,7 @@ class RunSpec:
     eval_images: ArraySource
     eval_labels: ArraySource
     eval_every_seconds: float = EVAL_EVERY_SECONDS
+    watch: WatchSpec | None = None  # the digits and the map to look at while training
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class _Worker:
     connection: Connection
     run: TrainingRun
     parent_pid: int
+    live: LiveWatch | None = None
     training: bool = False
     acknowledged: int = 0
     closed: bool = False
@@ -135,7 +139,7 @@ class _Worker:
     _sent_lengths: dict[str, int] = field(default_factory=dict)
 
     def serve(self) -> None:
-        self.publish(with_weights=True)
+        self.publish(with_weights=True, look_now=True)
         while not self.closed:
             if self.connection.poll(0 if self.training else IDLE_POLL_SECONDS):
                 self.handle(self.connection.recv())
@@ -176,15 +180,30 @@ class _Worker:
         else:
             raise ValueError(f"unknown command {name!r}")
         self.acknowledged = sequence
-        self.publish(with_weights=not self.training)
+        # A stepped batch shows at once on the watched digits; while training they follow the clock.
+        self.publish(with_weights=not self.training, look_now=name == "step_batches")
 
-    def publish(self, with_weights: bool) -> None:
+    def publish(self, with_weights: bool, look_now: bool = False) -> None:
+        """Report the run's status, then, if a look at the watched digits and the map was due,
+        what it saw: in a second message, so a command is acknowledged without waiting for it."""
+        self._send_status(with_weights, None)
+        watched = self.look(look_now)
+        if watched is not None:
+            self._send_status(False, watched)
+
+    def _send_status(self, with_weights: bool, watched: WatchUpdate | None) -> None:
         columns = self.run.trainer.history.to_dict()
         added = {name: values[self._sent_lengths.get(name, 0):] for name, values in columns.items()}
         self._sent_lengths = {name: len(values) for name, values in columns.items()}
         weights = ({name: param.copy() for name, param in self.run.network.state_dict().items()}
                    if with_weights else None)
-        self.connection.send(("status", status_of(self.run, self.acknowledged, self.training), added, weights))
+        self.connection.send(("status", status_of(self.run, self.acknowledged, self.training), added, weights,
+                              watched))
+
+    def look(self, now: bool) -> WatchUpdate | None:
+        if self.live is None:
+            return None
+        return self.live.look(self.run.network, self.run.trainer.step_count, now=now)
 
 
 def run_worker(connection: Connection, spec: RunSpec, parent_pid: int, niceness: int = WORKER_NICENESS) -> None:
@@ -196,7 +215,8 @@ def run_worker(connection: Connection, spec: RunSpec, parent_pid: int, niceness:
     with threadpool_limits(limits=1, user_api="blas"):
         set_pass_threads(os.cpu_count() or 1)
         try:
-            _Worker(connection, build_run(spec), parent_pid).serve()
+            live = None if spec.watch is None else LiveWatch(spec.watch)
+            _Worker(connection, build_run(spec), parent_pid, live).serve()
         except (EOFError, BrokenPipeError, ConnectionResetError):
             pass  # the server closed its end: nobody is left to tell
         except Exception:  # noqa: BLE001 - whatever went wrong, the page must show it rather than hang

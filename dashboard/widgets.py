@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from nn_core.network_file import Metadata
 from dashboard import services, state
 from dashboard.arrays import upscale_nearest
 
+STRIP_STYLE = """<style>
+.learning-strip {border-collapse: collapse; font-size: 0.85rem; width: 100%}
+.learning-strip th {text-align: left; font-weight: 600; color: #555}
+.learning-strip td, .learning-strip th {padding: 2px 6px; border-bottom: 1px solid #eee; white-space: nowrap}
+.learning-strip img {image-rendering: pixelated; background: black; display: block}
+.learning-strip .digit {font-weight: 700; text-align: center}
+.learning-strip .sure {min-width: 7rem}
+.learning-strip .bar {display: inline-block; width: 4rem; height: 0.6rem; background: #eee; margin-right: 4px}
+.learning-strip .bar div {height: 100%; background: #4c78a8}
+.learning-strip .changed {color: #e4572e; white-space: normal}
+</style>"""
 DIGIT_DISPLAY_PX = 168  # 28 × 6: every input pixel a crisp 6×6 square
 FRAME_GREY = 150  # visible against black ink images and the white page alike
 
@@ -126,12 +138,17 @@ def learning_strip(rows: dict[str, list], key: str) -> None:
     """The watched digits as one compact table: image, what it is, what the network reads,
     how sure it is, and when it last changed its mind (see ``learning_watch.strip_rows``).
 
-    One table rather than a chart per digit: it refreshes with the training charts, so
-    it must cost the server next to nothing.
+    Plain HTML rather than a chart per digit or a data grid: it refreshes with the
+    training charts, so it must cost the server next to nothing, and its text stays
+    in the page for a test (or a screen reader) to read.
     """
-    st.dataframe(rows, key=key, hide_index=True, width="stretch", row_height=40, column_config={
-        "image": st.column_config.ImageColumn("", width=40),
-        "what": st.column_config.TextColumn("digit"),
-        "reads as": st.column_config.NumberColumn("reads as", format="%d"),
-        "probability": st.column_config.ProgressColumn("sure", min_value=0.0, max_value=1.0, format="percent"),
-        "changed its mind": st.column_config.TextColumn("changed its mind")})
+    cells = []
+    for image, what, reads_as, probability, changed in zip(*rows.values()):
+        sure = "" if probability is None else (
+            f'<div class="bar"><div style="width:{probability:.0%}"></div></div>{probability:.0%}')
+        cells.append(f'<tr><td><img src="{image}" width="28" height="28" alt=""></td><td>{html.escape(what)}</td>'
+                     f'<td class="digit">{"–" if reads_as is None else reads_as}</td><td class="sure">{sure}</td>'
+                     f'<td class="changed">{html.escape(changed)}</td></tr>')
+    st.html(f'<div class="st-key-{key}">{STRIP_STYLE}<table class="learning-strip"><thead><tr><th></th><th>digit</th>'
+            f'<th>reads as</th><th>sure</th><th>changed its mind</th></tr></thead><tbody>{"".join(cells)}</tbody>'
+            '</table></div>')

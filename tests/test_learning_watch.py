@@ -15,7 +15,8 @@ from nn_core.network import Network
 
 from dashboard import charts
 from dashboard.arrays import png_data_url
-from dashboard.learning_watch import (WATCHED_TEST_DIGITS, PredictionWatch, fit_projection, got_it_batch, hidden_map,
+from dashboard.learning_watch import (MAP_EVERY_SECONDS, STRIP_EVERY_SECONDS, WATCHED_TEST_DIGITS, LiveWatch,
+                                      PredictionWatch, WatchSpec, LookSchedule, fit_projection, got_it_batch, hidden_map,
                                       last_hidden_activations, nearest_digits, strip_rows, watched_images)
 
 
@@ -147,17 +148,21 @@ def test_got_it_is_the_first_batch_from_which_it_stays_right(probabilities, expe
     assert got_it_batch(batches, np.array(probabilities)) == expected
 
 
-def test_hidden_map_chart_has_a_trace_per_digit_and_the_star(rng):
+def test_hidden_map_chart_colours_each_digit_and_shows_the_star(rng):
     points = rng.normal(size=(2000, 2))
     labels = np.arange(2000) % 10
     figure = charts.hidden_map_chart(points, labels, star=np.array([0.5, -0.5]))
     assert isinstance(figure, go.Figure)
-    digit_traces = [trace for trace in figure.data if trace.name in [str(d) for d in range(10)]]
-    assert len(digit_traces) == 10 and sum(len(trace.x) for trace in digit_traces) == 2000
-    assert all(np.all(labels[trace.customdata] == int(trace.name)) for trace in digit_traces)
-    star = figure.data[-1]
+    dots, star = figure.data
+    assert len(dots.x) == 2000 and list(dots.marker.color) == list(labels) and list(dots.customdata) == list(range(2000))
+    # The stepped colour scale gives each digit its own colour, the middle of its step.
+    scale = dots.marker.colorscale
+    for digit in range(10):
+        position = (digit + 0.5 - dots.marker.cmin) / (dots.marker.cmax - dots.marker.cmin)
+        step = next(colour for (low, colour), (high, _) in zip(scale[::2], scale[1::2]) if low <= position <= high)
+        assert step == charts.DIGIT_COLOURS[digit]
     assert star.marker.symbol == "star" and (star.x[0], star.y[0]) == (0.5, -0.5)
-    assert len(charts.hidden_map_chart(points, labels).data) == 10
+    assert len(charts.hidden_map_chart(points, labels).data) == 1
     with pytest.raises(ValueError):
         charts.hidden_map_chart(points[:, :1], labels)
 
@@ -168,3 +173,39 @@ def test_true_digit_history_chart_marks_the_moment_it_got_it():
     assert figure.layout.shapes[0].x0 == 200
     assert "got it at batch 200" in figure.layout.annotations[0].text
     assert not charts.true_digit_history_chart([0, 100], [0.1, 0.2], "x").layout.shapes
+
+
+class FakeClock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_live_watch_looks_on_a_clock_and_keeps_its_cost_a_small_share(rng):
+    network = _small_network()
+    watch = PredictionWatch(_images(rng, 3), ["a", "b", "c"], np.array([1, 2, 3]))
+    clock = FakeClock()
+    live = LiveWatch(WatchSpec(watch, (_images(rng, 200) * 255).astype(np.uint8), np.arange(200) % 10), clock)
+    first = live.look(network, batch=0)
+    assert [batch for batch, _ in first.records] == [0] and first.hidden_map.points.shape == (200, 2)
+    assert live.look(network, batch=1) is None  # neither is due yet
+    clock.now = STRIP_EVERY_SECONDS
+    update = live.look(network, batch=5)
+    assert [batch for batch, _ in update.records] == [5] and update.hidden_map is None
+    clock.now = MAP_EVERY_SECONDS
+    assert live.look(network, batch=9).hidden_map is not None
+    assert live.look(network, batch=10, now=True).records[0][0] == 10  # a command looks at once
+    assert watch.batches == [0, 5, 9, 10]
+
+
+def test_schedule_waits_longer_after_a_costly_look():
+    schedule = LookSchedule(every=1.0, share=0.05)
+    assert schedule.due(0.0)
+    schedule.done(started=0.0, finished=0.2)  # 0.2 s is 5% of 4 s
+    assert not schedule.due(3.9) and schedule.due(4.0)
+    schedule.done(started=4.0, finished=4.01)
+    assert schedule.due(5.0)

@@ -13,6 +13,8 @@ import sys
 import textwrap
 import time
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,7 @@ from nn_core.network import Network
 
 from dashboard import trainer_pool
 from dashboard.architecture import cnn_layers
+from dashboard.learning_watch import PredictionWatch, WatchSpec
 from dashboard.trainer_pool import RemoteRun, TrainerPool
 from dashboard.training_worker import RunSpec, build_run, share_read_only
 from tests.browser.harness import checkout_env
@@ -84,6 +87,22 @@ def test_a_run_trains_in_its_own_lower_priority_process(pool):
     assert len(run.history().loss) == 3 and not run.busy and pool.n_training == 0  # the slot came back
     trained = run.network().layers[0].params["weight"]
     assert not np.array_equal(trained, Network(SMALL).layers[0].params["weight"])
+
+
+def test_a_run_shows_its_watched_digits_and_map_as_it_trains(pool):
+    rng = np.random.default_rng(1)
+    map_images, map_labels = rng.integers(0, 256, (300, 784), dtype=np.uint8), rng.integers(0, 10, 300)
+    watched = PredictionWatch(rng.random((3, 784), dtype=np.float32), ["your drawing", "a", "b"], np.array([-1, 2, 5]))
+    drawing = watched.images[0].reshape(28, 28)
+    run = RemoteRun(replace(spec(), watch=WatchSpec(watched, map_images, map_labels, drawing)), pool)
+    step(run, 2)
+    # Each step is looked at once it is done: its predictions and a map with the drawing's star.
+    assert run.wait_until(lambda r: r.watch().batches[-1:] == [2] and r.hidden_map is not None, TIMEOUT)
+    watch = run.watch()
+    np.testing.assert_allclose(watch.latest, run.network().predict_proba(watched.images), atol=1e-5)
+    assert run.hidden_map.points.shape == (300, 2) and run.hidden_map.star.shape == (2,)
+    assert list(run.map_labels) == list(map_labels) and run.map_version >= 1
+    assert watch.names == ["your drawing", "a", "b"]
 
 
 def test_start_streams_progress_and_pause_stops_it(pool):
@@ -222,7 +241,8 @@ def test_workers_stop_when_their_server_dies(tmp_path):
         import os
         import numpy as np
         from nn_core.config import NetworkConfig, TrainConfig
-        from dashboard.trainer_pool import RemoteRun, TrainerPool
+        from dashboard.learning_watch import PredictionWatch, WatchSpec
+from dashboard.trainer_pool import RemoteRun, TrainerPool
         from dashboard.training_worker import RunSpec
 
         if __name__ == "__main__":

@@ -22,12 +22,14 @@ from nn_core.errors import ConfigError
 from nn_core.network_file import Metadata
 
 from dashboard import architecture, services, state
-from dashboard.charts import accuracy_chart, learning_rate_chart, loss_chart
+from dashboard.arrays import png_data_url
+from dashboard.charts import accuracy_chart, hidden_map_chart, learning_rate_chart, loss_chart, true_digit_history_chart
+from dashboard.learning_watch import MAP_DIGITS, PredictionWatch, WatchSpec, strip_rows, watched_images
 from dashboard.services import ActiveNetwork
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import CONV_EVAL_IMAGES, MODES, fine_tune_dataset
 from dashboard.training_worker import RunSpec, RunStatus
-from dashboard.widgets import format_accuracy, require_mnist, save_network_form
+from dashboard.widgets import format_accuracy, learning_strip, require_mnist, save_network_form
 
 REFRESH_SECONDS = 1.0  # the live panel redraws this often while a run is busy (each costs server CPU)
 STEP_WAIT_SECONDS = 15.0  # Step one batch and Pause show their result on the same click unless this slow
@@ -44,7 +46,8 @@ LIVE_CHART_STYLE = "<style>{}</style>".format(" ".join(
     f".st-key-{key} {{opacity: 1 !important}} "
     f".st-key-{key}:has(.js-plotly-plot) ~ .st-key-{key} {{display: none}} "
     f".st-key-{key}:not(:has(.js-plotly-plot)):has(~ .st-key-{key}) {{display: none}}"
-    for key in ("loss_chart", "accuracy_chart", "lr_chart")))
+    for key in ("loss_chart", "accuracy_chart", "lr_chart", "train_hidden_map")))
+GOT_IT_COLUMNS = 4
 # Settings a running trainer accepts through Trainer.update; the rest need a new run.
 LIVE_FIELDS = ("optimizer", "learning_rate", "batch_size", "weight_decay", "augment", "epochs", "lr_schedule")
 
@@ -167,8 +170,21 @@ def new_run(mode: str, network_config: NetworkConfig | None, train_config: Train
         network_config, base_name = active.network.config, f"{active.metadata.name}-{suffix}"
         weights = {name: param.copy() for name, param in active.network.state_dict().items()}
     _, _, val_x_file, val_y_file = services.shared_training_files()
-    spec = RunSpec(network_config, weights, train_config, mode, base_name, *data, val_x_file, val_y_file)
+    spec = RunSpec(network_config, weights, train_config, mode, base_name, *data, val_x_file, val_y_file,
+                   watch=watch_spec())
     return RemoteRun(spec, services.trainer_pool(), state.session_id())
+
+
+def watch_spec() -> WatchSpec:
+    """What the run shows while it learns: this session's drawing and labelled drawings, fixed
+    test digits, and the map's test digits."""
+    data = services.mnist()
+    classification = state.current_classification()
+    drawing = None if classification is None else classification.preprocessed.image
+    labelled = [(labelled.image, labelled.label) for labelled in state.labelled_drawings()]
+    images, names, labels = watched_images(data.test_images, data.test_labels, drawing, labelled)
+    return WatchSpec(PredictionWatch(images, names, labels), np.asarray(data.test_images[:MAP_DIGITS]),
+                     np.asarray(data.test_labels[:MAP_DIGITS]), drawing)
 
 
 def settings_complete(mode: str, network_config: NetworkConfig | None, train_config: TrainConfig | None) -> bool:
@@ -306,6 +322,43 @@ def live_panel(refreshing: bool) -> None:
         st.success(f"Training finished: validation accuracy {format_accuracy(status.latest_validation_accuracy)}.")
     progress_line(status)
     training_charts(run)
+    learning_view(run)
+
+
+def learning_view(run: RemoteRun) -> None:
+    """The watched digits and the hidden-space map, as the run's worker last looked at them."""
+    watch = run.watch()
+    if watch is None:
+        return
+    st.markdown("**Your digits while it learns**")
+    st.caption("Your drawing, your labelled drawings and eight test digits (one hard one), with what the "
+               "network reads now. Watch it change its mind.")
+    urls = state.built_for("train_strip_images", id(run), lambda: [png_data_url(image) for image in watch.images])
+    learning_strip(strip_rows(watch, urls), key="learning_strip")
+    if run.hidden_map is not None:
+        hidden = run.hidden_map
+        figure = state.built_for("train_map", (id(run), run.map_version), lambda: hidden_map_chart(
+            hidden.points, run.map_labels, hidden.star, title=f"How it sorts {len(hidden.points):,} test digits"))
+        st.plotly_chart(figure, key="train_hidden_map")
+        st.caption("Each dot a test digit, placed by the last hidden layer; colours are the true digits. "
+                   "The groups form as it learns." + (" The star is your drawing." if hidden.star is not None
+                                                      else ""))
+
+
+def got_it_charts(run: RemoteRun) -> None:
+    """After a run: for each watched digit with a known label, the probability of that digit
+    batch by batch, and the moment the network got it."""
+    watch = run.watch()
+    if watch is None or len(watch.batches) < 2:
+        return
+    known = [index for index, label in enumerate(watch.labels) if label >= 0]
+    st.markdown("**When did it get each digit?**")
+    for row in range(0, len(known), GOT_IT_COLUMNS):
+        for column, index in zip(st.columns(GOT_IT_COLUMNS), known[row:row + GOT_IT_COLUMNS]):
+            batches, probabilities = watch.true_class_history(index)
+            column.plotly_chart(true_digit_history_chart(batches, probabilities,
+                                                         f"{watch.names[index]}: P({watch.labels[index]})"),
+                                key=f"got_it_{index}")
 
 
 # -- keeping the result ------------------------------------------------------------------------
@@ -365,4 +418,5 @@ with live_column:
     st.fragment(live_panel, run_every=REFRESH_SECONDS if busy else None)(refreshing=busy)
 run = state.training_run()
 if run is not None and run.status.step_count and not run.busy and run.error is None:
+    got_it_charts(run)
     keep_result(run)

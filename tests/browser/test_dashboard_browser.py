@@ -158,6 +158,41 @@ def test_training_streams_charts_and_pauses(page):
     screenshot(page, "train_paused")
 
 
+def strip_rows(page) -> list[str]:
+    """The learning strip's rows as text: what each digit is, what it reads as, how sure, what changed."""
+    return page.evaluate("""() => [...document.querySelectorAll('.learning-strip tbody tr')]
+        .map(row => row.innerText.replace(/\\s+/g, ' ').trim())""")
+
+
+@pytest.mark.timeout(120)
+def test_training_shows_the_drawing_and_test_digits_learning_and_the_map(page):
+    draw(page, ellipse())
+    prediction(page)
+    wait_until_idle(page)
+    go_to(page, "Train", "Train a network")
+    page.get_by_label("Epochs").fill("50")
+    page.get_by_label("Epochs").press("Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Start").click()
+    page.locator(".learning-strip tbody tr").first.wait_for(timeout=60_000)
+    first = strip_rows(page)
+    assert first[0].startswith("your drawing") and len(first) == 9 and first[-1].startswith("hard test digit")
+    # While it trains the strip's numbers move on (what a digit reads as, how sure it is).
+    page.wait_for_function("""(first) => {
+        const rows = [...document.querySelectorAll('.learning-strip tbody tr')]
+            .map(row => row.innerText.replace(/\\s+/g, ' ').trim());
+        return rows.length === first.length && rows.some((row, i) => row !== first[i]);
+    }""", arg=first, timeout=30_000)
+    page.locator(".st-key-train_hidden_map .js-plotly-plot").first.wait_for(timeout=60_000)
+    traces = page.evaluate("""() => document.querySelector('.st-key-train_hidden_map .js-plotly-plot')._fullData
+        .map(trace => ({points: trace.x.length, symbol: trace.marker.symbol}))""")
+    assert traces[0]["points"] == 2000 and traces[-1] == {"points": 1, "symbol": "star"}
+    screenshot(page, "train_learning")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Resume").wait_for(timeout=10_000)
+    page.get_by_text("When did it get each digit?").wait_for(timeout=30_000)
+
+
 def test_build_a_cnn_and_train_one_batch(page):
     go_to(page, "Train", "Train a network")
     page.locator(".st-key-train_kind").get_by_text("CNN", exact=True).click()
@@ -214,7 +249,7 @@ def test_debug_maps_the_hidden_layer_and_shows_a_clicked_digit(page):
     wait_until_idle(page)
     traces = page.evaluate("""() => document.querySelector('.st-key-hidden_map .js-plotly-plot')._fullData
         .map(trace => ({name: trace.name, points: trace.x.length, symbol: trace.marker.symbol}))""")
-    assert sum(trace["points"] for trace in traces if trace["name"].isdigit()) == 2000
+    assert traces[0]["points"] == 2000
     assert traces[-1] == {"name": "your drawing", "points": 1, "symbol": "star"}
     assert page.get_by_text("Nearest test digits to the star").is_visible()
     chart.scroll_into_view_if_needed()
@@ -223,8 +258,7 @@ def test_debug_maps_the_hidden_layer_and_shows_a_clicked_digit(page):
     # the page shows the clicked digit with its label and prediction.
     position = page.evaluate("""() => {
         const plot = document.querySelector('.st-key-hidden_map .js-plotly-plot');
-        const trace = plot._fullData.find(t => t.name === '7');
-        const index = Array.from(trace.customdata).indexOf(0);
+        const trace = plot._fullData[0], index = 0;
         const xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
         const box = plot.querySelector('.nsewdrag').getBoundingClientRect();
         return {x: box.left + xaxis.l2p(trace.x[index]), y: box.top + yaxis.l2p(trace.y[index])};
