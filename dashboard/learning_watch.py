@@ -8,6 +8,7 @@ these beside its batches and the pages only draw them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,12 +23,13 @@ HARD_TEST_DIGIT = 646
 # Indices into the MNIST test set: the first 0, 1, 2, 3, 4, 5 and 7, then the hard 2.
 WATCHED_TEST_DIGITS = (3, 2, 1, 18, 4, 8, 0, HARD_TEST_DIGIT)
 ACTIVATION_CHUNK = 500  # images per forward pass when mapping, so memory stays bounded
+MAP_CHUNK = 16  # map digits a training worker puts through the network at a time, between ticks
 # While training, the watched digits are classified and the map redrawn at most this often, and
 # less often when they cost more than their share of the training time: together at most 10%.
 STRIP_EVERY_SECONDS = 1.0
 MAP_EVERY_SECONDS = 3.0
 STRIP_SHARE = 0.03
-MAP_SHARE = 0.07
+MAP_SHARE = 0.05
 
 
 # -- the hidden-space map ------------------------------------------------------------------
@@ -59,7 +61,7 @@ class Projection:
 
 
 def fit_projection(activations: np.ndarray, previous_points: np.ndarray | None = None) -> Projection:
-    """The two principal axes of (N, units) activations (numpy's SVD), turned to match
+    """The two principal axes of (N, units) activations, turned to match
     ``previous_points`` (N, 2) of the same digits, when given.
 
     Principal axes come out with arbitrary signs and order, so consecutive maps could
@@ -70,9 +72,11 @@ def fit_projection(activations: np.ndarray, previous_points: np.ndarray | None =
     values = np.asarray(activations, np.float64)
     mean = values.mean(axis=0)
     centred = values - mean
-    _, _, right = np.linalg.svd(centred, full_matrices=False)
+    # The principal axes are the covariance's leading eigenvectors (the SVD's right singular
+    # vectors): a units × units eigenproblem costs far less than an SVD of every point.
+    _, vectors = np.linalg.eigh(centred.T @ centred)
     axes = np.zeros((values.shape[1], 2))
-    kept = right[:2].T
+    kept = vectors[:, ::-1][:, :2]
     axes[:, :kept.shape[1]] = kept
     points = centred @ axes
     scale = float(np.sqrt((points ** 2).sum(axis=1).mean())) or 1.0
@@ -106,7 +110,12 @@ def hidden_map(network: Network, map_images: np.ndarray, drawing: np.ndarray | N
                previous: HiddenMap | None = None) -> HiddenMap:
     """The map for ``network`` of (N, 784) ``map_images`` and an optional (28, 28) drawing,
     oriented like ``previous`` so an update moves the picture rather than flipping it."""
-    features = last_hidden_activations(network, map_images)
+    return map_of_features(network, last_hidden_activations(network, map_images), drawing, previous)
+
+
+def map_of_features(network: Network, features: np.ndarray, drawing: np.ndarray | None = None,
+                    previous: HiddenMap | None = None) -> HiddenMap:
+    """``hidden_map`` from the map digits' last-hidden-layer ``features``, already computed."""
     projection = fit_projection(features, None if previous is None else previous.points)
     if drawing is None:
         return HiddenMap(points=projection.apply(features), star=None, nearest=np.zeros(0, np.int64))
@@ -251,36 +260,75 @@ class WatchUpdate:
 
 class LiveWatch:
     """The watched digits and the map of a network in training, refreshed on a clock and
-    kept to a small share of the training time (each look's cost sets how long until the next)."""
+    kept to a small share of the training time.
 
-    def __init__(self, spec: WatchSpec, clock=time.perf_counter) -> None:
+    The map's test digits go through the network a piece at a time, as much after each
+    training tick as its share of the time since the last look allows, so no tick waits
+    long for it (a CNN takes seconds over 2,000 digits); the map is made once all are
+    through. A command (Step one batch) looks at everything at once.
+    """
+
+    def __init__(self, spec: WatchSpec, clock: Callable[[], float] = time.perf_counter) -> None:
         self.spec = spec
         self._clock = clock
         self._last_map: HiddenMap | None = None
         self._strip = LookSchedule(STRIP_EVERY_SECONDS, STRIP_SHARE)
         self._map = LookSchedule(MAP_EVERY_SECONDS, MAP_SHARE)
+        self._parts: list[np.ndarray] = []  # features of the map digits done so far
+        self._map_started = 0.0
+        self._map_cost = 0.0
+        self._last_look = clock()
 
     def look(self, network: Network, batch: int, now: bool = False) -> WatchUpdate | None:
-        """Classify the watched digits and redraw the map if each is due (or ``now``, after
-        a command such as Step one batch). None when neither was due."""
+        """Classify the watched digits if due, and take the map a piece further if due or
+        under way (everything at once if ``now``). None when nothing was due."""
+        looked_at = self._clock()
+        since_last, self._last_look = looked_at - self._last_look, looked_at
         records: list[tuple[int, np.ndarray]] = []
-        new_map = None
-        if now or self._strip.due(self._clock()):
-            started = self._clock()
+        if now or self._strip.due(looked_at):
             records.append((batch, self.spec.watch.record(network, batch)))
-            self._strip.done(started, self._clock())
-        if now or self._map.due(self._clock()):
-            started = self._clock()
-            new_map = hidden_map(network, self.spec.map_images, self.spec.drawing, self._last_map)
-            self._last_map = new_map
-            self._map.done(started, self._clock())
+            self._strip.done(looked_at, self._clock() - looked_at)
+        new_map = None
+        if now:
+            self._parts = []
+            new_map = self._finish_map(network, last_hidden_activations(network, self.spec.map_images))
+            self._map.done(looked_at, self._clock() - looked_at)
+        elif self._parts or self._map.due(looked_at):
+            new_map = self._map_piece(network, budget=MAP_SHARE * since_last)
         return WatchUpdate(records, new_map) if records or new_map is not None else None
+
+    def _map_piece(self, network: Network, budget: float) -> HiddenMap | None:
+        """Features for the next map digits, a chunk at a time until ``budget`` seconds are spent
+        (at least one chunk); the map once every digit is through."""
+        if not self._parts:
+            self._map_started, self._map_cost = self._clock(), 0.0
+        started = self._clock()
+        done = sum(len(part) for part in self._parts)
+        chunk_cost = None  # the last chunk's, to stop before one would overrun the budget
+        while done < len(self.spec.map_images) and (
+                chunk_cost is None or self._clock() - started + chunk_cost <= budget):
+            chunk_started = self._clock()
+            self._parts.append(last_hidden_activations(network, self.spec.map_images[done:done + MAP_CHUNK]))
+            done += len(self._parts[-1])
+            chunk_cost = self._clock() - chunk_started
+        new_map = None
+        if done >= len(self.spec.map_images):
+            new_map = self._finish_map(network, np.concatenate(self._parts))
+            self._parts = []
+        self._map_cost += self._clock() - started
+        if new_map is not None:
+            self._map.done(self._map_started, self._map_cost)
+        return new_map
+
+    def _finish_map(self, network: Network, features: np.ndarray) -> HiddenMap:
+        self._last_map = map_of_features(network, features, self.spec.drawing, self._last_map)
+        return self._last_map
 
 
 @dataclass
 class LookSchedule:
-    """When something that costs time may run again: ``every`` seconds at the soonest, and
-    only as often as keeps its cost below ``share`` of the time."""
+    """When something that costs time may run again: ``every`` seconds after it started at
+    the soonest, and only as often as keeps its ``cost`` below ``share`` of the time."""
 
     every: float
     share: float
@@ -289,5 +337,5 @@ class LookSchedule:
     def due(self, now: float) -> bool:
         return now >= self.next_time
 
-    def done(self, started: float, finished: float) -> None:
-        self.next_time = started + max(self.every, (finished - started) / self.share)
+    def done(self, started: float, cost: float) -> None:
+        self.next_time = started + max(self.every, cost / self.share)

@@ -15,7 +15,7 @@ from nn_core.network import Network
 
 from dashboard import charts
 from dashboard.arrays import png_data_url
-from dashboard.learning_watch import (MAP_EVERY_SECONDS, STRIP_EVERY_SECONDS, WATCHED_TEST_DIGITS, LiveWatch,
+from dashboard.learning_watch import (MAP_CHUNK, MAP_EVERY_SECONDS, STRIP_EVERY_SECONDS, WATCHED_TEST_DIGITS, LiveWatch,
                                       PredictionWatch, WatchSpec, LookSchedule, fit_projection, got_it_batch, hidden_map,
                                       last_hidden_activations, nearest_digits, strip_rows, watched_images)
 
@@ -176,36 +176,42 @@ def test_true_digit_history_chart_marks_the_moment_it_got_it():
 
 
 class FakeClock:
-    """Seconds that pass only when a test says so."""
+    """A millisecond passes at each reading; more when a test says so."""
 
     def __init__(self) -> None:
         self.now = 0.0
 
     def __call__(self) -> float:
+        self.now += 0.001
         return self.now
 
 
-def test_live_watch_looks_on_a_clock_and_keeps_its_cost_a_small_share(rng):
+def test_live_watch_looks_on_a_clock_and_maps_a_piece_at_a_time(rng):
     network = _small_network()
     watch = PredictionWatch(_images(rng, 3), ["a", "b", "c"], np.array([1, 2, 3]))
     clock = FakeClock()
-    live = LiveWatch(WatchSpec(watch, (_images(rng, 200) * 255).astype(np.uint8), np.arange(200) % 10), clock)
+    map_images = (_images(rng, 3 * MAP_CHUNK) * 255).astype(np.uint8)
+    live = LiveWatch(WatchSpec(watch, map_images, np.arange(len(map_images)) % 10), clock)
     first = live.look(network, batch=0)
-    assert [batch for batch, _ in first.records] == [0] and first.hidden_map.points.shape == (200, 2)
-    assert live.look(network, batch=1) is None  # neither is due yet
-    clock.now = STRIP_EVERY_SECONDS
+    # A look may spend a twentieth of the time since the last one: one chunk, so the map comes with the third.
+    assert [batch for batch, _ in first.records] == [0] and first.hidden_map is None
+    assert live.look(network, batch=1) is None  # one more piece of the map: nothing to report yet
+    third = live.look(network, batch=2)
+    assert third.records == [] and third.hidden_map.points.shape == (3 * MAP_CHUNK, 2)
+    np.testing.assert_allclose(third.hidden_map.points, hidden_map(network, map_images).points, atol=1e-4)
+    assert live.look(network, batch=3) is None  # neither is due yet
+    clock.now += STRIP_EVERY_SECONDS
     update = live.look(network, batch=5)
     assert [batch for batch, _ in update.records] == [5] and update.hidden_map is None
-    clock.now = MAP_EVERY_SECONDS
-    assert live.look(network, batch=9).hidden_map is not None
-    assert live.look(network, batch=10, now=True).records[0][0] == 10  # a command looks at once
-    assert watch.batches == [0, 5, 9, 10]
+    everything = live.look(network, batch=10, now=True)  # a command looks at everything at once
+    assert everything.records[0][0] == 10 and everything.hidden_map.points.shape == (3 * MAP_CHUNK, 2)
+    assert watch.batches == [0, 5, 10]
 
 
 def test_schedule_waits_longer_after_a_costly_look():
     schedule = LookSchedule(every=1.0, share=0.05)
     assert schedule.due(0.0)
-    schedule.done(started=0.0, finished=0.2)  # 0.2 s is 5% of 4 s
+    schedule.done(started=0.0, cost=0.2)  # 0.2 s is 5% of 4 s
     assert not schedule.due(3.9) and schedule.due(4.0)
-    schedule.done(started=4.0, finished=4.01)
+    schedule.done(started=4.0, cost=0.01)
     assert schedule.due(5.0)

@@ -241,8 +241,7 @@ def test_workers_stop_when_their_server_dies(tmp_path):
         import os
         import numpy as np
         from nn_core.config import NetworkConfig, TrainConfig
-        from dashboard.learning_watch import PredictionWatch, WatchSpec
-from dashboard.trainer_pool import RemoteRun, TrainerPool
+        from dashboard.trainer_pool import RemoteRun, TrainerPool
         from dashboard.training_worker import RunSpec
 
         if __name__ == "__main__":
