@@ -25,6 +25,9 @@ _DRAWINGS = "labelled_drawings"
 _CURRENT = "current_classification"
 _CANVAS = "canvas_initial_drawing"
 _CANVAS_REVISION = "canvas_revision"
+_CANVAS_GENERATION = "canvas_generation"
+_DRAWING_OBJECTS = "drawing_objects"
+_DRAWING_CLASSIFICATION = "drawing_classification"
 _KEPT_PREFIX = "_kept_"
 
 
@@ -96,17 +99,53 @@ def set_current_classification(classification: Classification | None) -> None:
 
 
 # -- the canvas ------------------------------------------------------------------------
+def canvas_key() -> str:
+    """The canvas widget's key. Clear moves to a new key: a new canvas starts empty and
+    sends nothing, where reloading the old one would send its empty drawing back (a
+    second rerun)."""
+    return f"draw_canvas_{_get(_CANVAS_GENERATION, 0)}"
+
+
 def canvas_initial_drawing() -> dict[str, Any]:
-    """What the canvas starts from; replaced only by Clear / Undo."""
-    return _get(_CANVAS, {"objects": []})
+    """What the canvas starts from. A canvas Streamlit does not know (first visit, back from
+    another page or from the upload, after Clear) starts from the drawing kept in the
+    session; a canvas it knows keeps its start unchanged, since any change reloads it."""
+    if canvas_key() not in st.session_state or _CANVAS not in st.session_state:
+        st.session_state[_CANVAS] = {"objects": drawing_objects()}
+    return st.session_state[_CANVAS]
 
 
-def reset_canvas(objects: list[dict[str, Any]]) -> None:
-    """Redraw the canvas with ``objects``. The revision number makes the new drawing
-    differ from the old one even when the objects are the same, so the canvas reloads."""
+def drawing_objects() -> list[dict[str, Any]]:
+    """The strokes on the canvas (the canvas's JSON objects), kept until Clear."""
+    return _get(_DRAWING_OBJECTS, [])
+
+
+def drawing_classification() -> Classification | None:
+    """What the drawing in ``drawing_objects`` was classified as."""
+    return _get(_DRAWING_CLASSIFICATION, None)
+
+
+def keep_drawing(objects: list[dict[str, Any]], classification: Classification | None) -> None:
+    st.session_state[_DRAWING_OBJECTS] = objects
+    st.session_state[_DRAWING_CLASSIFICATION] = classification
+
+
+def clear_canvas() -> None:
+    keep_drawing([], None)
+    st.session_state[_CANVAS_GENERATION] = _get(_CANVAS_GENERATION, 0) + 1
+    st.session_state.pop(_CANVAS, None)
+
+
+def undo_stroke(objects: list[dict[str, Any]]) -> None:
+    """Redraw the canvas without the last of ``objects``; it then sends the drawing back to
+    be classified. The revision makes the start differ from the last one even when the
+    strokes are the same, so the canvas reloads."""
+    if len(objects) <= 1:
+        clear_canvas()
+        return
     revision = _get(_CANVAS_REVISION, 0) + 1
     st.session_state[_CANVAS_REVISION] = revision
-    st.session_state[_CANVAS] = {"objects": objects, "dashboardRevision": revision}
+    st.session_state[_CANVAS] = {"objects": objects[:-1], "dashboardRevision": revision}
 
 
 # -- widgets that keep their value across pages -------------------------------------------------
