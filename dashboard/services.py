@@ -323,6 +323,16 @@ def list_saved_networks() -> list[SavedNetwork]:
             for path, loaded in network_file.list_networks(networks_dir())]
 
 
+def library_file_names() -> list[str]:
+    """The .npz files in the networks folder, sorted, without loading them."""
+    return sorted(path.name for path in networks_dir().glob("*.npz"))
+
+
+def load_library_network(file_name: str) -> Network:
+    """One network from the networks folder by file name (NetworkFileError if it is unusable)."""
+    return network_file.load_network(networks_dir() / Path(file_name).name)[0]
+
+
 def library_path(name: str) -> Path:
     """Where a network called ``name`` would be saved (name sanitised; NetworkFileError if unusable)."""
     return network_file.network_path(name, networks_dir())

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from nn_core.network import Network
+
 from dashboard.services import ActiveNetwork, Classification, LabelledDrawing, load_default_network
 from dashboard.training import TrainingRun
 
@@ -28,6 +30,7 @@ _CANVAS_REVISION = "canvas_revision"
 _CANVAS_GENERATION = "canvas_generation"
 _DRAWING_OBJECTS = "drawing_objects"
 _DRAWING_CLASSIFICATION = "drawing_classification"
+_COMPARISON = "comparison_network"
 _KEPT_PREFIX = "_kept_"
 
 
@@ -148,6 +151,18 @@ def undo_stroke(objects: list[dict[str, Any]]) -> None:
     st.session_state[_CANVAS] = {"objects": objects[:-1], "dashboardRevision": revision}
 
 
+# -- a second network to compare on the Draw page ------------------------------------------
+def comparison_network(choice: str) -> Network | None:
+    """The second network loaded for ``choice`` (a file name or other option), if it is the one kept."""
+    kept = _get(_COMPARISON, None)
+    return kept[1] if kept is not None and kept[0] == choice else None
+
+
+def keep_comparison_network(choice: str, network: Network) -> None:
+    """Keep one second network per session, so it is loaded once, not on every stroke."""
+    st.session_state[_COMPARISON] = (choice, network)
+
+
 # -- widgets that keep their value across pages -------------------------------------------------
 def kept_widget(key: str, default: Any) -> str:
     """Return ``key`` for a widget whose value survives visits to other pages.
@@ -160,6 +175,12 @@ def kept_widget(key: str, default: Any) -> str:
         st.session_state[key] = st.session_state.get(kept, default)
     st.session_state[kept] = st.session_state[key]
     return key
+
+
+def set_widget_value(key: str, value: Any) -> None:
+    """Set a keyed widget's value before the widget is created on this run."""
+    st.session_state[key] = value
+    st.session_state[_KEPT_PREFIX + key] = value
 
 
 def widget_value(key: str, default: Any = None) -> Any:

@@ -7,9 +7,12 @@ labelled drawings below it.
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
-from nn_core.errors import ImageError
+from nn_core.config import NetworkConfig
+from nn_core.errors import ImageError, NetworkFileError
+from nn_core.network import Network
 from nn_core.preprocess import load_image
 
 from dashboard import services, state
@@ -25,8 +28,10 @@ GALLERY_SIZE = 16
 # Blocks of a row that wraps: where the window is too narrow for all of them, the
 # chart moves below the canvas, then the prediction does, instead of squeezing the canvas.
 INPUT_WIDTH = CANVAS_PX + 20
-PREDICTION_WIDTH = 180  # the 168 px image of what the network sees
+SEEN_WIDTH = 180  # the 168 px image of what the network sees
 CHART_WIDTH = 360
+NO_SECOND = "No second network"
+UNTRAINED = "An untrained MLP (random weights)"
 
 
 def drawn_classification() -> Classification | None:
@@ -67,23 +72,35 @@ def uploaded_classification() -> Classification | None:
     return services.classify(state.active_network().network, pixels, "auto")
 
 
-def prediction_panel(classification: Classification | None, source: str) -> None:
-    """Prediction, confidence and the 28×28 image the network actually classified."""
-    if classification is None or classification.probabilities is None:
+def seen_panel(classification: Classification | None, source: str) -> None:
+    """The 28×28 image the network actually classified, or what to do while there is none."""
+    if not has_digit(classification):
         hint = "Draw a digit" if source == SOURCES[0] else "Upload a picture of a digit"
         if classification is not None:
             hint = "No digit found in this image: try a darker, larger digit"
         st.info(hint, icon=":material/draw:")
         return
-    st.metric("Prediction", classification.predicted)
-    st.metric("Confidence", f"{classification.confidence:.0%}")
     show_digit(classification.preprocessed.image, "What the network sees: 28×28, enlarged")
+
+
+def result_card(name: str, probabilities: np.ndarray, key: str) -> None:
+    """One network's prediction, confidence and probability bars, under its name."""
+    with st.container(width=CHART_WIDTH, key=f"{key}_card"):
+        st.text(name)
+        with st.container(horizontal=True):
+            st.metric("Prediction", int(probabilities.argmax()))
+            st.metric("Confidence", f"{probabilities.max():.0%}")
+        st.plotly_chart(probability_bars(probabilities), key=key)
+
+
+def has_digit(classification: Classification | None) -> bool:
+    return classification is not None and classification.probabilities is not None
 
 
 def keep_with_label(classification: Classification | None, source: str) -> None:
     """Say which digit the drawing really is and keep it (the canvas then clears for the next one)."""
     st.subheader("Wrong? Tell it the right digit")
-    if classification is None or classification.probabilities is None:
+    if not has_digit(classification):
         return
     digit = st.segmented_control("The right digit is", list(range(10)), key="right_digit")
     if st.button("Keep this drawing with its label", icon=":material/add:", disabled=digit is None):
@@ -94,28 +111,55 @@ def keep_with_label(classification: Classification | None, source: str) -> None:
 
 
 @st.fragment
-def input_and_prediction(source: str) -> None:
-    """What one stroke (or upload) changes, rerun on its own."""
+def input_and_prediction(source: str, second: tuple[str, Network] | None) -> None:
+    """What one stroke (or upload) changes, rerun on its own: the input, what the network
+    sees, and the prediction of the active network (and of ``second``, as (name, network))."""
     with st.container(horizontal=True, gap="medium"):
         with st.container(width=INPUT_WIDTH):
             classification = drawn_classification() if source == SOURCES[0] else uploaded_classification()
         state.set_current_classification(classification)
-        with st.container(width=PREDICTION_WIDTH):
-            prediction_panel(classification, source)
-        if classification is not None and classification.probabilities is not None:
-            with st.container(width=CHART_WIDTH):
-                st.plotly_chart(probability_bars(classification.probabilities), key="probabilities")
+        with st.container(width=SEEN_WIDTH):
+            seen_panel(classification, source)
+        if has_digit(classification) and second is None:
+            result_card(state.active_network().label, classification.probabilities, "probabilities")
+    if has_digit(classification) and second is not None:
+        with st.container(horizontal=True, gap="medium"):  # a row of their own, so the two stay side by side
+            result_card(state.active_network().label, classification.probabilities, "probabilities")
+            name, network = second
+            result_card(name, network.predict_proba(classification.preprocessed.image)[0], "second_probabilities")
     keep_with_label(classification, source)
+
+
+def second_network_choice() -> tuple[str, Network] | None:
+    """An optional second network to classify the same drawing: a saved one or an untrained MLP."""
+    options = [NO_SECOND, UNTRAINED, *services.library_file_names()]
+    key = state.kept_widget("second_network", NO_SECOND)
+    if state.widget_value(key) not in options:  # its file was deleted or renamed meanwhile
+        state.set_widget_value(key, NO_SECOND)
+    choice = st.selectbox("Compare with a second network", options, key=key, width=320)
+    if choice == NO_SECOND:
+        return None
+    network = state.comparison_network(choice)
+    if network is None:
+        try:
+            network = Network(NetworkConfig()) if choice == UNTRAINED else services.load_library_network(choice)
+        except NetworkFileError as error:
+            st.error(f"Cannot compare with {choice}: {error}")
+            return None
+        state.keep_comparison_network(choice, network)
+    return choice, network
 
 
 def labelled_drawings_section() -> None:
     """The drawings kept with their labels in this session, as a small dataset."""
     drawings = state.labelled_drawings()
     if not drawings:
-        st.caption("Labelled drawings are kept for this session; use them to fine-tune the network "
-                   "on the Train page, or download them as a small dataset.")
+        st.caption("Labelled drawings are kept in this browser tab (a reload starts over); use them to "
+                   "fine-tune the network on the Train page, or download them as a small dataset.")
         return
     st.caption(f"{len(drawings)} labelled drawing(s) in this session: fine-tune on them on the Train page.")
+    st.warning("They are kept in this browser tab only: reloading the page or closing the tab loses them. "
+               "Download them to keep them.", icon=":material/warning:")
     download, forget = st.columns(2)
     download.download_button("Download as .npz", services.drawings_to_npz(drawings),
                              file_name="my_digits.npz", mime="application/octet-stream",
@@ -128,5 +172,6 @@ def labelled_drawings_section() -> None:
 st.title("Draw a digit")
 source = st.segmented_control("Input", SOURCES, key=state.kept_widget("draw_source", SOURCES[0]),
                               label_visibility="collapsed") or SOURCES[0]
-input_and_prediction(source)
+second = second_network_choice()
+input_and_prediction(source, second)
 labelled_drawings_section()

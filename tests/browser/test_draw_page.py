@@ -143,3 +143,25 @@ def test_one_set_of_canvas_controls(page):
     assert page.locator(".st-key-draw_canvas .dc-toolbar").count() == 1
     assert not page.locator(".st-key-draw_canvas .dc-toolbar").is_visible()
     screenshot(page, "draw_hover")
+
+
+def test_a_second_network_predicts_the_same_drawing_beside_the_first(page):
+    page.get_by_label("Compare with a second network").click()
+    page.get_by_role("option", name="An untrained MLP (random weights)").click()
+    wait_until_idle(page)
+    draw(page, vertical_stroke())
+    cards = [page.locator(f".st-key-{key}_card") for key in ("probabilities", "second_probabilities")]
+    for card in cards:
+        card.locator(METRIC_VALUE).first.wait_for(timeout=15_000)
+    wait_until_idle(page)
+    assert cards[0].get_by_text("default", exact=True).is_visible()
+    assert cards[1].get_by_text("An untrained MLP (random weights)").is_visible()
+    predictions = [card.locator('[data-testid="stMetric"]', has_text="Prediction").locator(METRIC_VALUE).inner_text()
+                   for card in cards]
+    assert predictions[0] == "1" and predictions[1] in {str(digit) for digit in range(10)}
+    for card in cards:
+        card.locator(".js-plotly-plot").first.wait_for(timeout=15_000)
+    first, second = (card.bounding_box() for card in cards)
+    assert abs(first["y"] - second["y"]) < 5 and second["x"] > first["x"] + first["width"] - 1  # side by side
+    screenshot(page, "draw_two_networks")
+
