@@ -24,6 +24,7 @@ def _register_without_toolbar() -> None:
     to hide it short of disabling the canvas. The page has its own Undo and Clear.
     The component's styles live in a shadow root the page's CSS cannot reach, so the
     rule is added to the component's own CSS; its script stays the package's file.
+    Streamlit logs once, at startup, that the definition was replaced.
     """
     build = Path(streamlit_drawable_canvas.__file__).parent / "frontend" / "build"
     css = "\n".join(path.read_text() for path in sorted(build.glob("index-*.css")))

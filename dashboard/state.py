@@ -30,6 +30,7 @@ _CANVAS_REVISION = "canvas_revision"
 _CANVAS_GENERATION = "canvas_generation"
 _DRAWING_OBJECTS = "drawing_objects"
 _DRAWING_CLASSIFICATION = "drawing_classification"
+_DRAWING_NETWORK = "drawing_network"
 _COMPARISON = "comparison_network"
 _KEPT_PREFIX = "_kept_"
 
@@ -128,13 +129,20 @@ def drawing_classification() -> Classification | None:
     return _get(_DRAWING_CLASSIFICATION, None)
 
 
-def keep_drawing(objects: list[dict[str, Any]], classification: Classification | None) -> None:
+def drawing_network() -> Network | None:
+    """The network that classified the kept drawing."""
+    return _get(_DRAWING_NETWORK, None)
+
+
+def keep_drawing(objects: list[dict[str, Any]], classification: Classification | None,
+                 network: Network | None) -> None:
     st.session_state[_DRAWING_OBJECTS] = objects
     st.session_state[_DRAWING_CLASSIFICATION] = classification
+    st.session_state[_DRAWING_NETWORK] = network
 
 
 def clear_canvas() -> None:
-    keep_drawing([], None)
+    keep_drawing([], None, None)
     st.session_state[_CANVAS_GENERATION] = _get(_CANVAS_GENERATION, 0) + 1
     st.session_state.pop(_CANVAS, None)
 

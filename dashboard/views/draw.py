@@ -37,9 +37,9 @@ UNTRAINED = "An untrained MLP (random weights)"
 def drawn_classification() -> Classification | None:
     """The canvas with its controls; the drawing's classification, or None while nothing is drawn.
 
-    The drawing is classified only when its strokes change: a rerun for anything
-    else (the brush width, a label) reuses the last result, and so does a canvas
-    restored from the session, which sends no pixels until the next stroke.
+    The drawing is classified only when its strokes (or the active network) change:
+    a rerun for anything else (the brush width, a label) reuses the last result, and
+    so does a canvas restored from the session, which sends no pixels until the next stroke.
     """
     brush_key = state.kept_widget("brush_width", 22)
     st.caption("Draw one digit, large and in the middle.")
@@ -47,10 +47,15 @@ def drawn_classification() -> Classification | None:
         canvas = drawing_canvas(state.canvas_key(), state.canvas_initial_drawing(),
                                 stroke_width=state.widget_value(brush_key), size=CANVAS_PX)
     objects = (canvas.json_data or {}).get("objects", [])
+    network = state.active_network().network
     if objects != state.drawing_objects():
         pixels = canvas.image_data if objects else None
-        classification = None if pixels is None else services.classify(state.active_network().network, pixels, "canvas")
-        state.keep_drawing(objects, classification)
+        state.keep_drawing(objects, None if pixels is None else services.classify(network, pixels, "canvas"),
+                           network)
+    elif state.drawing_network() is not network and has_digit(state.drawing_classification()):
+        # Another network became active since: the kept 28×28 image needs no pixels to be classified again.
+        kept = state.drawing_classification()
+        state.keep_drawing(objects, Classification(kept.preprocessed, probabilities(network, kept)), network)
     undo, clear = st.columns(2)
     undo.button("Undo stroke", on_click=state.undo_stroke, args=(objects,), disabled=not objects, width="stretch")
     clear.button("Clear", on_click=state.clear_canvas, disabled=not objects, width="stretch")
@@ -97,6 +102,11 @@ def has_digit(classification: Classification | None) -> bool:
     return classification is not None and classification.probabilities is not None
 
 
+def probabilities(network: Network, classification: Classification) -> np.ndarray:
+    """(10,) probabilities another network gives the same preprocessed 28×28 image."""
+    return network.predict_proba(classification.preprocessed.image)[0]
+
+
 def keep_with_label(classification: Classification | None, source: str) -> None:
     """Say which digit the drawing really is and keep it (the canvas then clears for the next one)."""
     st.subheader("Wrong? Tell it the right digit")
@@ -126,7 +136,7 @@ def input_and_prediction(source: str, second: tuple[str, Network] | None) -> Non
         with st.container(horizontal=True, gap="medium"):  # a row of their own, so the two stay side by side
             result_card(state.active_network().label, classification.probabilities, "probabilities")
             name, network = second
-            result_card(name, network.predict_proba(classification.preprocessed.image)[0], "second_probabilities")
+            result_card(name, probabilities(network, classification), "second_probabilities")
     keep_with_label(classification, source)
 
 

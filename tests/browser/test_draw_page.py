@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from nn_core.config import NetworkConfig
+from nn_core.network import Network
+from nn_core.network_file import Metadata, network_to_bytes
 from tests.browser.harness import (CANVAS, METRIC_VALUE, draw, ellipse, go_to, open_page, prediction, screenshot,
                                    top_bar, vertical_stroke, wait_until_idle)
 
@@ -165,3 +168,23 @@ def test_a_second_network_predicts_the_same_drawing_beside_the_first(page):
     assert abs(first["y"] - second["y"]) < 5 and second["x"] > first["x"] + first["width"] - 1  # side by side
     screenshot(page, "draw_two_networks")
 
+
+
+def test_the_kept_drawing_is_classified_again_by_a_newly_active_network(page, tmp_path):
+    draw(page, vertical_stroke())
+    assert prediction(page) == "1"
+    wait_until_idle(page)
+    go_to(page, "Networks", "Networks")
+    untrained = tmp_path / "tiny.npz"
+    untrained.write_bytes(network_to_bytes(Network(NetworkConfig(layers=(784, 20, 10))), Metadata.new("tiny")))
+    page.locator('.st-key-network_upload input[type="file"]').set_input_files(str(untrained))
+    page.get_by_text("tiny.npz is a valid network").wait_for(timeout=15_000)
+    wait_until_idle(page)
+    page.get_by_role("button", name="Make it the active network").click()
+    page.locator('[data-testid="stSidebar"]').get_by_text("784-20-10 relu").wait_for(timeout=15_000)
+    wait_until_idle(page)
+    go_to(page, "Draw", "Draw a digit")
+    card = page.locator(".st-key-probabilities_card")
+    card.get_by_text("tiny (unsaved)").wait_for(timeout=15_000)
+    confidence = card.locator('[data-testid="stMetric"]', has_text="Confidence").locator(METRIC_VALUE).inner_text()
+    assert confidence != "100%"  # the untrained network's, not the trained one's kept from before
