@@ -373,6 +373,16 @@ def list_saved_networks(library: Library) -> list[SavedNetwork]:
             for path, loaded in network_file.list_networks(library.directory)]
 
 
+def library_file_names() -> list[str]:
+    """The .npz files in the networks folder, sorted, without loading them."""
+    return sorted(path.name for path in networks_dir().glob("*.npz"))
+
+
+def load_library_network(file_name: str) -> Network:
+    """One network from the networks folder by file name (NetworkFileError if it is unusable)."""
+    return network_file.load_network(networks_dir() / Path(file_name).name)[0]
+
+
 def read_uploaded_network(data: bytes) -> tuple[Network, Metadata]:
     """Validate an uploaded file completely (NetworkFileError says what is wrong)."""
     return network_file.load_network(data)

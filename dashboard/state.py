@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from nn_core.network import Network
+
 from dashboard.services import ActiveNetwork, Classification, LabelledDrawing, load_default_network
 from dashboard.trainer_pool import RemoteRun
 
@@ -29,6 +31,11 @@ _CANVAS = "canvas_initial_drawing"
 _CANVAS_REVISION = "canvas_revision"
 _OWNER_TOKEN = "library_owner_token"
 _BUILT = "built_for_version"
+_CANVAS_GENERATION = "canvas_generation"
+_DRAWING_OBJECTS = "drawing_objects"
+_DRAWING_CLASSIFICATION = "drawing_classification"
+_DRAWING_NETWORK = "drawing_network"
+_COMPARISON = "comparison_network"
 _KEPT_PREFIX = "_kept_"
 
 
@@ -101,17 +108,72 @@ def set_current_classification(classification: Classification | None) -> None:
 
 
 # -- the canvas ------------------------------------------------------------------------
+def canvas_key() -> str:
+    """The canvas widget's key. Clear moves to a new key: a new canvas starts empty and
+    sends nothing, where reloading the old one would send its empty drawing back (a
+    second rerun)."""
+    return f"draw_canvas_{_get(_CANVAS_GENERATION, 0)}"
+
+
 def canvas_initial_drawing() -> dict[str, Any]:
-    """What the canvas starts from; replaced only by Clear / Undo."""
-    return _get(_CANVAS, {"objects": []})
+    """What the canvas starts from. A canvas Streamlit does not know (first visit, back from
+    another page or from the upload, after Clear) starts from the drawing kept in the
+    session; a canvas it knows keeps its start unchanged, since any change reloads it."""
+    if canvas_key() not in st.session_state or _CANVAS not in st.session_state:
+        st.session_state[_CANVAS] = {"objects": drawing_objects()}
+    return st.session_state[_CANVAS]
 
 
-def reset_canvas(objects: list[dict[str, Any]]) -> None:
-    """Redraw the canvas with ``objects``. The revision number makes the new drawing
-    differ from the old one even when the objects are the same, so the canvas reloads."""
+def drawing_objects() -> list[dict[str, Any]]:
+    """The strokes on the canvas (the canvas's JSON objects), kept until Clear."""
+    return _get(_DRAWING_OBJECTS, [])
+
+
+def drawing_classification() -> Classification | None:
+    """What the drawing in ``drawing_objects`` was classified as."""
+    return _get(_DRAWING_CLASSIFICATION, None)
+
+
+def drawing_network() -> Network | None:
+    """The network that classified the kept drawing."""
+    return _get(_DRAWING_NETWORK, None)
+
+
+def keep_drawing(objects: list[dict[str, Any]], classification: Classification | None,
+                 network: Network | None) -> None:
+    st.session_state[_DRAWING_OBJECTS] = objects
+    st.session_state[_DRAWING_CLASSIFICATION] = classification
+    st.session_state[_DRAWING_NETWORK] = network
+
+
+def clear_canvas() -> None:
+    keep_drawing([], None, None)
+    st.session_state[_CANVAS_GENERATION] = _get(_CANVAS_GENERATION, 0) + 1
+    st.session_state.pop(_CANVAS, None)
+
+
+def undo_stroke(objects: list[dict[str, Any]]) -> None:
+    """Redraw the canvas without the last of ``objects``; it then sends the drawing back to
+    be classified. The revision makes the start differ from the last one even when the
+    strokes are the same, so the canvas reloads."""
+    if len(objects) <= 1:
+        clear_canvas()
+        return
     revision = _get(_CANVAS_REVISION, 0) + 1
     st.session_state[_CANVAS_REVISION] = revision
-    st.session_state[_CANVAS] = {"objects": objects, "dashboardRevision": revision}
+    st.session_state[_CANVAS] = {"objects": objects[:-1], "dashboardRevision": revision}
+
+
+# -- a second network to compare on the Draw page ------------------------------------------
+def comparison_network(choice: str) -> Network | None:
+    """The second network loaded for ``choice`` (a file name or other option), if it is the one kept."""
+    kept = _get(_COMPARISON, None)
+    return kept[1] if kept is not None and kept[0] == choice else None
+
+
+def keep_comparison_network(choice: str, network: Network) -> None:
+    """Keep one second network per session, so it is loaded once, not on every stroke."""
+    st.session_state[_COMPARISON] = (choice, network)
 
 
 # -- the shared network library ------------------------------------------------------------
@@ -142,6 +204,12 @@ def kept_widget(key: str, default: Any) -> str:
         st.session_state[key] = st.session_state.get(kept, default)
     st.session_state[kept] = st.session_state[key]
     return key
+
+
+def set_widget_value(key: str, value: Any) -> None:
+    """Set a keyed widget's value before the widget is created on this run."""
+    st.session_state[key] = value
+    st.session_state[_KEPT_PREFIX + key] = value
 
 
 def widget_value(key: str, default: Any = None) -> Any:

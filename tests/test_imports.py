@@ -105,7 +105,7 @@ def test_each_part_imports_only_what_it_may(folder, forbidden):
 # The exception still to remove: these drive the app in Chromium through the browser
 # tests' harness, which is to move into a package once the browser-test work under way
 # in tests/browser/ has landed. Until then they run as `python -m benchmarks.<name>`.
-BROWSER_BENCHMARKS = ("draw_latency.py", "dashboard_train_speed.py", "classroom_load.py")
+BROWSER_BENCHMARKS = ("draw_server_cpu.py", "dashboard_train_speed.py", "classroom_load.py")
 
 
 def test_tests_share_helper_modules_not_each_other():

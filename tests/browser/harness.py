@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,15 +93,21 @@ def is_serving(url: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Server:
+    """A Streamlit server this harness started: where it answers and its process id."""
+    url: str
+    pid: int
+
+
 @contextmanager
-def running_app(library: Path, startup_timeout: float = 60) -> Iterator[str]:
-    """The dashboard served from the repo root on a free port; yields its URL, stops it after."""
+def running_server(script: Path | str, cwd: Path, env: dict[str, str],
+                   startup_timeout: float = 60) -> Iterator[Server]:
+    """``streamlit run script`` from ``cwd`` on a free port; stopped when the block ends."""
     port = free_port()
-    env = checkout_env(DIGITS_NETWORKS_DIR=str(library), DIGITS_DEFAULT_NETWORK=str(library / "default.npz"))
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
                "--server.port", str(port)]
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    server = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout
@@ -110,7 +117,7 @@ def running_app(library: Path, startup_timeout: float = 60) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"streamlit did not answer on {url} within {startup_timeout} s")
             time.sleep(0.2)
-        yield url
+        yield Server(url, server.pid)
     finally:
         server.terminate()
         try:
@@ -118,6 +125,21 @@ def running_app(library: Path, startup_timeout: float = 60) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@contextmanager
+def running_dashboard(library: Path) -> Iterator[Server]:
+    """The dashboard served from the repo root, its networks folder pointed at ``library``."""
+    env = checkout_env(DIGITS_NETWORKS_DIR=str(library), DIGITS_DEFAULT_NETWORK=str(library / "default.npz"))
+    with running_server("dashboard/app.py", REPO_ROOT, env) as server:
+        yield server
+
+
+@contextmanager
+def running_app(library: Path) -> Iterator[str]:
+    """The dashboard's URL (see ``running_dashboard``)."""
+    with running_dashboard(library) as server:
+        yield server.url
 
 
 def launch_chromium(playwright):
@@ -152,9 +174,9 @@ def go_to(page, link: str, heading: str) -> None:
     wait_until_idle(page)
 
 
-def draw(page, points: list[tuple[float, float]]) -> None:
-    """One stroke through ``points`` given as fractions (0-1) of the canvas."""
-    box = page.locator(CANVAS).bounding_box()
+def draw(page, points: list[tuple[float, float]], canvas: str = CANVAS) -> None:
+    """One stroke through ``points`` given as fractions (0-1) of the ``canvas`` (a CSS selector)."""
+    box = page.locator(canvas).bounding_box()
     absolute = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
     page.mouse.move(*absolute[0])
     page.mouse.down()
