@@ -27,7 +27,7 @@ from nn_core.layers import ACTIVATION_LAYERS, Dense
 from nn_core.mnist import MnistData, load_mnist
 from nn_core.network import Network
 from nn_core.network_file import Metadata
-from nn_core.pass_threads import set_pass_threads
+from nn_core.speed.threads import set_pass_threads
 from nn_core.preprocess import PreprocessResult, Source, preprocess
 
 from dashboard.architecture import mlp_layers
@@ -52,7 +52,7 @@ def configure_threads() -> threadpool_limits:
     The server shares two cores with the browser and with other sessions; a
     multi-threaded BLAS then spins waiting for its second thread and a batch
     takes 10-50x longer. One thread per session keeps training fast and lets
-    two sessions train side by side. The pass threads (nn_core.pass_threads)
+    two sessions train side by side. The pass threads (nn_core.speed.threads)
     wait without spinning, so a CNN still trains and evaluates on every core.
     """
     set_pass_threads(PASS_THREADS)

@@ -1,0 +1,63 @@
+"""The speed layer switched on and off trains to the same weights: bit for bit for an MLP
+(one pass, the same products), within float32 rounding for a CNN (passes, threads and the
+pool layout sum the same gradients in another order)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from nn_core.conv import Conv2D
+from nn_core.speed import fast_enabled
+from nn_core.speed.passes import FastPasses
+from nn_core.speed.threads import set_pass_threads
+from nn_core.trainer import PlainPasses, Trainer
+from tests.small_runs import SMALL_CNN, small_trainer
+
+
+def trained(monkeypatch, switch: str, layers, optimizer: str, images_per_pass: int | None = None) -> Trainer:
+    monkeypatch.setenv("NN_CORE_FAST", switch)
+    trainer = small_trainer(np.random.default_rng(5), layers, optimizer=optimizer)
+    if images_per_pass is not None:
+        trainer.passes.images_per_pass = images_per_pass
+    trainer.step(4)
+    trainer.evaluate()
+    return trainer
+
+
+@pytest.mark.parametrize("switch, expected", [("0", False), ("1", True), (" 0 ", False), ("", True)])
+def test_nn_core_fast_switches_the_speed_layer(monkeypatch, switch, expected):
+    monkeypatch.setenv("NN_CORE_FAST", switch)
+    assert fast_enabled() is expected
+    trainer = small_trainer(np.random.default_rng(5))
+    assert isinstance(trainer.passes, FastPasses if expected else PlainPasses)
+
+
+def test_the_plain_model_keeps_its_textbook_layout(monkeypatch):
+    monkeypatch.setenv("NN_CORE_FAST", "0")
+    trainer = small_trainer(np.random.default_rng(5), SMALL_CNN)
+    assert all(layer.pool_block == 1 for layer in trainer.network.layers if isinstance(layer, Conv2D))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "sgd"])
+def test_an_mlp_trains_bit_for_bit_alike_with_the_speed_layer_on_and_off(monkeypatch, optimizer):
+    fast = trained(monkeypatch, "1", (784, 32, 16, 10), optimizer)
+    plain = trained(monkeypatch, "0", (784, 32, 16, 10), optimizer)
+    assert fast.history.loss == plain.history.loss
+    assert fast.history.eval_accuracy == plain.history.eval_accuracy
+    for (name, weights, _), (_, expected, _) in zip(fast.network.parameters(), plain.network.parameters()):
+        np.testing.assert_array_equal(weights, expected, err_msg=name)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "sgd"])
+@pytest.mark.parametrize("images_per_pass, threads", [(None, 1), (16, 1), (16, 2)])
+def test_a_cnn_trains_alike_with_the_speed_layer_on_and_off(monkeypatch, optimizer, images_per_pass, threads):
+    set_pass_threads(threads)
+    with threadpool_limits(1, user_api="blas"):
+        fast = trained(monkeypatch, "1", SMALL_CNN, optimizer, images_per_pass)
+        plain = trained(monkeypatch, "0", SMALL_CNN, optimizer)
+    assert fast.history.loss == pytest.approx(plain.history.loss, rel=1e-6)
+    assert fast.history.train_accuracy == plain.history.train_accuracy
+    for (name, weights, _), (_, expected, _) in zip(fast.network.parameters(), plain.network.parameters()):
+        np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-6, err_msg=name)
