@@ -27,6 +27,7 @@ from nn_core.layers import ACTIVATION_LAYERS, Dense
 from nn_core.mnist import MnistData, load_mnist
 from nn_core.network import Network
 from nn_core.network_file import Metadata
+from nn_core.speed.passes import predict_proba
 from nn_core.speed.threads import set_pass_threads
 from nn_core.preprocess import PreprocessResult, Source, preprocess
 
@@ -199,7 +200,7 @@ def test_set_probabilities(_network: Network, fingerprint: str) -> np.ndarray:
     """(10000, 10) float32 probabilities on the MNIST test set, cached per network fingerprint."""
     # In chunks: a CNN's feature maps for all 10,000 images at once would take gigabytes.
     images = mnist().test_images
-    return np.concatenate([_network.predict_proba(images[start:start + SCORING_CHUNK])
+    return np.concatenate([predict_proba(_network, images[start:start + SCORING_CHUNK])
                            for start in range(0, len(images), SCORING_CHUNK)])
 
 

@@ -10,7 +10,8 @@ from threadpoolctl import threadpool_limits
 
 from nn_core.conv import Conv2D
 from nn_core.speed import fast_enabled
-from nn_core.speed.passes import FastPasses
+from nn_core.speed import passes
+from nn_core.speed.passes import FastPasses, predict_proba
 from nn_core.speed.threads import set_pass_threads
 from nn_core.trainer import PlainPasses, Trainer
 from tests.small_runs import SMALL_CNN, small_trainer
@@ -61,3 +62,14 @@ def test_a_cnn_trains_alike_with_the_speed_layer_on_and_off(monkeypatch, optimiz
     assert fast.history.train_accuracy == plain.history.train_accuracy
     for (name, weights, _), (_, expected, _) in zip(fast.network.parameters(), plain.network.parameters()):
         np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_probabilities_in_passes_match_the_network_s_own(monkeypatch, switch):
+    monkeypatch.setenv("NN_CORE_FAST", switch)
+    network = small_trainer(np.random.default_rng(5), SMALL_CNN).network
+    images = np.random.default_rng(6).integers(0, 256, (40, 784)).astype(np.uint8)
+    monkeypatch.setattr(passes, "images_per_pass", lambda config: 16)  # 40 images: passes of 14, 13, 13
+    set_pass_threads(2)
+    np.testing.assert_allclose(predict_proba(network, images), network.predict_proba(images),
+                               rtol=1e-5, atol=1e-7)

@@ -18,7 +18,9 @@ import numpy as np
 from ..blas import axpy, single_threaded_blas
 from ..config import ConvSpec, NetworkConfig
 from ..conv import BatchNorm, Conv2D, MaxPool2D
-from ..network import Network
+from ..losses import softmax
+from ..network import Network, as_input_batch
+from . import fast_enabled
 from .threads import map_passes, pass_threads, run_groups, split_passes
 
 LossFunction = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
@@ -142,7 +144,20 @@ class FastPasses:
 
     def forward(self, images: np.ndarray) -> np.ndarray:
         """Logits (N, 10) of an inference forward, many images taken in passes spread over threads."""
-        if not self.images_per_pass or len(images) <= self.images_per_pass:
-            return self.network.forward(images)
-        return np.concatenate(map_passes(lambda part: self.network.forward(images[part]),
-                                         pass_slices(len(images), self.images_per_pass)))
+        return forward_in_passes(self.network, images, self.images_per_pass)
+
+
+def forward_in_passes(network: Network, images: np.ndarray, images_per_pass: int | None) -> np.ndarray:
+    """Logits (N, 10) of an inference forward over float32 (N, 784) images, in passes of
+    at most ``images_per_pass`` spread over the pass threads."""
+    if not images_per_pass or len(images) <= images_per_pass:
+        return network.forward(images)
+    return np.concatenate(map_passes(lambda part: network.forward(images[part]),
+                                     pass_slices(len(images), images_per_pass)))
+
+
+def predict_proba(network: Network, images: np.ndarray) -> np.ndarray:
+    """``network.predict_proba(images)``, its passes spread over threads unless NN_CORE_FAST=0."""
+    if not fast_enabled():
+        return network.predict_proba(images)
+    return softmax(forward_in_passes(network, as_input_batch(images), images_per_pass(network.config)))
