@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from nn_core import network_file
 from nn_core.config import PRESETS, NetworkConfig
-from nn_core.conv import BatchNorm, Conv2D, MaxPool2D
+from nn_core.conv import Conv2D, MaxPool2D
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.layers import ACTIVATION_LAYERS, Dense
 from nn_core.mnist import MnistData, load_mnist
@@ -250,7 +250,7 @@ _ACTIVATION_TYPES = tuple(ACTIVATION_LAYERS.values())
 
 
 def _activation_after(network: Network, index: int) -> int:
-    """Index of the first activation layer after layer ``index`` (past any batch norm or pool)."""
+    """Index of the first activation layer after layer ``index`` (past any batch norm)."""
     return next(i for i in range(index + 1, len(network.layers))
                 if isinstance(network.layers[i], _ACTIVATION_TYPES))
 
@@ -280,17 +280,13 @@ def feature_maps(network: Network, image: np.ndarray) -> list[tuple[str, np.ndar
         if isinstance(layer, Conv2D):
             n_conv += 1
             activation = _activation_after(network, index)
-            # The network applies a conv's activation after the pool that follows it (the
-            # two commute); the maps a person expects are the conv's own, activated.
-            before_pool = index + 1 + isinstance(layers[index + 1], BatchNorm)
-            values = layers[activation].forward(outputs[before_pool][0:1])[0]
+            values = outputs[activation + 1][0]
             kernel = layer.params["weight"].shape[0]
             maps.append((f"Conv {n_conv} ({kernel}×{kernel}, {layers[activation].describe()}): "
                          f"{values.shape[2]} maps {values.shape[0]}×{values.shape[1]}", values))
         elif isinstance(layer, MaxPool2D):
             n_pool += 1
-            activated = isinstance(layers[index + 1], _ACTIVATION_TYPES)
-            values = outputs[index + 1 + activated][0]
+            values = outputs[index + 1][0]
             maps.append((f"Pool {n_pool} (max {layer.size}×{layer.size}): {values.shape[2]} maps "
                          f"{values.shape[0]}×{values.shape[1]}", values))
     return maps

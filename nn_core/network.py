@@ -67,15 +67,9 @@ class Network:
                 self.layers.append(Conv2D(previous[2], spec.channels, spec.kernel, rng, spec.padding, init))
                 if spec.batchnorm:
                     self.layers.append(BatchNorm(spec.channels))
-                if not isinstance(following, PoolSpec):
-                    self.layers.append(activation())
+                self.layers.append(activation())
             elif isinstance(spec, PoolSpec):
                 self.layers.append(MaxPool2D(spec.size))
-                if index > 0 and isinstance(specs[index - 1], ConvSpec):
-                    # Every activation here is non-decreasing, so it commutes with a max:
-                    # applied after the pool it gives the same outputs and gradients
-                    # while touching one value per pooling window instead of all of them.
-                    self.layers.append(activation())
             else:
                 if len(previous) == 3:
                     self.layers.append(Flatten())

@@ -446,7 +446,7 @@ def test_maxpool_in_pool_layout_matches_the_plain_one_ties_included(rng):
 def test_cnn_training_passes_hand_pools_their_layout_with_unchanged_gradients(rng):
     from nn_core.config import NetworkConfig
     from nn_core.network import Network
-    from nn_core.speed.passes import train_passes, use_pool_layout
+    from nn_core.speed.passes import pools_first, train_passes, use_pool_layout
 
     config = NetworkConfig(layers=({"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3},
                                    {"pool": 2}, {"dense": 10}))
@@ -459,6 +459,7 @@ def test_cnn_training_passes_hand_pools_their_layout_with_unchanged_gradients(rn
         convs = [layer for layer in network.layers if isinstance(layer, Conv2D)]
         assert [layer.pool_block for layer in convs] == [1, 1]  # the plain model's layout
         if pool_layout:
+            network = pools_first(network)
             use_pool_layout(network)
             assert [layer.pool_block for layer in convs] == [2, 2]
         train_passes(network, images, labels, softmax_cross_entropy, [slice(0, 5)])

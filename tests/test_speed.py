@@ -4,17 +4,24 @@ pool layout sum the same gradients in another order)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from nn_core.config import NetworkConfig
 from nn_core.conv import Conv2D
+from nn_core.network import Network
 from nn_core.speed import fast_enabled
 from nn_core.speed import passes
-from nn_core.speed.passes import FastPasses, predict_proba
+from nn_core.speed.passes import FastPasses, pools_first, predict_proba
 from nn_core.speed.threads import set_pass_threads
 from nn_core.trainer import PlainPasses, Trainer
 from tests.small_runs import SMALL_CNN, small_trainer
+
+CNN_SPEC = [{"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3, "padding": "valid",
+                                                  "batchnorm": True}, {"pool": 2}, {"dense": 10}]
 
 
 def trained(monkeypatch, switch: str, layers, optimizer: str, images_per_pass: int | None = None) -> Trainer:
@@ -73,3 +80,19 @@ def test_probabilities_in_passes_match_the_network_s_own(monkeypatch, switch):
     set_pass_threads(2)
     np.testing.assert_allclose(predict_proba(network, images), network.predict_proba(images),
                                rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh"])
+def test_activation_after_the_pool_matches_the_textbook_order(activation):
+    textbook = Network(NetworkConfig.from_dict({"layers": CNN_SPEC, "activation": activation}))
+    network = pools_first(copy.deepcopy(textbook))
+    assert [layer.describe() for layer in network.layers[1:4]] == ["Conv2D(1→4, 3×3, same)", "MaxPool2D(2)",
+                                                                   textbook.layers[2].describe()]
+    x = np.random.default_rng(0).random((3, 784)).astype(np.float32)
+    np.testing.assert_allclose(network.forward(x, training=True), textbook.forward(x, training=True),
+                               rtol=1e-5, atol=1e-6)
+    grad = np.random.default_rng(1).standard_normal((3, 10)).astype(np.float32)
+    np.testing.assert_allclose(network.backward(grad.copy(), need_input_grad=True),
+                               textbook.backward(grad.copy(), need_input_grad=True), rtol=1e-4, atol=1e-6)
+    for (name, _, ours), (_, _, theirs) in zip(network.parameters(), textbook.parameters()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6, err_msg=name)

@@ -2,13 +2,15 @@
 
 A conv network takes many images in passes small enough that each pass's
 arrays stay in cache, spread over the pass threads (``nn_core.speed.threads``);
-the passes' gradients add up to the whole batch's. Only arithmetic order
-changes, so a run trains as the plain one-pass trainer does within float32
+the passes' gradients add up to the whole batch's. A conv layer's activation
+runs after the pool that follows it, which takes the conv's output in its own
+layout. Only arithmetic order changes, so a run trains as the plain one-pass trainer does within float32
 rounding; an MLP, which takes a batch in one pass, trains bit for bit alike.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -18,10 +20,13 @@ import numpy as np
 from ..blas import axpy, single_threaded_blas
 from ..config import ConvSpec, NetworkConfig
 from ..conv import BatchNorm, Conv2D, MaxPool2D
+from ..layers import ACTIVATION_LAYERS
 from ..losses import softmax
 from ..network import Network, as_input_batch
 from . import fast_enabled
 from .threads import map_passes, pass_threads, run_groups, split_passes
+
+ACTIVATION_TYPES = tuple(ACTIVATION_LAYERS.values())
 
 LossFunction = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
 """(logits, labels) → (mean loss, its gradient w.r.t. the logits), as in nn_core.losses."""
@@ -88,6 +93,23 @@ def use_pool_layout(network: Network) -> None:
             layer.pool_block = following.size
 
 
+def pools_first(network: Network) -> Network:
+    """The network's own layers (parameters, gradients and all), each activation that
+    precedes a pool moved after it.
+
+    Every activation here is non-decreasing, so it commutes with a max: after the pool
+    it gives the same outputs and gradients while touching one value per pooling window
+    instead of all of them.
+    """
+    view = copy.copy(network)
+    view.layers = list(network.layers)
+    for index in range(len(view.layers) - 1):
+        layer, following = view.layers[index:index + 2]
+        if isinstance(layer, ACTIVATION_TYPES) and isinstance(following, MaxPool2D):
+            view.layers[index:index + 2] = following, layer
+    return view
+
+
 class FastPasses:
     """Runs a network's training batches and inference in passes on the pass threads.
 
@@ -97,12 +119,13 @@ class FastPasses:
 
     def __init__(self, network: Network) -> None:
         self.network = network
+        self._fast_network = pools_first(network)
+        use_pool_layout(self._fast_network)
         self.images_per_pass = images_per_pass(network.config)
         # Batch norm normalises with the whole batch's statistics, so it trains in one pass.
         self._one_training_pass = any(isinstance(layer, BatchNorm) for layer in network.layers)
         self._replicas: list[Network] = []
         self._threads = 1
-        use_pool_layout(network)
 
     @property
     def images_per_training_pass(self) -> int | None:
@@ -129,22 +152,23 @@ class FastPasses:
         returns the batch's mean loss and how many images it classified correctly."""
         parts = pass_slices(len(labels), self.images_per_training_pass)
         workers = min(self._threads, len(parts))
+        network = self._fast_network
         if workers == 1:
-            return train_passes(self.network, images, labels, loss, parts)
+            return train_passes(network, images, labels, loss, parts)
         while len(self._replicas) < workers - 1:
-            self._replicas.append(self.network.replica())
-        networks = [self.network, *self._replicas[:workers - 1]]
+            self._replicas.append(network.replica())
+        networks = [network, *self._replicas[:workers - 1]]
         results = run_groups(lambda index, group: train_passes(networks[index], images, labels, loss, group),
                              split_passes(parts, workers))
         for replica in networks[1:]:
-            for layer, twin in zip(self.network.layers, replica.layers):
+            for layer, twin in zip(network.layers, replica.layers):
                 for key, grad in layer.grads.items():
                     axpy(1.0, twin.grads[key], grad)
         return sum(share for share, _ in results), sum(correct for _, correct in results)
 
     def forward(self, images: np.ndarray) -> np.ndarray:
         """Logits (N, 10) of an inference forward, many images taken in passes spread over threads."""
-        return forward_in_passes(self.network, images, self.images_per_pass)
+        return forward_in_passes(self._fast_network, images, self.images_per_pass)
 
 
 def forward_in_passes(network: Network, images: np.ndarray, images_per_pass: int | None) -> np.ndarray:
@@ -160,4 +184,4 @@ def predict_proba(network: Network, images: np.ndarray) -> np.ndarray:
     """``network.predict_proba(images)``, its passes spread over threads unless NN_CORE_FAST=0."""
     if not fast_enabled():
         return network.predict_proba(images)
-    return softmax(forward_in_passes(network, as_input_batch(images), images_per_pass(network.config)))
+    return softmax(forward_in_passes(pools_first(network), as_input_batch(images), images_per_pass(network.config)))
