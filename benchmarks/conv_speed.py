@@ -39,7 +39,7 @@ from nn_core.layers import Dense, Layer, ReLU, ToImage
 from nn_core.config import PRESETS, NetworkConfig
 from nn_core.losses import softmax_cross_entropy
 from nn_core.network import Network
-from nn_core.speed.passes import FastPasses, pass_slices, train_passes
+from nn_core.speed.passes import FastPasses, pass_slices, pools_first, train_passes, use_pool_layout
 
 # PyTorch 2.13 CPU on this machine, 2 threads, for the ratio when torch is absent: what
 # `train_speed.py --compare-torch` measured (7,900-9,000 samples/s in six runs).
@@ -241,11 +241,14 @@ def main() -> None:
     images, labels = batch(np.random.default_rng(0), args.batch)
 
     settings = blas_thread_settings()
-    # nn_core as its trainer runs a batch: in cache-sized passes; the textbook version in one.
-    network = small_cnn()
-    passes = pass_slices(args.batch, FastPasses(network).images_per_training_pass)
+    # nn_core as its trainer runs a batch: in cache-sized passes, each activation after its pool
+    # and the pool layout on; the textbook version in one pass.
+    plain = small_cnn()
+    network = pools_first(plain)
+    use_pool_layout(network)
+    passes = pass_slices(args.batch, FastPasses(plain).images_per_training_pass)
     networks = {"nn_core": (network, passes),
-                "naive im2col": (textbook_cnn(network), pass_slices(args.batch, None))}
+                "naive im2col": (textbook_cnn(plain), pass_slices(args.batch, None))}
     cases = {(name, setting): (candidate, limit, parts)
              for name, (candidate, parts) in networks.items() for setting, limit in settings.items()}
     timings = seconds_per_step(cases, images, labels, args.runs, args.steps)
