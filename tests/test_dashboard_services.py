@@ -98,7 +98,7 @@ def test_feature_maps_of_every_conv_and_pool_layer_of_a_cnn():
     assert "4 maps 28×28" in maps[0][0] and "ReLU" in maps[0][0]
     assert min(values.min() for _, values in maps) >= 0  # after ReLU (past batch norm), not before
     outputs = network.activations(image)
-    # Layers: ToImage, Conv, BatchNorm, Pool, ReLU: the conv's maps are its activated batch norm.
+    # Layers: ToImage, Conv, BatchNorm, ReLU, Pool: the conv's maps are its activated batch norm.
     np.testing.assert_array_equal(maps[0][1], np.maximum(outputs[3][0], 0))
     np.testing.assert_array_equal(maps[1][1], outputs[5][0])
     assert services.feature_maps(Network(SMALL), image) == []

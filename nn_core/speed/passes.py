@@ -118,7 +118,6 @@ class FastPasses:
     """
 
     def __init__(self, network: Network) -> None:
-        self.network = network
         self._fast_network = pools_first(network)
         use_pool_layout(self._fast_network)
         self.images_per_pass = images_per_pass(network.config)
@@ -129,6 +128,7 @@ class FastPasses:
 
     @property
     def images_per_training_pass(self) -> int | None:
+        """``images_per_pass`` in training (None: the whole batch in one pass)."""
         return None if self._one_training_pass else self.images_per_pass
 
     @contextmanager
