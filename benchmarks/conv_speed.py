@@ -14,7 +14,7 @@ the load. With threadpoolctl, BLAS is also timed limited to one thread
 With --profile, the top of a cProfile of the whole network is printed too.
 When PyTorch is importable the same network is timed with it.
 Every nn_core figure here is on the caller's thread: the trainer also spreads a
-batch's passes over one thread per core (nn_core.pass_threads), which
+batch's passes over one thread per core (nn_core.speed.threads), which
 `train_speed.py --compare-torch` includes.
 """
 
@@ -38,7 +38,8 @@ from nn_core.conv import Conv2D, Flatten
 from nn_core.layers import Dense, Layer, ReLU, ToImage
 from nn_core.config import PRESETS, NetworkConfig
 from nn_core.losses import softmax_cross_entropy
-from nn_core.network import Network, pass_slices
+from nn_core.network import Network
+from nn_core.speed.passes import FastPasses, pass_slices, pools_first, train_passes, use_pool_layout
 
 # PyTorch 2.13 CPU on this machine, 2 threads, for the ratio when torch is absent: what
 # `train_speed.py --compare-torch` measured (7,900-9,000 samples/s in six runs).
@@ -115,7 +116,7 @@ def textbook_cnn(network: Network) -> Network:
 
 def train_step(network: Network, images: np.ndarray, labels: np.ndarray, parts: list[slice]) -> None:
     """One forward+backward over the batch as the trainer does it, in ``parts``."""
-    network.train_passes(images, labels, softmax_cross_entropy, parts)
+    train_passes(network, images, labels, softmax_cross_entropy, parts)
 
 
 def timed_run(action: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -240,11 +241,14 @@ def main() -> None:
     images, labels = batch(np.random.default_rng(0), args.batch)
 
     settings = blas_thread_settings()
-    # nn_core as its trainer runs a batch: in cache-sized passes; the textbook version in one.
-    network = small_cnn()
-    passes = pass_slices(args.batch, network.images_per_training_pass)
+    # nn_core as its trainer runs a batch: in cache-sized passes, each activation after its pool
+    # and the pool layout on; the textbook version in one pass.
+    plain = small_cnn()
+    network = pools_first(plain)
+    use_pool_layout(network)
+    passes = pass_slices(args.batch, FastPasses(plain).images_per_training_pass)
     networks = {"nn_core": (network, passes),
-                "naive im2col": (textbook_cnn(network), pass_slices(args.batch, None))}
+                "naive im2col": (textbook_cnn(plain), pass_slices(args.batch, None))}
     cases = {(name, setting): (candidate, limit, parts)
              for name, (candidate, parts) in networks.items() for setting, limit in settings.items()}
     timings = seconds_per_step(cases, images, labels, args.runs, args.steps)

@@ -39,9 +39,10 @@ import numpy as np
 from checkout import CHECKOUT, DEFAULT_NETWORK, MNIST_DIR
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.mnist import MnistData, load_mnist
-from nn_core.network import Network, pass_slices
+from nn_core.network import Network
 from nn_core.network_file import load_network
-from nn_core.pass_threads import map_passes
+from nn_core.speed.passes import FastPasses, pass_slices
+from nn_core.speed.threads import map_passes
 from nn_core.preprocess import preprocess
 from nn_core.trainer import Trainer
 
@@ -236,7 +237,7 @@ def compare_with_torch(data: MnistData, threads: int) -> None:
     for name, config, batches, flops, products in (
             ("MLP 784-256-128-10", MLP, 450, MLP_FLOPS, mlp_pass_products),
             ("CNN c16k5-p2-c32k5-p2-d10", CNN, 40, CNN_FLOPS, cnn_pass_products)):
-        passes = pass_slices(BATCH, Network(config).images_per_training_pass)
+        passes = pass_slices(BATCH, FastPasses(Network(config)).images_per_training_pass)
         ours, theirs, ceiling = [], [], []
         with threadpool_limits(threads):
             for round_number in range(1, 4):  # interleaved so drift in machine speed hits both alike

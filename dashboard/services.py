@@ -22,13 +22,14 @@ from threadpoolctl import threadpool_limits
 
 from nn_core import network_file
 from nn_core.config import PRESETS, NetworkConfig
-from nn_core.conv import BatchNorm, Conv2D, MaxPool2D
+from nn_core.conv import Conv2D, MaxPool2D
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.layers import ACTIVATION_LAYERS, Dense
 from nn_core.mnist import MnistData, load_mnist
 from nn_core.network import Network
 from nn_core.network_file import Metadata
-from nn_core.pass_threads import set_pass_threads
+from nn_core.speed.passes import predict_proba
+from nn_core.speed.threads import set_pass_threads
 from nn_core.preprocess import PreprocessResult, Source, preprocess
 
 from dashboard.architecture import mlp_layers
@@ -60,7 +61,7 @@ def configure_threads() -> threadpool_limits:
     The server shares two cores with the browser and with other sessions; a
     multi-threaded BLAS then spins waiting for its second thread and a batch
     takes 10-50x longer. One thread per session keeps training fast and lets
-    two sessions train side by side. The pass threads (nn_core.pass_threads)
+    two sessions train side by side. The pass threads (nn_core.speed.threads)
     wait without spinning, so a CNN still trains and evaluates on every core.
     """
     set_pass_threads(PASS_THREADS)
@@ -214,7 +215,7 @@ def test_set_probabilities(_network: Network, fingerprint: str) -> np.ndarray:
     """(10000, 10) float32 probabilities on the MNIST test set, cached per network fingerprint."""
     # In chunks: a CNN's feature maps for all 10,000 images at once would take gigabytes.
     images = mnist().test_images
-    return np.concatenate([_network.predict_proba(images[start:start + SCORING_CHUNK])
+    return np.concatenate([predict_proba(_network, images[start:start + SCORING_CHUNK])
                            for start in range(0, len(images), SCORING_CHUNK)])
 
 
@@ -291,7 +292,7 @@ _ACTIVATION_TYPES = tuple(ACTIVATION_LAYERS.values())
 
 
 def _activation_after(network: Network, index: int) -> int:
-    """Index of the first activation layer after layer ``index`` (past any batch norm or pool)."""
+    """Index of the first activation layer after layer ``index`` (past any batch norm)."""
     return next(i for i in range(index + 1, len(network.layers))
                 if isinstance(network.layers[i], _ACTIVATION_TYPES))
 
@@ -321,17 +322,13 @@ def feature_maps(network: Network, image: np.ndarray) -> list[tuple[str, np.ndar
         if isinstance(layer, Conv2D):
             n_conv += 1
             activation = _activation_after(network, index)
-            # The network applies a conv's activation after the pool that follows it (the
-            # two commute); the maps a person expects are the conv's own, activated.
-            before_pool = index + 1 + isinstance(layers[index + 1], BatchNorm)
-            values = layers[activation].forward(outputs[before_pool][0:1])[0]
+            values = outputs[activation + 1][0]
             kernel = layer.params["weight"].shape[0]
             maps.append((f"Conv {n_conv} ({kernel}×{kernel}, {layers[activation].describe()}): "
                          f"{values.shape[2]} maps {values.shape[0]}×{values.shape[1]}", values))
         elif isinstance(layer, MaxPool2D):
             n_pool += 1
-            activated = isinstance(layers[index + 1], _ACTIVATION_TYPES)
-            values = outputs[index + 1 + activated][0]
+            values = outputs[index + 1][0]
             maps.append((f"Pool {n_pool} (max {layer.size}×{layer.size}): {values.shape[2]} maps "
                          f"{values.shape[0]}×{values.shape[1]}", values))
     return maps

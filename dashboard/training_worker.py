@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.network import Network
-from nn_core.pass_threads import set_pass_threads
+from nn_core.speed.threads import set_pass_threads
 
 from dashboard.learning_watch import LiveWatch, WatchSpec, WatchUpdate
 from dashboard.training import EVAL_EVERY_SECONDS, TrainingRun

@@ -214,7 +214,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{plural(len(images), 'image')}, {plural(train_config.epochs, 'epoch')}", file=log)
     epochs_before, seconds_before = trainer.epochs_done, trainer.elapsed
     _train_with_progress(trainer, log, "validation" if args.validation else "test")
-    test_accuracy = network.score(data.test_images, data.test_labels)
+    test_accuracy = trainer.evaluate(data.test_images, data.test_labels)
     seconds = trainer.elapsed - seconds_before
     samples_per_second = (trainer.epochs_done - epochs_before) * len(images) / seconds
     command = "python -m nn_core " + shlex.join(args.argv)

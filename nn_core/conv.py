@@ -262,7 +262,7 @@ class Conv2D(Layer):
         grad = np.ascontiguousarray(grad, dtype=weight.dtype)
         grad_weight = self.grads["weight"].reshape(-1, out_channels)
         if self._cols is not None:  # the forward's own patches, rows in its output's order
-            gemm_tn(self._cols, grad.reshape(-1, out_channels), self.grad_decay, grad_weight)
+            gemm_tn(self._cols, grad.reshape(-1, out_channels), float(self.accumulate_grads), grad_weight)
         else:
             n, out_h, out_w, _ = grad.shape
             step = _images_per_slice(out_h, out_w, grad_weight.shape[0], weight.itemsize)
@@ -270,8 +270,8 @@ class Conv2D(Layer):
                 cols = self._input_cols(self._scratch, self._x[start:start + step], step)
                 grad_slice = grad[start:start + step].reshape(-1, out_channels)
                 # Later slices add to the first slice's sum.
-                gemm_tn(cols, grad_slice, self.grad_decay if start == 0 else 1.0, grad_weight)
-        column_sums(grad.reshape(-1, out_channels), self.grads["bias"], self.grad_decay)
+                gemm_tn(cols, grad_slice, float(self.accumulate_grads or start > 0), grad_weight)
+        column_sums(grad.reshape(-1, out_channels), self.grads["bias"], self.accumulate_grads)
         if not need_input_grad:
             return None
         if grad.ndim == 6:  # the pool layout, back to (N, H', W', C_out)
@@ -502,8 +502,8 @@ class BatchNorm(Layer):
         axes = tuple(range(grad.ndim - 1))
         normalized, gamma = self._normalized, self.params["gamma"]
         grad_gamma, grad_beta = np.sum(grad * normalized, axis=axes), np.sum(grad, axis=axes)
-        store_gradient(self.grads["gamma"], grad_gamma, self.grad_decay)
-        store_gradient(self.grads["beta"], grad_beta, self.grad_decay)
+        store_gradient(self.grads["gamma"], grad_gamma, self.accumulate_grads)
+        store_gradient(self.grads["beta"], grad_beta, self.accumulate_grads)
         if not need_input_grad:
             return None
         scale = gamma * self._inv_std

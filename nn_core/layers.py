@@ -4,10 +4,9 @@
 and returns the gradient with respect to the layer's input. Backward may
 overwrite the incoming gradient array: every caller hands over a fresh one.
 
-A layer's ``grad_decay`` is 0 outside training steps, where a step may set it:
-backward then stores grad_decay · grads + the new gradient. A decay of 1 adds up
-a batch taken in several passes; when a momentum optimizer has lent its velocity
-arrays as ``grads``, a decay of its momentum makes backward update the velocity.
+With ``accumulate_grads`` set (``Network.backward(..., accumulate=True)``),
+backward adds the new gradient to ``grads`` instead of replacing it: a batch
+taken in several passes then sums to the whole batch's gradient.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import copy
 
 import numpy as np
 
-from .blas import axpby, gemm_tn
+from .blas import gemm_tn
 from .config import WEIGHT_INITS
 from .errors import ConfigError
 
@@ -26,23 +25,23 @@ def parameter_name(layer_index: int, key: str) -> str:
     return f"layers.{layer_index}.{key}"
 
 
-def column_sums(matrix: np.ndarray, out: np.ndarray, decay: float = 0.0) -> None:
-    """out = decay · out + the sum of a (rows, columns) matrix down its rows.
+def column_sums(matrix: np.ndarray, out: np.ndarray, accumulate: bool = False) -> None:
+    """out = the sum of a (rows, columns) matrix down its rows (added to out when ``accumulate``).
 
     A product with a ones vector does it several times faster than
     np.sum(axis=0) when there are few columns, as for bias gradients.
     """
     ones = np.ones(len(matrix), matrix.dtype)
-    if decay:
-        store_gradient(out, ones @ matrix, decay)
+    if accumulate:
+        out += ones @ matrix
     else:
         np.matmul(ones, matrix, out=out)
 
 
-def store_gradient(target: np.ndarray, value: np.ndarray, decay: float) -> None:
-    """target = decay · target + value (see grad_decay)."""
-    if decay:
-        axpby(1.0, value, decay, target)
+def store_gradient(target: np.ndarray, value: np.ndarray, accumulate: bool) -> None:
+    """target = value, or target += value when ``accumulate`` (see accumulate_grads)."""
+    if accumulate:
+        target += value
     else:
         target[...] = value
 
@@ -53,13 +52,13 @@ class Layer:
     params: dict[str, np.ndarray]
     grads: dict[str, np.ndarray]
     buffers: dict[str, np.ndarray]  # saved with the network but not trained (batch-norm statistics)
-    grad_decay: float
+    accumulate_grads: bool  # backward adds to grads instead of replacing them
 
     def __init__(self) -> None:
         self.params = {}
         self.grads = {}
         self.buffers = {}
-        self.grad_decay = 0.0
+        self.accumulate_grads = False
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
@@ -106,9 +105,9 @@ class Dense(Layer):
         return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        # The product itself adds decay · grads (gemm's beta): no extra pass.
-        gemm_tn(self._x, grad, self.grad_decay, self.grads["weight"])
-        column_sums(grad, self.grads["bias"], self.grad_decay)
+        # When accumulating, the product itself adds to grads (gemm's beta = 1): no extra pass.
+        gemm_tn(self._x, grad, float(self.accumulate_grads), self.grads["weight"])
+        column_sums(grad, self.grads["bias"], self.accumulate_grads)
         # The first layer's input gradient is a third of backward's work and
         # only saliency maps need it.
         return grad @ self.params["weight"].T if need_input_grad else None

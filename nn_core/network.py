@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
@@ -16,11 +16,6 @@ from .errors import ShapeError
 from .conv import BatchNorm, Conv2D, Flatten, MaxPool2D
 from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage, parameter_name
 from .losses import softmax
-from .pass_threads import map_passes
-
-
-LossFunction = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
-"""(logits, labels) → (mean loss, its gradient w.r.t. the logits), as in nn_core.losses."""
 
 
 def as_input_batch(images: np.ndarray) -> np.ndarray:
@@ -50,38 +45,6 @@ def as_input_batch(images: np.ndarray) -> np.ndarray:
     return array
 
 
-PASS_PATCH_BYTES = 12 * 2**20
-"""A conv network takes many images in passes of as many images as keep every
-conv layer's patch matrix within this size. A pass's arrays then stay in
-cache: on the CNN presets a training batch of 128 runs a third faster in 4-7
-passes than in one, with the same gradient, and evaluation twice as fast."""
-
-
-def _images_per_pass(config: NetworkConfig) -> int | None:
-    """How many images one forward (and backward) pass should take; None: any number.
-
-    An MLP's products at these sizes gain nothing from smaller passes, only
-    lose speed.
-    """
-    if not config.is_convolutional:
-        return None
-    widest, in_channels = 0, 1
-    for spec, shape in zip(config.layer_specs(), config.shapes()):
-        if isinstance(spec, ConvSpec):
-            patch_bytes = shape[0] * shape[1] * spec.kernel ** 2 * in_channels * 4
-            widest = max(widest, patch_bytes)
-        if len(shape) == 3:
-            in_channels = shape[2]
-    return max(1, PASS_PATCH_BYTES // widest)
-
-
-def pass_slices(n_images: int, images_per_pass: int | None) -> list[slice]:
-    """A batch of ``n_images`` split into equal passes of at most ``images_per_pass`` (None: one pass)."""
-    passes = math.ceil(n_images / (images_per_pass or max(n_images, 1)))
-    size = max(math.ceil(n_images / max(passes, 1)), 1)
-    return [slice(start, start + size) for start in range(0, n_images, size)]
-
-
 class Network:
     """Dense (and optionally conv/pool) layers with activations between them; outputs 10 logits.
 
@@ -104,15 +67,9 @@ class Network:
                 self.layers.append(Conv2D(previous[2], spec.channels, spec.kernel, rng, spec.padding, init))
                 if spec.batchnorm:
                     self.layers.append(BatchNorm(spec.channels))
-                if not isinstance(following, PoolSpec):
-                    self.layers.append(activation())
+                self.layers.append(activation())
             elif isinstance(spec, PoolSpec):
                 self.layers.append(MaxPool2D(spec.size))
-                if index > 0 and isinstance(specs[index - 1], ConvSpec):
-                    # Every activation here is non-decreasing, so it commutes with a max:
-                    # applied after the pool it gives the same outputs and gradients
-                    # while touching one value per pooling window instead of all of them.
-                    self.layers.append(activation())
             else:
                 if len(previous) == 3:
                     self.layers.append(Flatten())
@@ -124,87 +81,40 @@ class Network:
             previous = shape
         # Layers up to the first trainable one never need an input gradient in training.
         self._first_trainable = next(i for i, layer in enumerate(self.layers) if layer.params)
-        for layer, following in zip(self.layers, self.layers[1:]):
-            if isinstance(layer, Conv2D) and isinstance(following, MaxPool2D):
-                # Its output goes only to the pool: in training it hands it over in the
-                # pool's own layout, which makes pooling three times faster (see MaxPool2D).
-                layer.pool_block = following.size
-        self.images_per_pass = _images_per_pass(config)
-        self._has_batch_norm = any(isinstance(layer, BatchNorm) for layer in self.layers)
-
-    @property
-    def images_per_training_pass(self) -> int | None:
-        """``images_per_pass`` for training; batch norm needs the whole batch's statistics."""
-        return None if self._has_batch_norm else self.images_per_pass
 
     def replica(self) -> Network:
         """A network for training passes on another thread: the same parameters and
         buffers (shared, not copied), its own gradients and per-pass state. Batch norm
-        updates its shared statistics, so batch-norm networks are never run this way."""
+        updates its shared statistics, so batch-norm networks never train this way."""
         twin = copy.copy(self)
         twin.layers = [layer.replica() for layer in self.layers]
         return twin
 
-    def set_grad_decay(self, decay: float) -> None:
-        """Every layer's ``grad_decay`` (see nn_core.layers): how backward combines gradients."""
-        for layer in self.layers:
-            layer.grad_decay = decay
-
     # -- the maths ---------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Logits (N, 10) for a float32 batch x (N, 784).
-
-        Inference takes a large batch in passes of ``images_per_pass``, spread over
-        threads (see nn_core.pass_threads); a training pass takes the whole batch, as
-        the trainer has already split it.
-        """
-        if not training and self.images_per_pass and len(x) > self.images_per_pass:
-            return np.concatenate(map_passes(lambda part: self._pass(x[part]),
-                                             pass_slices(len(x), self.images_per_pass)))
-        return self._pass(x, training)
-
-    def train_passes(self, images: np.ndarray, labels: np.ndarray, loss: LossFunction,
-                     parts: list[slice], first_decay: float = 0.0) -> tuple[float, int]:
-        """Training forward and backward over ``parts`` of a batch, adding their gradients up.
-
-        Each pass's loss gradient is weighted by its share of the batch, so the passes
-        of a whole batch sum to its mean-loss gradient. The first pass combines with
-        what ``grads`` already hold by ``first_decay`` (see nn_core.layers' grad_decay),
-        later ones add to it. Returns these passes' share of the batch's mean loss, and
-        how many of their images they classified correctly.
-        """
-        mean_loss, correct = 0.0, 0
-        try:
-            for index, part in enumerate(parts):
-                logits = self._pass(images[part], training=True)
-                correct += int((logits.argmax(axis=1) == labels[part]).sum())
-                pass_loss, grad = loss(logits, labels[part])
-                share = len(grad) / len(labels)  # each pass's loss is the mean over its own part
-                if share < 1:
-                    grad *= np.asarray(share, grad.dtype)
-                mean_loss += pass_loss * share
-                self.set_grad_decay(first_decay if index == 0 else 1.0)
-                self.backward(grad)
-        finally:
-            self.set_grad_decay(0.0)
-        return mean_loss, correct
-
-    def _pass(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """One forward pass through every layer; ``backward`` follows the latest."""
+        """Logits (N, 10) for a float32 batch x (N, 784); ``backward`` follows the latest."""
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
 
-    def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False) -> np.ndarray | None:
-        """Fill every layer's grads from dLoss/dlogits (N, 10); optionally return dLoss/dx (N, 784).
+    def backward(self, grad_logits: np.ndarray, need_input_grad: bool = False,
+                 accumulate: bool = False) -> np.ndarray | None:
+        """Fill every layer's grads from dLoss/dlogits (N, 10) of the latest forward;
+        optionally return dLoss/dx (N, 784).
 
-        It follows the latest pass: a training forward, or an inference one of at
-        most ``images_per_pass`` images.
+        ``accumulate`` adds the gradients to what ``grads`` hold, as for a batch taken
+        in several passes.
         """
         grad = grad_logits
         first = 0 if need_input_grad else self._first_trainable
-        for index in range(len(self.layers) - 1, first - 1, -1):
-            grad = self.layers[index].backward(grad, need_input_grad or index > first)
+        try:
+            for index in range(len(self.layers) - 1, first - 1, -1):
+                layer = self.layers[index]
+                layer.accumulate_grads = accumulate
+                grad = layer.backward(grad, need_input_grad or index > first)
+        finally:
+            for layer in self.layers:
+                layer.accumulate_grads = False
         return grad if need_input_grad else None
 
     def activations(self, images: np.ndarray) -> list[np.ndarray]:
@@ -243,7 +153,7 @@ class Network:
         """
         x = as_input_batch(images)
         network = self._inference_twin()
-        logits = network._pass(x)  # one pass, however many images: backward needs its state
+        logits = network.forward(x)
         targets = logits.argmax(axis=1) if target is None else np.broadcast_to(target, len(x))
         if np.any((targets < 0) | (targets >= N_CLASSES)):
             raise ShapeError(f"saliency target must be a digit 0-9; got {target!r}")

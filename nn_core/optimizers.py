@@ -1,20 +1,21 @@
 """Optimizers walk (name, param, grad) triples and update params in place.
 
+They see only those arrays: the name keys the state each keeps (and saves),
+never a layer.
+
 The learning rate is a plain attribute so a trainer (or a UI slider) can
 change it between steps without losing momentum or Adam state.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
-from typing import ContextManager, Iterable, Iterator, Sequence
+from typing import Iterable
 
 import numpy as np
 
 from .blas import axpby, axpy
 from .config import TrainConfig
 from .errors import ConfigError
-from .layers import Layer, parameter_name
 
 Parameters = Iterable[tuple[str, np.ndarray, np.ndarray]]
 
@@ -76,12 +77,6 @@ class Optimizer:
             slots[kind][name] = np.array(array, dtype=params[name].dtype)
         self._step_counts().update(steps)
 
-    def lend_state(self, layers: Sequence[Layer]) -> ContextManager[float]:
-        """A context for a training step's backward passes, giving the ``grad_decay``
-        the first pass uses: 0 (fresh gradients) unless the optimizer has lent the
-        layers arrays of its own as ``grads``. This one lends none."""
-        return nullcontext(0.0)
-
 
 class SGD(Optimizer):
     def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
@@ -97,7 +92,6 @@ class Momentum(Optimizer):
         self.momentum = momentum
         self.nesterov = nesterov
         self.velocity: dict[str, np.ndarray] = {}
-        self._updated_by_backward: set[str] = set()
 
     def _slots(self) -> dict[str, dict[str, np.ndarray]]:
         return {"velocity": self.velocity}
@@ -108,39 +102,9 @@ class Momentum(Optimizer):
             velocity = self.velocity[name] = np.zeros_like(param)
         return velocity
 
-    @contextmanager
-    def lend_state(self, layers: Sequence[Layer]) -> Iterator[float]:
-        """Gradients go straight into their velocity, v = momentum · v + g.
-
-        The weight-gradient products do that update themselves, saving a pass
-        over every weight per step (6-8% of an MLP step). Only plain heavy ball
-        allows it: Nesterov's step and weight decay need g itself.
-        """
-        if self.nesterov or self.weight_decay:
-            yield 0.0
-            return
-        lent = []
-        try:
-            for index, layer in enumerate(layers):
-                for key, param in layer.params.items():
-                    name = parameter_name(index, key)
-                    lent.append((layer, key, layer.grads[key]))
-                    layer.grads[key] = self._velocity(name, param)
-                    self._updated_by_backward.add(name)
-            yield self.momentum
-        except BaseException:
-            self._updated_by_backward.clear()
-            raise
-        finally:
-            for layer, key, grads in lent:
-                layer.grads[key] = grads
-
     def update(self, name: str, param: np.ndarray, grad: np.ndarray) -> None:
         velocity = self._velocity(name, param)
-        if name in self._updated_by_backward:
-            self._updated_by_backward.discard(name)
-        else:
-            axpby(1.0, grad, self.momentum, velocity)
+        axpby(1.0, grad, self.momentum, velocity)
         if self.nesterov:
             axpy(-self.learning_rate, grad, param)
             axpy(-self.learning_rate * self.momentum, velocity, param)

@@ -62,8 +62,8 @@ class PlainConv2D(Layer):
         n, height, width, out_channels = grad.shape
         rows = grad.reshape(-1, out_channels)  # dLoss/d(out) for every output pixel
         weight = self.params["weight"]
-        store_gradient(self.grads["weight"], (self._patches.T @ rows).reshape(weight.shape), self.grad_decay)
-        store_gradient(self.grads["bias"], rows.sum(axis=0), self.grad_decay)
+        store_gradient(self.grads["weight"], (self._patches.T @ rows).reshape(weight.shape), self.accumulate_grads)
+        store_gradient(self.grads["bias"], rows.sum(axis=0), self.accumulate_grads)
         if not need_input_grad:
             return None
         # Each window's gradient goes back to the pixels it was copied from (col2im).

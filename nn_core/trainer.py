@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 
@@ -18,9 +19,10 @@ from .augment import AugmentConfig, augment_batch
 from .config import TrainConfig
 from .errors import ShapeError
 from .losses import LOSSES
-from .network import Network, pass_slices
+from .network import Network, as_input_batch
 from .optimizers import make_optimizer
-from .pass_threads import PassThreads
+from .speed import fast_enabled
+from .speed.passes import FastPasses, LossFunction
 from .training_state import TrainingState
 
 _INV_255 = np.float32(1 / 255)
@@ -71,6 +73,29 @@ class History:
         return len(self.step)
 
 
+class PlainPasses:
+    """A batch in one forward and one backward pass on the caller's thread: the plain
+    model alone, which the speed layer's ``FastPasses`` matches (``NN_CORE_FAST=0``)."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    def spread(self) -> ContextManager[None]:
+        return nullcontext()
+
+    def train_batch(self, images: np.ndarray, labels: np.ndarray, loss: LossFunction) -> tuple[float, int]:
+        """Forward and backward over a batch, its gradient left in the network's ``grads``;
+        returns the batch's mean loss and how many images it classified correctly."""
+        logits = self.network.forward(images, training=True)
+        mean_loss, grad = loss(logits, labels)
+        correct = int((logits.argmax(axis=1) == labels).sum())
+        self.network.backward(grad)
+        return mean_loss, correct
+
+    def forward(self, images: np.ndarray) -> np.ndarray:
+        return self.network.forward(images)
+
+
 def _check_dataset(images: np.ndarray, labels: np.ndarray, what: str) -> None:
     if images.ndim != 2 or images.shape[1] != 784:
         raise ShapeError(f"{what} images must be (N, 784); got {images.shape}")
@@ -109,7 +134,8 @@ class Trainer:
         # page faults each time, about 5% of an MLP step.
         self._pixel_buffer = np.empty((0, 784), images.dtype)
         self._batch_buffer = np.empty((0, 784), np.float32)
-        self._pass_threads = PassThreads(network)
+        # How a batch's passes run: by the speed layer unless it is switched off.
+        self.passes = FastPasses(network) if fast_enabled() else PlainPasses(network)
 
     @classmethod
     def from_checkpoint(cls, network: Network, images: np.ndarray, labels: np.ndarray, config: TrainConfig,
@@ -213,26 +239,11 @@ class Trainer:
         return np.multiply(pixels, _INV_255, out=self._batch_buffer[:n])
 
     def _train_batch(self, batch: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
-        """One optimizer step on a batch, in as many passes as the network takes it in,
-        spread over threads (see nn_core.pass_threads).
-
-        Returns the batch's mean loss and how many it classified correctly.
-        """
-        parts = pass_slices(len(labels), self.network.images_per_training_pass)
-
-        def run_passes(network: Network, group: list[slice], first_decay: float) -> tuple[float, int]:
-            return self._run_passes(network, batch, labels, group, first_decay)
-
-        with self.optimizer.lend_state(self.network.layers) as first_decay:
-            mean_loss, correct = self._pass_threads.run(run_passes, parts, first_decay)
+        """One optimizer step on a batch; returns its mean loss and how many it classified correctly."""
+        mean_loss, correct = self.passes.train_batch(batch, labels, LOSSES[self.config.loss])
         self.optimizer.learning_rate = self.learning_rate
         self.optimizer.step(self.network.parameters())
         return mean_loss, correct
-
-    def _run_passes(self, network: Network, batch: np.ndarray, labels: np.ndarray,
-                    parts: list[slice], first_decay: float) -> tuple[float, int]:
-        """One thread's share of the batch's passes, on the network or one of its replicas."""
-        return network.train_passes(batch, labels, LOSSES[self.config.loss], parts, first_decay)
 
     def step(self, n_batches: int = 1) -> StepResult:
         """Train on the next ``n_batches`` batches (stopping early at an epoch's end)."""
@@ -240,7 +251,7 @@ class Trainer:
             raise ValueError(f"n_batches must be at least 1; got {n_batches}")
         started = time.perf_counter()
         losses, corrects, samples, epoch_finished = [], 0, 0, False
-        with self._pass_threads.spread():
+        with self.passes.spread():
             for _ in range(n_batches):
                 indices = self._next_batch_indices()
                 loss, correct = self._train_batch(self._input_batch(indices), self.labels[indices])
@@ -279,13 +290,21 @@ class Trainer:
             if self.eval_images is None:
                 raise ValueError("this trainer has no evaluation set; pass images and labels")
             images, labels = self.eval_images, self.eval_labels
-        accuracy = self.network.score(images, labels)
+        accuracy = self._score(images, labels)
         if record:
             self.history.eval_step.append(self.step_count)
             self.history.eval_epoch.append(round(self.epoch, 5))
             self.history.eval_accuracy.append(accuracy)
             self.history.eval_time.append(round(self.elapsed, 4))
         return accuracy
+
+    def _score(self, images: np.ndarray, labels: np.ndarray, chunk: int = 500) -> float:
+        """Accuracy as ``Network.score`` gives it, each chunk's forward taken by ``passes``."""
+        correct = 0
+        for start in range(0, len(labels), chunk):
+            logits = self.passes.forward(as_input_batch(images[start:start + chunk]))
+            correct += int((logits.argmax(axis=1) == labels[start:start + chunk]).sum())
+        return correct / max(len(labels), 1)
 
     def run(self, on_step: Callable[[StepResult], None] | None = None,
             on_epoch: Callable[[int, float | None], None] | None = None,

@@ -31,7 +31,7 @@ def rng() -> np.random.Generator:
 def default_pass_threads():
     """Every test starts with the default pass threads, whatever the last one (or an
     AppTest run of the dashboard, which sets them for its process) left."""
-    from nn_core.pass_threads import set_pass_threads
+    from nn_core.speed.threads import set_pass_threads
 
     set_pass_threads(None)
     yield

@@ -32,11 +32,11 @@ def small_trainer(rng, layers=(784, 32, 10), **train) -> Trainer:
 
 
 def assert_trained_alike(trainer: Trainer, expected: Trainer) -> None:
-    """The same losses, accuracies and parameters (within float32 rounding), and grad_decay reset."""
+    """The same losses, accuracies and parameters (within float32 rounding), and no layer left accumulating."""
     assert trainer.history.loss == pytest.approx(expected.history.loss, rel=1e-5)
     assert trainer.history.train_accuracy == expected.history.train_accuracy
     for (name, trained, _), (_, wanted, _) in zip(trainer.network.parameters(),
                                                   expected.network.parameters()):
         # Adam divides by each gradient's root mean square, which magnifies float32 rounding.
         np.testing.assert_allclose(trained, wanted, rtol=1e-4, atol=1e-4, err_msg=name)
-    assert all(layer.grad_decay == 0 for layer in trainer.network.layers)
+    assert not any(layer.accumulate_grads for layer in trainer.network.layers)

@@ -446,6 +446,7 @@ def test_maxpool_in_pool_layout_matches_the_plain_one_ties_included(rng):
 def test_cnn_training_passes_hand_pools_their_layout_with_unchanged_gradients(rng):
     from nn_core.config import NetworkConfig
     from nn_core.network import Network
+    from nn_core.speed.passes import pools_first, train_passes, use_pool_layout
 
     config = NetworkConfig(layers=({"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3},
                                    {"pool": 2}, {"dense": 10}))
@@ -456,11 +457,12 @@ def test_cnn_training_passes_hand_pools_their_layout_with_unchanged_gradients(rn
     for pool_layout in (True, False):
         network = Network(config)
         convs = [layer for layer in network.layers if isinstance(layer, Conv2D)]
-        assert [layer.pool_block for layer in convs] == [2, 2]
-        if not pool_layout:
-            for layer in convs:
-                layer.pool_block = 1
-        network.train_passes(images, labels, softmax_cross_entropy, [slice(0, 5)])
+        assert [layer.pool_block for layer in convs] == [1, 1]  # the plain model's layout
+        if pool_layout:
+            network = pools_first(network)
+            use_pool_layout(network)
+            assert [layer.pool_block for layer in convs] == [2, 2]
+        train_passes(network, images, labels, softmax_cross_entropy, [slice(0, 5)])
         gradients.append({name: grad.copy() for name, _, grad in network.parameters()})
     for name, grad in gradients[0].items():
         np.testing.assert_allclose(grad, gradients[1][name], rtol=1e-5, atol=1e-7)

@@ -18,7 +18,9 @@ from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
-from nn_core.pass_threads import pass_threads
+from nn_core.speed import passes
+from nn_core.speed.threads import pass_threads
+from nn_core.trainer import Trainer
 
 from dashboard import services, training
 from dashboard.architecture import cnn_layers
@@ -95,7 +97,7 @@ def test_feature_maps_of_every_conv_and_pool_layer_of_a_cnn():
     assert "4 maps 28×28" in maps[0][0] and "ReLU" in maps[0][0]
     assert min(values.min() for _, values in maps) >= 0  # after ReLU (past batch norm), not before
     outputs = network.activations(image)
-    # Layers: ToImage, Conv, BatchNorm, Pool, ReLU: the conv's maps are its activated batch norm.
+    # Layers: ToImage, Conv, BatchNorm, ReLU, Pool: the conv's maps are its activated batch norm.
     np.testing.assert_array_equal(maps[0][1], np.maximum(outputs[3][0], 0))
     np.testing.assert_array_equal(maps[1][1], outputs[5][0])
     assert services.feature_maps(Network(SMALL), image) == []
@@ -280,17 +282,17 @@ def test_a_cnn_run_validates_on_fewer_images_and_less_often_when_validating_is_s
 def test_the_server_keeps_blas_on_one_thread_and_a_cnn_run_on_every_core(monkeypatch):
     monkeypatch.setattr(services, "PASS_THREADS", 2)
     threads_seen = set()
-    train_passes = Network.train_passes
+    train_passes = passes.train_passes
 
     def recording(network, *args, **kwargs):
         threads_seen.add(threading.current_thread().name)
         return train_passes(network, *args, **kwargs)
 
-    monkeypatch.setattr(Network, "train_passes", recording)
+    monkeypatch.setattr(passes, "train_passes", recording)
     network = Network(NetworkConfig(layers=cnn_layers([4, 8], kernel=3, batchnorm=False, dense_width=16)))
-    network.images_per_pass = 8  # batches of 32 in 4 passes
     images, labels = random_data(128)
     run = TrainingRun.create(network, images, labels, TrainConfig(batch_size=32), images, labels, "new", "x")
+    run.trainer.passes.images_per_pass = 8  # batches of 32 in 4 passes
     services.configure_threads.clear()
     limits = services.configure_threads()
     try:

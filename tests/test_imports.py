@@ -137,3 +137,27 @@ def test_nothing_edits_the_import_path():
              for path in project_files(folder)
              if path != Path(__file__) and "sys.path.insert" in path.read_text()]
     assert not edits
+
+
+MODEL = ("nn_core.config", "nn_core.errors", "nn_core.blas", "nn_core.layers", "nn_core.plain_conv",
+         "nn_core.conv", "nn_core.losses", "nn_core.optimizers", "nn_core.network")
+
+
+def imported_by(module: str, graph: dict[str, set[str]]) -> set[str]:
+    """Every package module ``module`` imports, directly or through others."""
+    reached, waiting = set(), [module]
+    while waiting:
+        for imported in graph[waiting.pop()] - reached:
+            reached.add(imported)
+            waiting.append(imported)
+    return reached
+
+
+@pytest.mark.parametrize("module", MODEL)
+def test_the_model_never_imports_the_speed_layer(module):
+    assert not {name for name in imported_by(module, import_graph()) if name.startswith("nn_core.speed")}
+
+
+def test_optimizers_see_parameters_never_layers():
+    assert not imported_by("nn_core.optimizers", import_graph()) & {"nn_core.layers", "nn_core.conv",
+                                                                     "nn_core.network"}

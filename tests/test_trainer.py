@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import numpy as np
 import pytest
 
-from nn_core import conv
-from nn_core import network as network_module
+from nn_core.speed import passes as passes_module
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import ShapeError
 from nn_core.network import Network
 from nn_core.optimizers import SGD, Adam, Momentum, make_optimizer
+from nn_core.speed.passes import FastPasses
 from nn_core.trainer import History, Trainer
 from tests.small_runs import SMALL_CNN, SMALL_CNN_BATCHNORM, assert_trained_alike, small_trainer, toy_digits
 
@@ -81,35 +80,13 @@ def test_batches_are_scaled_pixels_at_any_batch_size(rng):
         np.testing.assert_allclose(batch, trainer.images[indices] / 255, rtol=1e-6)
 
 
-@pytest.mark.parametrize("layers, cols_budget", [((784, 32, 10), None), (SMALL_CNN, None),
-                                                 (SMALL_CNN, 20_000),  # conv weight gradients in slices
-                                                 (SMALL_CNN_BATCHNORM, None)])
-def test_momentum_in_the_gradient_product_trains_as_the_plain_update_does(monkeypatch, layers,
-                                                                          cols_budget):
-    if cols_budget:
-        monkeypatch.setattr(conv, "MAX_COLS_BYTES", cols_budget)
-    lending, plain = (small_trainer(np.random.default_rng(5), layers) for _ in range(2))
-    plain.optimizer.lend_state = lambda layers: contextlib.nullcontext(0.0)
-    lending.step(2)
-    # A saliency map mid-run is a backward pass outside the training step: it must leave
-    # the velocity the weight-gradient product writes alone.
-    lending.network.saliency(lending.images[:3])
-    lending.step(2)
-    plain.step(4)
-    for (name, trained, _), (_, expected, _) in zip(lending.network.parameters(),
-                                                    plain.network.parameters()):
-        np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6, err_msg=name)
-    for name, velocity in plain.optimizer.velocity.items():
-        np.testing.assert_allclose(lending.optimizer.velocity[name], velocity, rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("optimizer", ["momentum", "adam", "sgd"])
 def test_a_batch_in_several_passes_trains_as_in_one(optimizer):
     in_passes, whole = (small_trainer(np.random.default_rng(5), SMALL_CNN, optimizer=optimizer)
                         for _ in range(2))
-    assert in_passes.network.images_per_training_pass > 50  # the toy CNN is small: force passes
-    in_passes.network.images_per_pass = 16  # 50 images: passes of 13, 13, 13 and 11
-    whole.network.images_per_pass = None
+    assert in_passes.passes.images_per_training_pass > 50  # the toy CNN is small: force passes
+    in_passes.passes.images_per_pass = 16  # 50 images: passes of 13, 13, 13 and 11
+    whole.passes.images_per_pass = None
     for trainer in (in_passes, whole):
         trainer.step(3)
     assert_trained_alike(in_passes, whole)
@@ -117,12 +94,12 @@ def test_a_batch_in_several_passes_trains_as_in_one(optimizer):
 
 def test_only_conv_networks_without_batch_norm_train_in_passes():
     def passes(layers) -> int | None:
-        return Network(NetworkConfig(layers=layers)).images_per_training_pass
+        return FastPasses(Network(NetworkConfig(layers=layers))).images_per_training_pass
 
     assert passes((784, 256, 128, 10)) is None
     assert passes(SMALL_CNN_BATCHNORM) is None
     # c16k5-p2-c32k5-p2: the second conv's patches take 14·14·25·16 floats per image.
-    assert passes(PRESETS["cnn"]) == network_module.PASS_PATCH_BYTES // (14 * 14 * 25 * 16 * 4)
+    assert passes(PRESETS["cnn"]) == passes_module.PASS_PATCH_BYTES // (14 * 14 * 25 * 16 * 4)
 
 
 def test_cosine_schedule_anneals(rng):

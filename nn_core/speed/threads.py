@@ -1,6 +1,6 @@
 """A network's passes spread over threads, by default one per BLAS thread.
 
-A conv network takes a batch in several cache-sized passes (network.pass_slices).
+A conv network takes a batch in several cache-sized passes (``passes.pass_slices``).
 numpy runs a pass's elementwise work (im2col copies, pooling, activations) on one
 core, so with BLAS on two cores a third of a step leaves one core idle. Giving
 each thread a share of the passes, and BLAS one thread each, keeps every core
@@ -22,21 +22,10 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
-from .blas import axpy, blas_threads, single_threaded_blas
-
-if TYPE_CHECKING:
-    from .network import Network
-
-PassesResult = tuple[float, int]
-RunPasses = Callable[["Network", list[slice], float], PassesResult]
-"""Runs forward and backward over some of a batch's passes on a network, adding
-their gradients up from the given first-pass ``grad_decay``; returns the passes'
-summed share of the batch's mean loss, and how many they classified correctly."""
-
+from ..blas import blas_threads, single_threaded_blas
 
 _configured_threads: int | None = None
 Result = TypeVar("Result")
@@ -72,7 +61,7 @@ def split_passes(parts: list[slice], workers: int) -> list[list[slice]]:
     return groups
 
 
-def _run_groups(run_group: Callable[[int, list[slice]], Result], groups: list[list[slice]]) -> list[Result]:
+def run_groups(run_group: Callable[[int, list[slice]], Result], groups: list[list[slice]]) -> list[Result]:
     """``run_group(index, group)`` for every group: the first on the caller's thread, the
     others on the pool's. Returns their results in order once every one has finished,
     even when one fails (its error is raised then)."""
@@ -91,49 +80,5 @@ def map_passes(run_pass: Callable[[slice], Result], parts: list[slice]) -> list[
     if workers == 1:
         return [run_pass(part) for part in parts]
     with single_threaded_blas():
-        results = _run_groups(lambda _, group: [run_pass(part) for part in group], split_passes(parts, workers))
+        results = run_groups(lambda _, group: [run_pass(part) for part in group], split_passes(parts, workers))
     return [result for group_results in results for result in group_results]
-
-
-class PassThreads:
-    """Runs a network's training passes on the pass threads (at most one per pass) inside
-    ``spread``; elsewhere, on the caller's thread alone."""
-
-    def __init__(self, network: Network) -> None:
-        self.network = network
-        self._replicas: list[Network] = []
-        self._threads = 1
-
-    @contextmanager
-    def spread(self) -> Iterator[None]:
-        """A block of training steps whose passes use the pass threads, with BLAS itself on
-        one thread meanwhile; their number is read on entry. Switching BLAS's pool costs
-        more than a step's threads gain, so it is switched once per block, not per batch."""
-        threads = pass_threads() if self.network.images_per_training_pass is not None else 1
-        if threads == 1:
-            yield
-            return
-        with single_threaded_blas():
-            self._threads = threads
-            try:
-                yield
-            finally:
-                self._threads = 1
-
-    def run(self, run_passes: RunPasses, parts: list[slice], first_decay: float) -> PassesResult:
-        """Every pass in ``parts``, the first group on this thread, with ``first_decay`` (see
-        nn_core.layers' grad_decay) for the network's own first pass; replicas start afresh."""
-        workers = min(self._threads, len(parts))
-        if workers == 1:
-            return run_passes(self.network, parts, first_decay)
-        while len(self._replicas) < workers - 1:
-            self._replicas.append(self.network.replica())
-        networks = [self.network, *self._replicas[:workers - 1]]
-        results = _run_groups(lambda index, group: run_passes(networks[index], group,
-                                                              first_decay if index == 0 else 0.0),
-                              split_passes(parts, workers))
-        for replica in networks[1:]:
-            for layer, twin in zip(self.network.layers, replica.layers):
-                for key, grad in layer.grads.items():
-                    axpy(1.0, twin.grads[key], grad)
-        return sum(loss for loss, _ in results), sum(correct for _, correct in results)
