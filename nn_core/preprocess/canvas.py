@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .pixels import as_unit_float
 from .levels import MIN_CONTRAST, normalise_peak
+from .masks import bbox
+from .pixels import as_unit_float, integer_unit_factor
 
 
 # A fraction of the picture (sampled on a grid) that must hold the border's commonest value exactly
@@ -33,15 +34,19 @@ BACKGROUND_SAMPLES = 4096
 class Drawing:
     """An image split into the layer that carries the ink and that layer's background value.
 
-    ``layer`` is (H, W, K) float32 in [0, 1]: the alpha channel alone (K = 1) when it
-    varies, as on a transparent canvas, else every channel. ``background`` is (K,):
-    the commonest value along the picture's border. ``share`` is the fraction of a
-    grid over the whole picture at exactly that value.
+    ``layer`` is (H, W, K): the alpha channel alone (K = 1) when it varies, as on a
+    transparent canvas, else every channel; its pixels are still in the image's own
+    type when that is bool or integer (``factor`` brings them to [0, 1], None when
+    they are float32 in [0, 1] already), so only the ink's box is ever converted.
+    ``background`` is (K,): the commonest value along the picture's border, in the
+    layer's type. ``share`` is the fraction of a grid over the whole picture at
+    exactly that value.
     """
 
     layer: np.ndarray
     background: np.ndarray
     share: float
+    factor: np.float32 | None = None
 
     @property
     def uniform(self) -> bool:
@@ -51,10 +56,23 @@ class Drawing:
     def ink(self) -> np.ndarray:
         """(H, W) float32 ink in [0, 1]: each pixel's largest channel distance from the
         background, rescaled so the ink's strong core is 1 (a grey pen counts like a black one)."""
-        distance = np.abs(self.layer[:, :, 0] - self.background[0])
-        for channel in range(1, self.layer.shape[2]):
-            np.maximum(distance, np.abs(self.layer[:, :, channel] - self.background[channel]), out=distance)
-        return normalise_peak(distance)
+        ink = np.zeros(self.layer.shape[:2], np.float32)
+        # Pixels at the background have no ink: only the box of the others needs the arithmetic.
+        box = bbox(_off_value(self.layer, self.background))
+        if box is not None:
+            ink[box] = normalise_peak(self._distance(self.layer[box]))
+        return ink
+
+    def _distance(self, part: np.ndarray) -> np.ndarray:
+        """(h, w) largest channel distance of a part of the layer from the background."""
+        part, background = self._unit(part), self._unit(self.background)
+        distance = np.abs(part[:, :, 0] - background[0])
+        for channel in range(1, part.shape[2]):
+            np.maximum(distance, np.abs(part[:, :, channel] - background[channel]), out=distance)
+        return distance
+
+    def _unit(self, values: np.ndarray) -> np.ndarray:
+        return values if self.factor is None else np.multiply(values, self.factor, dtype=np.float32)
 
 
 def drawing(image: np.ndarray) -> Drawing:
@@ -62,18 +80,22 @@ def drawing(image: np.ndarray) -> Drawing:
 
     Raises ImageError for arrays that are no image (see ``as_unit_float``).
     """
-    pixels = as_unit_float(image)
+    factor = integer_unit_factor(image)
+    pixels = image if factor is not None else as_unit_float(image)
     layer = pixels[:, :, None] if pixels.ndim == 2 else pixels
     if layer.shape[2] in (2, 4):
         alpha = layer[:, :, -1:]
         # A varying alpha is a transparent layer: where the pen went is where it is opaque.
-        layer = alpha if float(alpha.max() - alpha.min()) >= MIN_CONTRAST else layer[:, :, :-1]
+        # The conversion to [0, 1] keeps order, so the extremes can be converted alone.
+        extremes = np.array([alpha.max(), alpha.min()])
+        if factor is not None:
+            extremes = np.multiply(extremes, factor, dtype=np.float32)
+        layer = alpha if float(extremes[0] - extremes[1]) >= MIN_CONTRAST else layer[:, :, :-1]
     # The border, not the whole picture, names the background: a bold digit cropped to its
     # ink can hold more ink than background, but its corners and most of its edges are blank.
     background = _commonest_value(_border(layer))
-    grid = _grid(layer)
-    share = float(np.all(grid == background, axis=1).mean())
-    return Drawing(layer, background, share)
+    share = float((~_off_value(_grid(layer), background)).mean())
+    return Drawing(layer, background, share, factor)
 
 
 def _border(layer: np.ndarray) -> np.ndarray:
@@ -82,10 +104,19 @@ def _border(layer: np.ndarray) -> np.ndarray:
 
 
 def _grid(layer: np.ndarray) -> np.ndarray:
-    """(n, K) values on an even grid of at most BACKGROUND_SAMPLES pixels."""
+    """(h, w, K) values on an even grid of at most BACKGROUND_SAMPLES pixels."""
     height, width = layer.shape[:2]
     step = max(1, int(np.ceil(np.sqrt(height * width / BACKGROUND_SAMPLES))))
-    return layer[::step, ::step].reshape(-1, layer.shape[2])
+    return layer[::step, ::step]
+
+
+def _off_value(layer: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels of an (H, W, K) layer not exactly at the (K,) value."""
+    # Channel by channel: numpy reduces a short last axis far more slowly than it compares.
+    off = layer[:, :, 0] != value[0]
+    for channel in range(1, layer.shape[2]):
+        off |= layer[:, :, channel] != value[channel]
+    return off
 
 
 def _commonest_value(samples: np.ndarray) -> np.ndarray:
@@ -94,9 +125,16 @@ def _commonest_value(samples: np.ndarray) -> np.ndarray:
     (a background is the commonest value of every channel, and counting one channel at a
     time costs a fraction of counting whole colours)."""
     matching = samples
-    value = np.empty(samples.shape[1], np.float32)
+    value = np.empty(samples.shape[1], samples.dtype)
     for channel in range(samples.shape[1]):
-        levels, counts = np.unique(matching[:, channel], return_counts=True)
-        value[channel] = levels[counts.argmax()]
+        value[channel] = _commonest(matching[:, channel])
         matching = matching[matching[:, channel] == value[channel]]
     return value
+
+
+def _commonest(values: np.ndarray) -> np.generic:
+    """The commonest of 1-D values (the smallest of those tied)."""
+    if values.dtype == np.uint8:  # counting by a table of 256 costs a fraction of sorting
+        return np.bincount(values).argmax()
+    levels, counts = np.unique(values, return_counts=True)
+    return levels[counts.argmax()]

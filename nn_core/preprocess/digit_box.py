@@ -6,6 +6,7 @@ import numpy as np
 
 from .levels import BBOX_LEVEL, INK_LEVEL
 from .masks import bbox
+from .pixels import zero_padded
 
 
 SPECK_FRACTION = 0.1  # separate blobs lighter than 10 % of the main one are specks
@@ -59,9 +60,10 @@ def _main_span(profile: np.ndarray, gap: int, offset: int) -> slice:
         return slice(offset, offset)
     # Segments are runs of marked positions separated by at least `gap` blanks.
     breaks = np.flatnonzero(np.diff(marked) > gap)
-    starts = marked[np.r_[0, breaks + 1]]
-    stops = marked[np.r_[breaks, marked.size - 1]] + 1
-    masses = np.array([profile[a:b].sum() for a, b in zip(starts, stops)])
+    starts = marked[np.concatenate(([0], breaks + 1))]
+    stops = marked[np.append(breaks, marked.size - 1)] + 1
+    # Only blanks lie between one segment's stop and the next one's start.
+    masses = np.add.reduceat(profile, starts)
     heavy = np.flatnonzero(masses >= SPECK_FRACTION * masses.max())
     return slice(offset + int(starts[heavy[0]]), offset + int(stops[heavy[-1]]))
 
@@ -77,6 +79,6 @@ def _tight_box(ink: np.ndarray, rows: slice, cols: slice, picture_side: int) -> 
 
 def _without_lone_pixels(mask: np.ndarray) -> np.ndarray:
     """Drop marked pixels with no marked 4-neighbour: sensor and JPEG noise, never a stroke."""
-    padded = np.pad(mask, 1)
+    padded = zero_padded(mask, 1)
     neighbours = padded[:-2, 1:-1] | padded[2:, 1:-1] | padded[1:-1, :-2] | padded[1:-1, 2:]
     return mask & neighbours

@@ -7,6 +7,7 @@ from PIL import Image
 
 from .levels import BBOX_LEVEL, normalise_peak
 from .masks import bbox
+from .pixels import zero_padded
 
 
 DIGIT_BOX = 20  # MNIST's digits fill a 20×20 box inside the 28×28 field
@@ -27,10 +28,12 @@ def stroke_width(ink: np.ndarray) -> float:
     long; both sums are unchanged by anti-aliasing blur, so the estimate is
     the same at any scale.
     """
-    padded = np.pad(ink, 1)
+    padded = zero_padded(ink, 1)
     down = np.diff(padded, axis=0)[:, :-1]
     across = np.diff(padded, axis=1)[:-1, :]
-    perimeter = float(np.sqrt(down * down + across * across).sum())
+    # In place: the differences are fresh arrays, and this runs on every digit twice.
+    squares = np.multiply(down, down, out=down) + np.multiply(across, across, out=across)
+    perimeter = float(np.sqrt(squares, out=squares).sum())
     return 2 * float(ink.sum()) / perimeter if perimeter > 0 else 0.0
 
 
@@ -64,7 +67,7 @@ def scale_to_box(cropped: np.ndarray) -> np.ndarray:
 
 def _blur_3x3(ink: np.ndarray) -> np.ndarray:
     """3×3 mean filter; the result is 1 px larger on every side so no ink is lost."""
-    padded = np.pad(ink, 2)
+    padded = zero_padded(ink, 2)
     rows = padded[:-2] + padded[1:-1] + padded[2:]
     return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9
 
@@ -73,7 +76,7 @@ def _restroke(work: np.ndarray, work_side: int, target: float) -> np.ndarray:
     """Thicken or thin the strokes of `work` (longer side ≈ work_side), then shrink to 20 px."""
     radius = _morph_radius(stroke_width(work), work_side, target)
     if radius > 0:
-        work = _dilate(np.pad(work, radius), radius)
+        work = _dilate(zero_padded(work, radius), radius)
     elif radius < 0:
         work = _erode(work, -radius)
     box = bbox(work > BBOX_LEVEL) or bbox(work > 0)
@@ -113,7 +116,7 @@ def _disc_filter(ink: np.ndarray, radius: int, pick: np.ufunc) -> np.ndarray:
     """
     height, width = ink.shape
     half_widths = [int(np.sqrt(radius * (radius + 1) - dy * dy)) for dy in range(radius + 1)]
-    padded = np.pad(ink, radius)
+    padded = zero_padded(ink, radius)
     across = {0: padded}  # half width → pick over that span along each row
     for half in range(1, radius + 1):
         previous = across[half - 1]
