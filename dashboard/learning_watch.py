@@ -240,11 +240,12 @@ def _unit(image: np.ndarray) -> np.ndarray:
 @dataclass
 class WatchSpec:
     """What a training run watches: ``watch`` (its images, names and labels, no records yet),
-    the (N, 784) uint8 ``map_images`` with their (N,) ``map_labels``, and the (28, 28)
-    ``drawing`` to place on the map (None when nothing is drawn)."""
+    the (N, 784) uint8 ``map_images`` (or the path of a read-only .npy file holding them)
+    with their (N,) ``map_labels``, and the (28, 28) ``drawing`` to place on the map (None
+    when nothing is drawn)."""
 
     watch: PredictionWatch
-    map_images: np.ndarray
+    map_images: np.ndarray | str
     map_labels: np.ndarray
     drawing: np.ndarray | None = None
 

@@ -26,7 +26,7 @@ import hashlib
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -215,7 +215,8 @@ def run_worker(connection: Connection, spec: RunSpec, parent_pid: int, niceness:
     with threadpool_limits(limits=1, user_api="blas"):
         set_pass_threads(os.cpu_count() or 1)
         try:
-            live = None if spec.watch is None else LiveWatch(spec.watch)
+            live = None if spec.watch is None else LiveWatch(
+                replace(spec.watch, map_images=_load(spec.watch.map_images)))
             _Worker(connection, build_run(spec), parent_pid, live).serve()
         except (EOFError, BrokenPipeError, ConnectionResetError):
             pass  # the server closed its end: nobody is left to tell

@@ -28,7 +28,7 @@ from dashboard.learning_watch import MAP_DIGITS, PredictionWatch, WatchSpec, str
 from dashboard.services import ActiveNetwork
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import CONV_EVAL_IMAGES, MODES, fine_tune_dataset
-from dashboard.training_worker import RunSpec, RunStatus
+from dashboard.training_worker import RunSpec, RunStatus, share_read_only
 from dashboard.widgets import format_accuracy, learning_strip, require_mnist, save_network_form
 
 REFRESH_SECONDS = 1.0  # the live panel redraws this often while a run is busy (each costs server CPU)
@@ -183,8 +183,11 @@ def watch_spec() -> WatchSpec:
     drawing = None if classification is None else classification.preprocessed.image
     labelled = [(labelled.image, labelled.label) for labelled in state.labelled_drawings()]
     images, names, labels = watched_images(data.test_images, data.test_labels, drawing, labelled)
-    return WatchSpec(PredictionWatch(images, names, labels), np.asarray(data.test_images[:MAP_DIGITS]),
-                     np.asarray(data.test_labels[:MAP_DIGITS]), drawing)
+    # The map's digits go as a shared file, like the training data: the spec sent to a
+    # starting worker stays small.
+    map_images = share_read_only(data.test_images[:MAP_DIGITS], services.shared_mnist_dir(), "map-images")
+    return WatchSpec(PredictionWatch(images, names, labels), map_images, np.asarray(data.test_labels[:MAP_DIGITS]),
+                     drawing)
 
 
 def settings_complete(mode: str, network_config: NetworkConfig | None, train_config: TrainConfig | None) -> bool:
