@@ -16,7 +16,7 @@ import pyarrow  # noqa: F401  (Streamlit's component and dataframe data go throu
 import streamlit as st
 from plotly.graph_objs import Bar, Contour, Figure, Heatmap, Scatter  # noqa: F401  (loaded lazily by plotly)
 
-from dashboard import canvas, charts, training_worker  # noqa: F401
+from dashboard import charts, training_worker  # noqa: F401
 from dashboard.services import configure_threads, use_app_folder
 from dashboard.widgets import active_network_sidebar
 
