@@ -36,6 +36,7 @@ _DRAWING_OBJECTS = "drawing_objects"
 _DRAWING_CLASSIFICATION = "drawing_classification"
 _DRAWING_NETWORK = "drawing_network"
 _COMPARISON = "comparison_network"
+_SAVED_RESULT = "saved_training_result"
 _KEPT_PREFIX = "_kept_"
 
 
@@ -77,6 +78,18 @@ def set_training_run(run: RemoteRun | None) -> None:
     if previous is not None and previous is not run:
         previous.close()
     st.session_state[_RUN] = run
+
+
+def saved_training_result(run: RemoteRun, fingerprint: str) -> ActiveNetwork | None:
+    """The file ``run``'s network was saved to, if the network has not changed since (``fingerprint``)."""
+    saved = _get(_SAVED_RESULT, None)
+    if saved is None or saved[0] is not run or saved[1] != fingerprint:
+        return None
+    return saved[2]
+
+
+def remember_saved_training_result(run: RemoteRun, saved: ActiveNetwork) -> None:
+    st.session_state[_SAVED_RESULT] = (run, saved.fingerprint, saved)
 
 
 def session_id() -> str | None:

@@ -256,6 +256,27 @@ def test_trained_network_can_become_active(library):
 
 
 @needs_mnist
+def test_make_active_after_save_makes_the_saved_file_active_without_measuring_again(library, monkeypatch):
+    measured = []
+    measure = services.test_accuracy
+    monkeypatch.setattr(services, "test_accuracy", lambda network: measured.append(1) or measure(network))
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+    assert any("Will be saved as `saved_networks/net-" in caption.value for caption in app.caption)
+    app.text_input(key="train_save_name").set_value("../mine").run()
+    assert any("Will be saved as `saved_networks/mine.npz`" in caption.value for caption in app.caption)
+    by_label(app.button, "Save network").click().run()
+    assert (library / "mine.npz").exists() and len(measured) == 1
+    by_label(app.button, "Make it the active network").click().run()
+    active = app.session_state["active_network"]
+    assert active.path == library / "mine.npz" and active.metadata.name == "mine" and len(measured) == 1
+    assert "mine" in sidebar_text(app) and "(unsaved)" not in sidebar_text(app)
+    app.switch_page("views/networks.py").run()
+    table = app.dataframe[0].value
+    assert list(table.loc[table["file"] == "mine.npz", "active"]) == ["✓"]
+
+
+@needs_mnist
 def test_reset_discards_the_run_and_stops_its_worker(library):
     app = open_app("train")
     by_label(app.button, "Step one batch").click().run()
@@ -489,6 +510,20 @@ def test_save_the_active_network_asks_before_replacing_and_only_its_own(library)
     by_label(bob.button, "Create and make active").click().run()
     assert any("my-network.npz was saved by another session" in error.value for error in bob.error)
     assert not [button for button in bob.button if button.label == "Save network"]
+
+
+@needs_mnist
+def test_the_save_and_rename_forms_say_what_the_file_will_be_called(library):
+    Library(library, "alice-secret").save(Network(NetworkConfig(layers=(784, 10))), Metadata.new("mine"), "mine")
+    app = open_app("networks", library_owner_token="alice-secret")
+    by_label(app.button, "Create and make active").click().run()
+    app.text_input(key="active_save_name").set_value("a/b\\c:d*?").run()
+    captions = [caption.value for caption in app.caption]
+    assert any("Will be saved as `saved_networks/a-b-c-d.npz`" in caption for caption in captions), captions
+    assert not any("Saved as" in caption for caption in captions)
+    app.selectbox(key="networks_chosen").select_index(1).run()  # mine.npz
+    by_label(app.button, "Rename…").click().run()
+    assert any("Will be renamed to `mine.npz`" in caption.value for caption in app.caption)
 
 
 # -- sessions ------------------------------------------------------------------------------------------------

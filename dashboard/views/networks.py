@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -38,16 +39,22 @@ def make_active(active: ActiveNetwork) -> None:
 
 @st.dialog("Rename a saved network")
 def rename_dialog(path: Path) -> None:
+    library = services.network_library(state.owner_token())
     new_name = st.text_input("New name", value=path.stem, max_chars=64)
+    try:
+        st.caption(f"Will be renamed to `{library.path_for(new_name).name}`")
+    except NetworkFileError as error:
+        st.error(str(error))
+        return
     if st.button("Rename", type="primary"):
         try:
-            target = services.network_library(state.owner_token()).rename(path, new_name)
+            target = library.rename(path, new_name)
         except NetworkFileError as error:
             st.error(str(error))
             return
         active = state.active_network()
         if active.path == path:
-            state.set_active_network(ActiveNetwork(active.network, active.metadata, target))
+            state.set_active_network(ActiveNetwork(active.network, replace(active.metadata, name=target.stem), target))
         st.rerun()
 
 

@@ -372,15 +372,22 @@ def keep_result(run: RemoteRun) -> None:
     """Make the trained network active, or save it to saved_networks/."""
     st.subheader("Keep the result")
     activate, save = st.columns([1, 2], gap="large")
-    with activate:
-        st.caption("Use it on the Draw and Debug pages (for this session only).")
-        if st.button("Make it the active network", icon=":material/check_circle:"):
-            with st.spinner("Measuring test accuracy…"):
-                metadata = trained_metadata(run, run.base_name)
-            state.set_active_network(ActiveNetwork(run.network(), metadata, None))
-            st.rerun()
+    network = run.network()
     with save:
-        save_network_form("train_save", run.network(), run.base_name, lambda stem: trained_metadata(run, stem))
+        saved = save_network_form("train_save", network, run.base_name, lambda stem: trained_metadata(run, stem))
+        if saved is not None:
+            state.remember_saved_training_result(run, ActiveNetwork(network, saved[1], saved[0]))
+    with activate:
+        # Once saved, the saved file becomes active: its name, its measured accuracy, its ✓ on Networks.
+        saved_file = state.saved_training_result(run, services.network_fingerprint(network))
+        st.caption("Use it on the Draw and Debug pages" +
+                   (f" (as `{saved_file.path.name}`)." if saved_file else " (for this session only)."))
+        if st.button("Make it the active network", icon=":material/check_circle:"):
+            if saved_file is None:
+                with st.spinner("Measuring test accuracy…"):
+                    saved_file = ActiveNetwork(network, trained_metadata(run, run.base_name), None)
+            state.set_active_network(saved_file)
+            st.rerun()
 
 
 # -- the page ----------------------------------------------------------------------------------
