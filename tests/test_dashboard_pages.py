@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from nn_core.config import PRESETS, NetworkConfig
 from nn_core.errors import DownloadError
 from nn_core.network import Network
-from nn_core.network_file import Metadata, load_network, save_network
+from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
 
 from dashboard import services
 from dashboard.architecture import cnn_layers
@@ -524,6 +524,19 @@ def test_the_save_and_rename_forms_say_what_the_file_will_be_called(library):
     app.selectbox(key="networks_chosen").select_index(1).run()  # mine.npz
     by_label(app.button, "Rename…").click().run()
     assert any("Will be renamed to `mine.npz`" in caption.value for caption in app.caption)
+
+
+@needs_mnist
+def test_an_uploaded_network_made_active_has_one_save_form(library):
+    upload = network_to_bytes(Network(NetworkConfig(layers=(784, 20, 10))), Metadata.new("tiny"))
+    app = open_app("networks")
+    app.get("file_uploader")[0].set_value(("tiny.npz", upload, "application/octet-stream")).run()
+    assert [text.key for text in app.text_input].count("upload_save_name") == 1
+    by_label(app.button, "Make it the active network").click().run()
+    assert app.session_state["active_network"].metadata.name == "tiny"
+    save_forms = [text.key for text in app.text_input if text.key in ("upload_save_name", "active_save_name")]
+    assert save_forms == ["active_save_name"]
+    assert any("It is the active network: save it below." in caption.value for caption in app.caption)
 
 
 # -- sessions ------------------------------------------------------------------------------------------------

@@ -114,6 +114,10 @@ def upload_section() -> None:
         return
     st.success(f"{upload.name} is a valid network: **{metadata.name}**, `{network.describe()}`, "
                f"test accuracy {format_accuracy(metadata.test_accuracy)}.")
+    active = state.active_network()
+    if active.path is None and active.fingerprint == services.network_fingerprint(network):
+        st.caption("It is the active network: save it below.")  # one save form for one network
+        return
     st.button("Make it the active network", key="upload_activate", icon=":material/check_circle:",
               on_click=make_active, args=(ActiveNetwork(network, metadata, None),))
     with st.expander("Save it to saved_networks/"):

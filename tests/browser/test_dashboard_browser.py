@@ -294,11 +294,11 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
     assert metadata.name == "tiny" and network.describe() == "784-20-10 relu"
     assert sorted(path.name for path in library.glob("*.npz")) == ["copied.npz", "default.npz"]  # none saved
     # A network this session saves is its own to delete; one it did not save is read-only.
-    page.get_by_text("Save it to saved_networks/").first.click()
-    page.locator(".st-key-upload_save_name input").fill("spare")
-    page.locator(".st-key-upload_save_name input").press("Enter")
+    assert page.locator(".st-key-upload_save_name").count() == 0  # one save form: the active network's
+    page.locator(".st-key-active_save_name input").fill("spare")
+    page.locator(".st-key-active_save_name input").press("Enter")
     wait_until_idle(page)
-    page.locator(".st-key-upload_save_save button").click()
+    page.locator(".st-key-active_save_save button").click()
     page.get_by_text("Saved spare.npz").wait_for(timeout=30_000)
     wait_until_idle(page)
     for name in ("default.npz", "copied.npz"):  # the first choice reruns the page, which lists spare.npz
