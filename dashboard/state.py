@@ -38,6 +38,7 @@ _DRAWING_NETWORK = "drawing_network"
 _COMPARISON = "comparison_network"
 _SAVED_RESULT = "saved_training_result"
 _KEPT_PREFIX = "_kept_"
+_SETTINGS_SOURCE = "settings_source"
 
 
 def _get(key: str, default: T) -> T:
@@ -228,3 +229,13 @@ def set_widget_value(key: str, value: Any) -> None:
 def widget_value(key: str, default: Any = None) -> Any:
     """A keyed widget's current value (for pages reading one widget from a callback)."""
     return st.session_state.get(key, default)
+
+
+def set_widgets_once(source: str, values: dict[str, Any]) -> None:
+    """Set the keyed widgets in ``values`` (and their kept copies) when ``source`` differs from
+    the source last set: the settings follow a new starting point, and stay the person's after."""
+    if st.session_state.get(_SETTINGS_SOURCE) == source:
+        return
+    st.session_state[_SETTINGS_SOURCE] = source
+    for key, value in values.items():
+        st.session_state[key] = st.session_state[_KEPT_PREFIX + key] = value

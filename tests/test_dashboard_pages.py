@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nn_core.config import PRESETS, NetworkConfig
+from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import DownloadError
 from nn_core.network import Network
 from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
@@ -355,6 +355,28 @@ def test_continue_and_fine_tune_an_active_cnn(library, mode):
     assert run.mode == mode and run.network().describe() == "c4k3bn-p2-c8k3bn-p2-d10 relu"
     assert run.status.step_count == 1
     assert any("c4k3bn-p2-c8k3bn-p2-d10" in caption.value for caption in app.caption)
+
+
+@needs_mnist
+@pytest.mark.parametrize("mode", ["continue", "fine_tune"])
+def test_going_on_training_starts_from_the_networks_own_settings(library, mode):
+    own = TrainConfig(optimizer="adam", learning_rate=0.002, batch_size=64, weight_decay=1e-4, beta1=0.8)
+    active = ActiveNetwork(Network(NetworkConfig(layers=(784, 16, 10))),
+                           Metadata.new("adam-net", train_config=own.to_dict()), None)
+    drawings = [LabelledDrawing.from_preprocessed(np.eye(28, dtype=np.float32), 1)]
+    app = open_app("train", active_network=active, labelled_drawings=drawings)
+    assert app.selectbox(key="train_optimizer").value == "momentum"  # a new network: the page's defaults
+    assert app.number_input(key="train_epochs").value > TrainConfig().epochs  # long enough to watch
+    app.segmented_control(key="train_mode").set_value(mode).run()
+    assert app.selectbox(key="train_optimizer").value == "adam"
+    assert app.select_slider(key="train_lr").value == 0.002 and app.select_slider(key="train_batch").value == 64
+    by_label(app.button, "Step one batch").click().run()
+    config = training_run(app).status.config
+    assert (config.optimizer, config.learning_rate, config.batch_size, config.weight_decay, config.beta1) == \
+        ("adam", 0.002, 64, 1e-4, 0.8)
+    by_label(app.button, "Reset").click().run()
+    app.segmented_control(key="train_mode").set_value("new").run()
+    assert app.selectbox(key="train_optimizer").value == "momentum" and app.select_slider(key="train_lr").value == 0.05
 
 
 def process_ends(pid: int, timeout: float = 10.0) -> bool:

@@ -13,6 +13,7 @@ through RemoteRun.update and applies from its next batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -48,6 +49,10 @@ LIVE_CHART_STYLE = "<style>{}</style>".format(" ".join(
     f".st-key-{key}:not(:has(.js-plotly-plot)):has(~ .st-key-{key}) {{display: none}}"
     for key in ("loss_chart", "accuracy_chart", "lr_chart", "train_hidden_map")))
 GOT_IT_COLUMNS = 4
+# TrainConfig's defaults, except the epochs: an MLP epoch on the page's 55k images takes a second
+# or so, so TrainConfig's few epochs end before a student has watched the curves move; with these
+# a default MLP run streams long enough to watch the loss fall and flatten (Pause stops it sooner).
+PAGE_DEFAULTS = replace(TrainConfig(), epochs=30)
 # Settings a running trainer accepts through Trainer.update; the rest need a new run.
 LIVE_FIELDS = ("optimizer", "learning_rate", "batch_size", "weight_decay", "augment", "epochs", "lr_schedule")
 
@@ -111,25 +116,55 @@ def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
     return config
 
 
-def optimisation_settings(seed: int) -> TrainConfig | None:
-    """Optimizer and friends; all of them can change while training runs."""
-    learning_rate = st.select_slider("Learning rate", LEARNING_RATES, key=state.kept_widget("train_lr", 0.05))
+def starting_settings(mode: str, active: ActiveNetwork) -> TrainConfig:
+    """What the settings start from: the page's defaults for a new network; the network's own
+    settings (its file's train_config) to go on training it, with the page's number of epochs."""
+    stored = active.metadata.train_config
+    if mode == "new" or not stored:
+        return PAGE_DEFAULTS
+    try:
+        return replace(TrainConfig.from_dict(stored), epochs=PAGE_DEFAULTS.epochs)
+    except (ConfigError, TypeError):
+        return PAGE_DEFAULTS  # settings this version cannot read: start from the page's own
+
+
+def follow_starting_settings(mode: str, active: ActiveNetwork, config: TrainConfig) -> None:
+    """Show ``config`` (the starting settings) in the widgets whenever the mode or the active
+    network changes."""
+    state.set_widgets_once(f"{mode}:{active.fingerprint if mode != 'new' else ''}", {
+        "train_lr": config.learning_rate, "train_optimizer": config.optimizer, "train_schedule": config.lr_schedule,
+        "train_batch": config.batch_size, "train_l2": config.weight_decay, "train_epochs": config.epochs,
+        "train_augment": config.augment})
+
+
+def choices_with(choices: list, key: str, default) -> list:
+    """``choices`` plus the widget's current value (a network's own setting may be off the list)."""
+    return sorted({*choices, state.widget_value(key, default)})
+
+
+def optimisation_settings(seed: int, defaults: TrainConfig) -> TrainConfig | None:
+    """Optimizer and friends, changed from ``defaults`` (which hold the settings without a
+    widget, e.g. Adam's betas); all of them can change while training runs."""
+    learning_rate = st.select_slider("Learning rate", choices_with(LEARNING_RATES, "train_lr", defaults.learning_rate),
+                                     key=state.kept_widget("train_lr", defaults.learning_rate))
     left, right = st.columns(2)
-    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key=state.kept_widget("train_optimizer", "momentum"))
-    schedule = right.selectbox("Schedule", LR_SCHEDULES, key=state.kept_widget("train_schedule", "constant"),
+    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key=state.kept_widget("train_optimizer", defaults.optimizer))
+    schedule = right.selectbox("Schedule", LR_SCHEDULES, key=state.kept_widget("train_schedule", defaults.lr_schedule),
                                help="cosine lowers the learning rate smoothly to 0 over all epochs")
     left, right = st.columns(2)
-    batch_size = left.select_slider("Batch size", BATCH_SIZES, key=state.kept_widget("train_batch", 128))
-    weight_decay = right.select_slider("L2 weight decay", WEIGHT_DECAYS, format_func=lambda v: f"{v:g}",
-                                       key=state.kept_widget("train_l2", 0.0))
+    batch_size = left.select_slider("Batch size", choices_with(BATCH_SIZES, "train_batch", defaults.batch_size),
+                                    key=state.kept_widget("train_batch", defaults.batch_size))
+    weight_decay = right.select_slider("L2 weight decay", choices_with(WEIGHT_DECAYS, "train_l2", defaults.weight_decay),
+                                       format_func=lambda v: f"{v:g}",
+                                       key=state.kept_widget("train_l2", defaults.weight_decay))
     left, right = st.columns(2, vertical_alignment="bottom")
-    epochs = left.number_input("Epochs", 1, 100, key=state.kept_widget("train_epochs", 5))
-    augment = right.toggle("Augment", key=state.kept_widget("train_augment", False),
+    epochs = left.number_input("Epochs", 1, 100, key=state.kept_widget("train_epochs", defaults.epochs))
+    augment = right.toggle("Augment", key=state.kept_widget("train_augment", defaults.augment),
                            help="Random shifts, rotations, scaling and stroke thickness on every batch")
     try:
-        return TrainConfig(optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
-                           epochs=int(epochs), weight_decay=weight_decay, augment=augment,
-                           lr_schedule=schedule, seed=seed)
+        return replace(defaults, optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
+                       epochs=int(epochs), weight_decay=weight_decay, augment=augment,
+                       lr_schedule=schedule, seed=seed)
     except ConfigError as error:
         st.error(str(error))
         return None
@@ -415,7 +450,10 @@ with settings_column:
             network_config = None
             st.write(f"Starts from the active network `{state.active_network().network.describe()}`.")
     st.markdown("**Training**")
-    train_config = optimisation_settings(seed)
+    starting = starting_settings(mode, state.active_network())
+    if current is None:
+        follow_starting_settings(mode, state.active_network(), starting)
+    train_config = optimisation_settings(seed, starting)
 if current is not None and train_config is not None:
     apply_live_settings(current, train_config)
 with live_column:
