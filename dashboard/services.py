@@ -31,6 +31,7 @@ from nn_core.network_file import Metadata
 from nn_core.speed.passes import predict_proba
 from nn_core.speed.threads import set_pass_threads
 from nn_core.preprocess import PreprocessResult, Source, preprocess
+from nn_core.training_state import TrainingState
 
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
@@ -378,6 +379,22 @@ def library_file_names() -> list[str]:
 def load_library_network(file_name: str) -> Network:
     """One network from the networks folder by file name (NetworkFileError if it is unusable)."""
     return network_file.load_network(networks_dir() / Path(file_name).name)[0]
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _saved_training_state(path: str, modified_ns: int) -> TrainingState | None:
+    try:
+        return network_file.load_checkpoint(path)[2]
+    except NetworkFileError:
+        return None  # the network itself was read before; a broken file just has nothing to go on with
+
+
+def saved_training_state(active: ActiveNetwork) -> TrainingState | None:
+    """Where the active network's training run stood when its file was saved, if the file says
+    (read once per version of the file); None for unsaved networks and files without it."""
+    if active.path is None or not active.path.exists():
+        return None
+    return _saved_training_state(str(active.path), active.path.stat().st_mtime_ns)
 
 
 def read_uploaded_network(data: bytes) -> tuple[Network, Metadata]:

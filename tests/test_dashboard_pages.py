@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import DownloadError
 from nn_core.network import Network
+from nn_core.trainer import Trainer
 from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
 
 from dashboard import services
@@ -377,6 +378,27 @@ def test_going_on_training_starts_from_the_networks_own_settings(library, mode):
     by_label(app.button, "Reset").click().run()
     app.segmented_control(key="train_mode").set_value("new").run()
     assert app.selectbox(key="train_optimizer").value == "momentum" and app.select_slider(key="train_lr").value == 0.05
+
+
+@needs_mnist
+def test_continue_goes_on_with_the_saved_run_of_the_active_network(library):
+    config = TrainConfig(optimizer="adam", learning_rate=0.002, batch_size=32, epochs=2)
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (64, 784), dtype=np.uint8), rng.integers(0, 10, 64)
+    trainer = Trainer(Network(NetworkConfig(layers=(784, 16, 10))), images, labels, config)
+    while not trainer.done:
+        trainer.step()
+    path = library / "checkpoint.npz"
+    save_network(path, trainer.network, Metadata.new("checkpoint", train_config=config.to_dict()),
+                 training=trainer.training_state())
+    app = open_app("train", active_network=ActiveNetwork(trainer.network, load_network(path)[1], path),
+                   train_mode="continue")
+    assert any("Goes on with its saved run after epoch 2" in caption.value for caption in app.caption)
+    assert app.number_input(key="train_epochs").value > 2  # counted from the saved run's start
+    by_label(app.button, "Step one batch").click().run()
+    status = training_run(app).status
+    assert status.step_count == trainer.step_count + 1 and status.epochs_done == 2
+    assert status.config.optimizer == "adam" and not app.exception
 
 
 def process_ends(pid: int, timeout: float = 10.0) -> bool:

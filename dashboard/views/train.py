@@ -21,6 +21,7 @@ import streamlit as st
 from nn_core.config import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError
 from nn_core.network_file import Metadata
+from nn_core.training_state import TrainingState
 
 from dashboard import architecture, services, state
 from dashboard.arrays import png_data_url
@@ -53,6 +54,7 @@ GOT_IT_COLUMNS = 4
 # or so, so TrainConfig's few epochs end before a student has watched the curves move; with these
 # a default MLP run streams long enough to watch the loss fall and flatten (Pause stops it sooner).
 PAGE_DEFAULTS = replace(TrainConfig(), epochs=30)
+MAX_EPOCHS = 1000  # TrainConfig's own limit: a continued run counts the epochs it had already trained
 # Settings a running trainer accepts through Trainer.update; the rest need a new run.
 LIVE_FIELDS = ("optimizer", "learning_rate", "batch_size", "weight_decay", "augment", "epochs", "lr_schedule")
 
@@ -118,14 +120,27 @@ def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
 
 def starting_settings(mode: str, active: ActiveNetwork) -> TrainConfig:
     """What the settings start from: the page's defaults for a new network; the network's own
-    settings (its file's train_config) to go on training it, with the page's number of epochs."""
+    settings (its file's train_config) to go on training it, with the page's number of epochs
+    (counted from the saved run's start when Continue goes on with it)."""
     stored = active.metadata.train_config
     if mode == "new" or not stored:
         return PAGE_DEFAULTS
     try:
-        return replace(TrainConfig.from_dict(stored), epochs=PAGE_DEFAULTS.epochs)
+        config = TrainConfig.from_dict(stored)
     except (ConfigError, TypeError):
         return PAGE_DEFAULTS  # settings this version cannot read: start from the page's own
+    saved_run = services.saved_training_state(active) if mode == "continue" else None
+    return replace(config, epochs=PAGE_DEFAULTS.epochs + (saved_run.epochs_done if saved_run else 0))
+
+
+def run_to_continue(mode: str, active: ActiveNetwork, train_config: TrainConfig) -> TrainingState | None:
+    """The active network's saved run, when Continue can go on with it exactly: same optimizer
+    (its state fits no other) and epochs left to train."""
+    saved_run = services.saved_training_state(active) if mode == "continue" else None
+    stored = active.metadata.train_config or {}
+    if saved_run is None or stored.get("optimizer") != train_config.optimizer:
+        return None
+    return saved_run if train_config.epochs > saved_run.epochs_done else None
 
 
 def follow_starting_settings(mode: str, active: ActiveNetwork, config: TrainConfig) -> None:
@@ -158,7 +173,7 @@ def optimisation_settings(seed: int, defaults: TrainConfig) -> TrainConfig | Non
                                        format_func=lambda v: f"{v:g}",
                                        key=state.kept_widget("train_l2", defaults.weight_decay))
     left, right = st.columns(2, vertical_alignment="bottom")
-    epochs = left.number_input("Epochs", 1, 100, key=state.kept_widget("train_epochs", defaults.epochs))
+    epochs = left.number_input("Epochs", 1, MAX_EPOCHS, key=state.kept_widget("train_epochs", defaults.epochs))
     augment = right.toggle("Augment", key=state.kept_widget("train_augment", defaults.augment),
                            help="Random shifts, rotations, scaling and stroke thickness on every batch")
     try:
@@ -206,7 +221,7 @@ def new_run(mode: str, network_config: NetworkConfig | None, train_config: Train
         weights = {name: param.copy() for name, param in active.network.state_dict().items()}
     _, _, val_x_file, val_y_file = services.shared_training_files()
     spec = RunSpec(network_config, weights, train_config, mode, base_name, *data, val_x_file, val_y_file,
-                   watch=watch_spec())
+                   watch=watch_spec(), training_state=run_to_continue(mode, active, train_config))
     return RemoteRun(spec, services.trainer_pool(), state.session_id())
 
 
@@ -443,14 +458,18 @@ settings_column, live_column = st.columns([1, 2.2], gap="large")
 with settings_column:
     seed = int(st.number_input("Seed", 0, 2**31 - 1, key=state.kept_widget("train_seed", 0),
                                disabled=current is not None, help="Initial weights, shuffling, augmentation"))
+    starting = starting_settings(mode, state.active_network())
     with st.expander("Network", expanded=mode == "new"):
         if mode == "new":
             network_config = structure_settings(locked=current is not None, seed=seed)
         else:
             network_config = None
             st.write(f"Starts from the active network `{state.active_network().network.describe()}`.")
+            saved_run = run_to_continue(mode, state.active_network(), starting)
+            if saved_run is not None:
+                st.caption(f"Goes on with its saved run after epoch {saved_run.epochs_done} (optimizer state "
+                           "and all): Epochs counts from that run's start.")
     st.markdown("**Training**")
-    starting = starting_settings(mode, state.active_network())
     if current is None:
         follow_starting_settings(mode, state.active_network(), starting)
     train_config = optimisation_settings(seed, starting)
