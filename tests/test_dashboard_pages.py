@@ -331,6 +331,20 @@ def test_step_one_batch_of_the_preset_cnn(library):
 
 
 @needs_mnist
+def test_the_cnn_caption_promises_the_speed_this_server_measured(library, monkeypatch):
+    app = open_app("train", train_kind="CNN")
+    caption = next(caption.value for caption in app.caption if "Timed on this server" in caption.value)
+    rate = float(caption.split("about ")[1].split(" images/s")[0].replace(",", ""))
+    assert rate > 0 and "15–20 seconds" not in caption
+    timed = []
+    monkeypatch.setattr(services, "training_speed",
+                        lambda config, architecture, batch_size: timed.append((architecture, batch_size)) or 1100.0)
+    app.select_slider(key="train_channels_0").set_value(8).run()
+    assert timed == [("c8k5-p2-c32k5-p2-d10 relu", 128)]
+    assert any("about 1,100 images/s, so an epoch takes about 50s" in caption.value for caption in app.caption)
+
+
+@needs_mnist
 def test_cnn_builder_controls_make_the_network_config(library):
     app = open_app("train", train_kind="CNN", train_conv_blocks=3, train_kernel=3, train_batchnorm=True,
                    train_dense=32, train_dropout=0.2)
