@@ -321,6 +321,37 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
     assert not spare.exists() and (library / "default.npz").exists()
 
 
+def test_rename_says_the_new_file_name_first_and_the_name_follows(page, library):
+    go_to(page, "Networks", "Networks")
+    page.locator('[data-testid="stForm"]').get_by_label("Name").fill("to-rename")
+    page.get_by_role("button", name="Create and make active").click()
+    page.locator(".st-key-active_save_name input").fill("to-rename")
+    page.locator(".st-key-active_save_name input").press("Enter")
+    wait_until_idle(page)
+    page.locator(".st-key-active_save_save button").click()
+    page.get_by_text("Saved to-rename.npz").wait_for(timeout=30_000)
+    wait_until_idle(page)
+    go_to(page, "Draw", "Draw a digit")  # back on Networks, its list holds the new file
+    go_to(page, "Networks", "Networks")
+    page.locator(".st-key-networks_chosen").click()
+    page.get_by_role("option", name="to-rename.npz").click()
+    wait_until_idle(page)
+    page.get_by_role("button", name="Rename…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("New name").fill("a/b\\c:d*?")
+    dialog.get_by_label("New name").press("Enter")
+    dialog.get_by_text("Will be renamed to a-b-c-d.npz").wait_for(timeout=15_000)
+    screenshot(page, "networks_rename_dialog")
+    dialog.get_by_role("button", name="Rename", exact=True).click()
+    dialog.wait_for(state="detached", timeout=15_000)
+    wait_until_idle(page)
+    assert load_network(library / "a-b-c-d.npz")[1].name == "a-b-c-d" and not (library / "to-rename.npz").exists()
+    page.locator('[data-testid="stSidebar"]').get_by_text("a-b-c-d", exact=True).wait_for(timeout=15_000)
+    page.get_by_role("button", name="Delete…").click()  # leave the shared folder as it was
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("dialog").wait_for(state="detached", timeout=15_000)
+
+
 def test_no_request_leaves_the_machine(browser_context, app_url):
     """An offline classroom: every page loads all it needs from the app's own server."""
     outside: list[str] = []
