@@ -439,8 +439,9 @@ def keep_result(run: RemoteRun) -> None:
         if st.button("Make it the active network", icon=":material/check_circle:"):
             if saved_file is None:
                 with st.spinner("Measuring test accuracy…"):
-                    saved_file = ActiveNetwork(network, trained_metadata(run, run.base_name), None)
-            state.set_active_network(saved_file)
+                    state.set_active_network(ActiveNetwork(network, trained_metadata(run, run.base_name), None))
+            else:
+                state.set_active_network(saved_file)
             st.rerun()
 
 
