@@ -26,7 +26,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nn_core import network_file
@@ -118,7 +118,8 @@ class Library:
         return path
 
     def rename(self, path: Path, new_name: str) -> Path:
-        """Rename one of this session's networks; never onto an existing name."""
+        """Rename one of this session's networks, never onto an existing name; the name inside
+        the file follows (it is what the pages show): the new file's stem."""
         target = self.path_for(new_name)
         with self._locked():
             if not self.may_change(path):
@@ -127,8 +128,10 @@ class Library:
                 raise LibraryError(f"{target.name} is reserved for the bundled default network")
             if target.exists():
                 raise NetworkFileError(f"{target.name} already exists; choose another name")
+            network, metadata, training = network_file.load_checkpoint(path)
             self._write_owner(target)
-            os.link(path, target)  # link, not rename: never over a file that appeared meanwhile
+            # save_network links the new file into place: never over a file that appeared meanwhile
+            network_file.save_network(target, network, replace(metadata, name=target.stem), training=training)
             path.unlink()
             _owner_path(path).unlink(missing_ok=True)
         return target

@@ -21,7 +21,7 @@ from streamlit.runtime import Runtime
 from threadpoolctl import threadpool_limits
 
 from nn_core import network_file
-from nn_core.config import PRESETS, NetworkConfig
+from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.conv import Conv2D, MaxPool2D
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.layers import ACTIVATION_LAYERS, Dense
@@ -31,6 +31,8 @@ from nn_core.network_file import Metadata
 from nn_core.speed.passes import predict_proba
 from nn_core.speed.threads import set_pass_threads
 from nn_core.preprocess import PreprocessResult, Source, preprocess
+from nn_core.trainer import Trainer
+from nn_core.training_state import TrainingState
 
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image
@@ -232,6 +234,23 @@ def test_accuracy(network: Network) -> float:
     return network.score(data.test_images, data.test_labels)
 
 
+TIMING_BATCHES = 3  # batches timed (after one to warm up): enough to smooth one slow batch, still quick
+
+
+@st.cache_data(max_entries=32, show_spinner="Timing a few batches of this network on this server…")
+def training_speed(_config: NetworkConfig, architecture: str, batch_size: int) -> float:
+    """Images per second this server trains ``_config`` at (cached per ``architecture``, its
+    description, and batch size): what the page promises is what this machine does."""
+    rng = np.random.default_rng(0)
+    n_images = (TIMING_BATCHES + 2) * batch_size
+    trainer = Trainer(Network(_config), rng.integers(0, 256, (n_images, 784), dtype=np.uint8),
+                      rng.integers(0, 10, n_images), TrainConfig(batch_size=batch_size, epochs=1))
+    configure_threads()
+    trainer.step()
+    timed = trainer.step(TIMING_BATCHES)
+    return timed.samples / timed.seconds
+
+
 # -- training in worker processes --------------------------------------------------------
 def _positive_int_setting(variable: str, default: int) -> int:
     """A whole number of at least 1 from environment ``variable``; ``default`` if unset."""
@@ -378,6 +397,22 @@ def library_file_names() -> list[str]:
 def load_library_network(file_name: str) -> Network:
     """One network from the networks folder by file name (NetworkFileError if it is unusable)."""
     return network_file.load_network(networks_dir() / Path(file_name).name)[0]
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _saved_training_state(path: str, modified_ns: int) -> TrainingState | None:
+    try:
+        return network_file.load_checkpoint(path)[2]
+    except NetworkFileError:
+        return None  # the network itself was read before; a broken file just has nothing to go on with
+
+
+def saved_training_state(active: ActiveNetwork) -> TrainingState | None:
+    """Where the active network's training run stood when its file was saved, if the file says
+    (read once per version of the file); None for unsaved networks and files without it."""
+    if active.path is None or not active.path.exists():
+        return None
+    return _saved_training_state(str(active.path), active.path.stat().st_mtime_ns)
 
 
 def read_uploaded_network(data: bytes) -> tuple[Network, Metadata]:

@@ -36,7 +36,9 @@ _DRAWING_OBJECTS = "drawing_objects"
 _DRAWING_CLASSIFICATION = "drawing_classification"
 _DRAWING_NETWORK = "drawing_network"
 _COMPARISON = "comparison_network"
+_SAVED_RESULT = "saved_training_result"
 _KEPT_PREFIX = "_kept_"
+_SETTINGS_SOURCE = "settings_source"
 
 
 def _get(key: str, default: T) -> T:
@@ -77,6 +79,18 @@ def set_training_run(run: RemoteRun | None) -> None:
     if previous is not None and previous is not run:
         previous.close()
     st.session_state[_RUN] = run
+
+
+def saved_training_result(run: RemoteRun, fingerprint: str) -> ActiveNetwork | None:
+    """The file ``run``'s network was saved to, if the network has not changed since (``fingerprint``)."""
+    saved = _get(_SAVED_RESULT, None)
+    if saved is None or saved[0] is not run or saved[1] != fingerprint:
+        return None
+    return saved[2]
+
+
+def remember_saved_training_result(run: RemoteRun, saved: ActiveNetwork) -> None:
+    st.session_state[_SAVED_RESULT] = (run, saved.fingerprint, saved)
 
 
 def session_id() -> str | None:
@@ -215,3 +229,13 @@ def set_widget_value(key: str, value: Any) -> None:
 def widget_value(key: str, default: Any = None) -> Any:
     """A keyed widget's current value (for pages reading one widget from a callback)."""
     return st.session_state.get(key, default)
+
+
+def set_widgets_once(source: str, values: dict[str, Any]) -> None:
+    """Set the keyed widgets in ``values`` (and their kept copies) when ``source`` differs from
+    the source last set: the settings follow a new starting point, and stay the person's after."""
+    if st.session_state.get(_SETTINGS_SOURCE) == source:
+        return
+    st.session_state[_SETTINGS_SOURCE] = source
+    for key, value in values.items():
+        st.session_state[key] = st.session_state[_KEPT_PREFIX + key] = value

@@ -19,6 +19,7 @@ import numpy as np
 from nn_core.config import TrainConfig
 from nn_core.network import Network
 from nn_core.trainer import History, Trainer
+from nn_core.training_state import TrainingState
 
 MODES = {"new": "Train a new network", "continue": "Continue training the active network",
          "fine_tune": "Fine-tune the active network on my labelled drawings"}
@@ -82,14 +83,20 @@ class TrainingRun:
     @classmethod
     def create(cls, network: Network, images: np.ndarray, labels: np.ndarray, config: TrainConfig,
                eval_images: np.ndarray, eval_labels: np.ndarray, mode: str, base_name: str,
-               eval_every_seconds: float = EVAL_EVERY_SECONDS) -> TrainingRun:
+               eval_every_seconds: float = EVAL_EVERY_SECONDS,
+               training_state: TrainingState | None = None) -> TrainingRun:
         """A run on (N, 784) uint8 images; evaluation on the given validation images
-        (the first ``CONV_EVAL_IMAGES`` of them for a convolutional network)."""
+        (the first ``CONV_EVAL_IMAGES`` of them for a convolutional network). ``training_state``:
+        go on with that saved run on these images (``Trainer.from_checkpoint``, other data)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if network.config.is_convolutional:
             eval_images, eval_labels = eval_images[:CONV_EVAL_IMAGES], eval_labels[:CONV_EVAL_IMAGES]
-        trainer = Trainer(network, images, labels, config, eval_images, eval_labels)
+        if training_state is None:
+            trainer = Trainer(network, images, labels, config, eval_images, eval_labels)
+        else:
+            trainer = Trainer.from_checkpoint(network, images, labels, config, training_state,
+                                              eval_images=eval_images, eval_labels=eval_labels, same_data=False)
         return cls(trainer=trainer, mode=mode, base_name=base_name, eval_every_seconds=eval_every_seconds)
 
     # -- stepping -------------------------------------------------------------

@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.network import Network
 from nn_core.speed.threads import set_pass_threads
+from nn_core.training_state import TrainingState
 
 from dashboard.learning_watch import LiveWatch, WatchSpec, WatchUpdate
 from dashboard.training import EVAL_EVERY_SECONDS, TrainingRun
@@ -63,6 +64,9 @@ class RunSpec:
     eval_labels: ArraySource
     eval_every_seconds: float = EVAL_EVERY_SECONDS
     watch: WatchSpec | None = None  # the digits and the map to look at while training
+    # Continue this saved run exactly (optimizer state, counters; see Trainer.from_checkpoint) on
+    # the page's own training images; train_config.epochs is then the run's new total.
+    training_state: TrainingState | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def build_run(spec: RunSpec) -> TrainingRun:
         network.load_state_dict(spec.weights)
     return TrainingRun.create(network, _load(spec.train_images), _load(spec.train_labels), spec.train_config,
                               _load(spec.eval_images), _load(spec.eval_labels), spec.mode, spec.base_name,
-                              spec.eval_every_seconds)
+                              spec.eval_every_seconds, spec.training_state)
 
 
 def status_of(run: TrainingRun, acknowledged: int, training: bool) -> RunStatus:

@@ -119,7 +119,7 @@ def save_network_form(key: str, network: Network, suggested_name: str,
         st.warning(f"`{path.name}` already exists (you saved it).")
         replace = st.checkbox(f"Replace the existing {path.name}", key=f"{key}_replace")
     else:
-        st.caption(f"Saved as `saved_networks/{path.name}` · you have saved {library.owned_count()} of "
+        st.caption(f"Will be saved as `saved_networks/{path.name}` · you have saved {library.owned_count()} of "
                    f"{library.quota} networks")
     if not st.button("Save network", key=f"{key}_save", disabled=exists and not replace, icon=":material/save:"):
         return None

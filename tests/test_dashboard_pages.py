@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from nn_core.config import PRESETS, NetworkConfig
+from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import DownloadError
 from nn_core.network import Network
-from nn_core.network_file import Metadata, load_network, save_network
+from nn_core.trainer import Trainer
+from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
 
 from dashboard import services
 from dashboard.architecture import cnn_layers
@@ -256,6 +257,27 @@ def test_trained_network_can_become_active(library):
 
 
 @needs_mnist
+def test_make_active_after_save_makes_the_saved_file_active_without_measuring_again(library, monkeypatch):
+    measured = []
+    measure = services.test_accuracy
+    monkeypatch.setattr(services, "test_accuracy", lambda network: measured.append(1) or measure(network))
+    app = open_app("train")
+    by_label(app.button, "Step one batch").click().run()
+    assert any("Will be saved as `saved_networks/net-" in caption.value for caption in app.caption)
+    app.text_input(key="train_save_name").set_value("../mine").run()
+    assert any("Will be saved as `saved_networks/mine.npz`" in caption.value for caption in app.caption)
+    by_label(app.button, "Save network").click().run()
+    assert (library / "mine.npz").exists() and len(measured) == 1
+    by_label(app.button, "Make it the active network").click().run()
+    active = app.session_state["active_network"]
+    assert active.path == library / "mine.npz" and active.metadata.name == "mine" and len(measured) == 1
+    assert "mine" in sidebar_text(app) and "(unsaved)" not in sidebar_text(app)
+    app.switch_page("views/networks.py").run()
+    table = app.dataframe[0].value
+    assert list(table.loc[table["file"] == "mine.npz", "active"]) == ["✓"]
+
+
+@needs_mnist
 def test_reset_discards_the_run_and_stops_its_worker(library):
     app = open_app("train")
     by_label(app.button, "Step one batch").click().run()
@@ -309,6 +331,20 @@ def test_step_one_batch_of_the_preset_cnn(library):
 
 
 @needs_mnist
+def test_the_cnn_caption_promises_the_speed_this_server_measured(library, monkeypatch):
+    app = open_app("train", train_kind="CNN")
+    caption = next(caption.value for caption in app.caption if "Timed on this server" in caption.value)
+    rate = float(caption.split("about ")[1].split(" images/s")[0].replace(",", ""))
+    assert rate > 0 and "15–20 seconds" not in caption
+    timed = []
+    monkeypatch.setattr(services, "training_speed",
+                        lambda config, architecture, batch_size: timed.append((architecture, batch_size)) or 1100.0)
+    app.select_slider(key="train_channels_0").set_value(8).run()
+    assert timed == [("c8k5-p2-c32k5-p2-d10 relu", 128)]
+    assert any("about 1,100 images/s, so an epoch takes about 50s" in caption.value for caption in app.caption)
+
+
+@needs_mnist
 def test_cnn_builder_controls_make_the_network_config(library):
     app = open_app("train", train_kind="CNN", train_conv_blocks=3, train_kernel=3, train_batchnorm=True,
                    train_dense=32, train_dropout=0.2)
@@ -334,6 +370,49 @@ def test_continue_and_fine_tune_an_active_cnn(library, mode):
     assert run.mode == mode and run.network().describe() == "c4k3bn-p2-c8k3bn-p2-d10 relu"
     assert run.status.step_count == 1
     assert any("c4k3bn-p2-c8k3bn-p2-d10" in caption.value for caption in app.caption)
+
+
+@needs_mnist
+@pytest.mark.parametrize("mode", ["continue", "fine_tune"])
+def test_going_on_training_starts_from_the_networks_own_settings(library, mode):
+    own = TrainConfig(optimizer="adam", learning_rate=0.002, batch_size=64, weight_decay=1e-4, beta1=0.8)
+    active = ActiveNetwork(Network(NetworkConfig(layers=(784, 16, 10))),
+                           Metadata.new("adam-net", train_config=own.to_dict()), None)
+    drawings = [LabelledDrawing.from_preprocessed(np.eye(28, dtype=np.float32), 1)]
+    app = open_app("train", active_network=active, labelled_drawings=drawings)
+    assert app.selectbox(key="train_optimizer").value == "momentum"  # a new network: the page's defaults
+    assert app.number_input(key="train_epochs").value > TrainConfig().epochs  # long enough to watch
+    app.segmented_control(key="train_mode").set_value(mode).run()
+    assert app.selectbox(key="train_optimizer").value == "adam"
+    assert app.select_slider(key="train_lr").value == 0.002 and app.select_slider(key="train_batch").value == 64
+    by_label(app.button, "Step one batch").click().run()
+    config = training_run(app).status.config
+    assert (config.optimizer, config.learning_rate, config.batch_size, config.weight_decay, config.beta1) == \
+        ("adam", 0.002, 64, 1e-4, 0.8)
+    by_label(app.button, "Reset").click().run()
+    app.segmented_control(key="train_mode").set_value("new").run()
+    assert app.selectbox(key="train_optimizer").value == "momentum" and app.select_slider(key="train_lr").value == 0.05
+
+
+@needs_mnist
+def test_continue_goes_on_with_the_saved_run_of_the_active_network(library):
+    config = TrainConfig(optimizer="adam", learning_rate=0.002, batch_size=32, epochs=2)
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (64, 784), dtype=np.uint8), rng.integers(0, 10, 64)
+    trainer = Trainer(Network(NetworkConfig(layers=(784, 16, 10))), images, labels, config)
+    while not trainer.done:
+        trainer.step()
+    path = library / "checkpoint.npz"
+    save_network(path, trainer.network, Metadata.new("checkpoint", train_config=config.to_dict()),
+                 training=trainer.training_state())
+    app = open_app("train", active_network=ActiveNetwork(trainer.network, load_network(path)[1], path),
+                   train_mode="continue")
+    assert any("Goes on with its saved run after epoch 2" in caption.value for caption in app.caption)
+    assert app.number_input(key="train_epochs").value > 2  # counted from the saved run's start
+    by_label(app.button, "Step one batch").click().run()
+    status = training_run(app).status
+    assert status.step_count == trainer.step_count + 1 and status.epochs_done == 2
+    assert status.config.optimizer == "adam" and not app.exception
 
 
 def process_ends(pid: int, timeout: float = 10.0) -> bool:
@@ -489,6 +568,33 @@ def test_save_the_active_network_asks_before_replacing_and_only_its_own(library)
     by_label(bob.button, "Create and make active").click().run()
     assert any("my-network.npz was saved by another session" in error.value for error in bob.error)
     assert not [button for button in bob.button if button.label == "Save network"]
+
+
+@needs_mnist
+def test_the_save_and_rename_forms_say_what_the_file_will_be_called(library):
+    Library(library, "alice-secret").save(Network(NetworkConfig(layers=(784, 10))), Metadata.new("mine"), "mine")
+    app = open_app("networks", library_owner_token="alice-secret")
+    by_label(app.button, "Create and make active").click().run()
+    app.text_input(key="active_save_name").set_value("a/b\\c:d*?").run()
+    captions = [caption.value for caption in app.caption]
+    assert any("Will be saved as `saved_networks/a-b-c-d.npz`" in caption for caption in captions), captions
+    assert not any("Saved as" in caption for caption in captions)
+    app.selectbox(key="networks_chosen").select_index(1).run()  # mine.npz
+    by_label(app.button, "Rename…").click().run()
+    assert any("Will be renamed to `mine.npz`" in caption.value for caption in app.caption)
+
+
+@needs_mnist
+def test_an_uploaded_network_made_active_has_one_save_form(library):
+    upload = network_to_bytes(Network(NetworkConfig(layers=(784, 20, 10))), Metadata.new("tiny"))
+    app = open_app("networks")
+    app.get("file_uploader")[0].set_value(("tiny.npz", upload, "application/octet-stream")).run()
+    assert [text.key for text in app.text_input].count("upload_save_name") == 1
+    by_label(app.button, "Make it the active network").click().run()
+    assert app.session_state["active_network"].metadata.name == "tiny"
+    save_forms = [text.key for text in app.text_input if text.key in ("upload_save_name", "active_save_name")]
+    assert save_forms == ["active_save_name"]
+    assert any("It is the active network: save it below." in caption.value for caption in app.caption)
 
 
 # -- sessions ------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ def test_a_session_changes_only_what_it_saved(folder):
     save(alice, "alices", overwrite=True)
     renamed = alice.rename(mine, "alices-best")
     assert alice.owns(renamed) and not mine.exists() and not mine.with_suffix(".owner").exists()
+    assert load_network(renamed)[1].name == "alices-best"  # the name inside the file follows
     alice.delete(renamed)
     assert not renamed.exists() and not renamed.with_suffix(".owner").exists()
 

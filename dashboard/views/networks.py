@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -38,16 +39,22 @@ def make_active(active: ActiveNetwork) -> None:
 
 @st.dialog("Rename a saved network")
 def rename_dialog(path: Path) -> None:
+    library = services.network_library(state.owner_token())
     new_name = st.text_input("New name", value=path.stem, max_chars=64)
+    try:
+        st.caption(f"Will be renamed to `{library.path_for(new_name).name}`")
+    except NetworkFileError as error:
+        st.error(str(error))
+        return
     if st.button("Rename", type="primary"):
         try:
-            target = services.network_library(state.owner_token()).rename(path, new_name)
+            target = library.rename(path, new_name)
         except NetworkFileError as error:
             st.error(str(error))
             return
         active = state.active_network()
         if active.path == path:
-            state.set_active_network(ActiveNetwork(active.network, active.metadata, target))
+            state.set_active_network(ActiveNetwork(active.network, replace(active.metadata, name=target.stem), target))
         st.rerun()
 
 
@@ -107,6 +114,10 @@ def upload_section() -> None:
         return
     st.success(f"{upload.name} is a valid network: **{metadata.name}**, `{network.describe()}`, "
                f"test accuracy {format_accuracy(metadata.test_accuracy)}.")
+    active = state.active_network()
+    if active.path is None and active.fingerprint == services.network_fingerprint(network):
+        st.caption("It is the active network: save it below.")  # one save form for one network
+        return
     st.button("Make it the active network", key="upload_activate", icon=":material/check_circle:",
               on_click=make_active, args=(ActiveNetwork(network, metadata, None),))
     with st.expander("Save it to saved_networks/"):

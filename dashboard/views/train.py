@@ -13,6 +13,7 @@ through RemoteRun.update and applies from its next batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -20,6 +21,7 @@ import streamlit as st
 from nn_core.config import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError
 from nn_core.network_file import Metadata
+from nn_core.training_state import TrainingState
 
 from dashboard import architecture, services, state
 from dashboard.arrays import png_data_url
@@ -48,6 +50,11 @@ LIVE_CHART_STYLE = "<style>{}</style>".format(" ".join(
     f".st-key-{key}:not(:has(.js-plotly-plot)):has(~ .st-key-{key}) {{display: none}}"
     for key in ("loss_chart", "accuracy_chart", "lr_chart", "train_hidden_map")))
 GOT_IT_COLUMNS = 4
+# TrainConfig's defaults, except the epochs: an MLP epoch on the page's 55k images takes a second
+# or so, so TrainConfig's few epochs end before a student has watched the curves move; with these
+# a default MLP run streams long enough to watch the loss fall and flatten (Pause stops it sooner).
+PAGE_DEFAULTS = replace(TrainConfig(), epochs=30)
+MAX_EPOCHS = 1000  # TrainConfig's own limit: a continued run counts the epochs it had already trained
 # Settings a running trainer accepts through Trainer.update; the rest need a new run.
 LIVE_FIELDS = ("optimizer", "learning_rate", "batch_size", "weight_decay", "augment", "epochs", "lr_schedule")
 
@@ -105,31 +112,78 @@ def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
     st.caption(f"`{config.describe()}` · {config.n_parameters:,} parameters  \n"
                f"Shapes: {architecture.shape_summary(config)}")
     if config.is_convolutional:
-        st.caption("A CNN learns more from each image but trains 15–50× slower per image than an MLP: "
-                   "an epoch takes from 15–20 seconds (the preset) to a minute or more; "
+        batch_size = state.widget_value("train_batch", PAGE_DEFAULTS.batch_size)
+        rate = services.training_speed(config, config.describe(), batch_size)
+        epoch_seconds = len(services.training_split()[0]) / rate
+        st.caption("A CNN learns more from each image but trains far slower per image than an MLP. "
+                   f"Timed on this server: about {rate:,.0f} images/s, so an epoch takes about "
+                   f"{format_duration(epoch_seconds)} (longer while others train); "
                    f"validation uses {CONV_EVAL_IMAGES:,} images.")
     return config
 
 
-def optimisation_settings(seed: int) -> TrainConfig | None:
-    """Optimizer and friends; all of them can change while training runs."""
-    learning_rate = st.select_slider("Learning rate", LEARNING_RATES, key=state.kept_widget("train_lr", 0.05))
+def starting_settings(mode: str, active: ActiveNetwork) -> TrainConfig:
+    """What the settings start from: the page's defaults for a new network; the network's own
+    settings (its file's train_config) to go on training it, with the page's number of epochs
+    (counted from the saved run's start when Continue goes on with it)."""
+    stored = active.metadata.train_config
+    if mode == "new" or not stored:
+        return PAGE_DEFAULTS
+    try:
+        config = TrainConfig.from_dict(stored)
+    except (ConfigError, TypeError):
+        return PAGE_DEFAULTS  # settings this version cannot read: start from the page's own
+    saved_run = services.saved_training_state(active) if mode == "continue" else None
+    return replace(config, epochs=PAGE_DEFAULTS.epochs + (saved_run.epochs_done if saved_run else 0))
+
+
+def run_to_continue(mode: str, active: ActiveNetwork, train_config: TrainConfig) -> TrainingState | None:
+    """The active network's saved run, when Continue can go on with it exactly: same optimizer
+    (its state fits no other) and epochs left to train."""
+    saved_run = services.saved_training_state(active) if mode == "continue" else None
+    stored = active.metadata.train_config or {}
+    if saved_run is None or stored.get("optimizer") != train_config.optimizer:
+        return None
+    return saved_run if train_config.epochs > saved_run.epochs_done else None
+
+
+def follow_starting_settings(mode: str, active: ActiveNetwork, config: TrainConfig) -> None:
+    """Show ``config`` (the starting settings) in the widgets whenever the mode or the active
+    network changes."""
+    state.set_widgets_once(f"{mode}:{active.fingerprint if mode != 'new' else ''}", {
+        "train_lr": config.learning_rate, "train_optimizer": config.optimizer, "train_schedule": config.lr_schedule,
+        "train_batch": config.batch_size, "train_l2": config.weight_decay, "train_epochs": config.epochs,
+        "train_augment": config.augment})
+
+
+def choices_with(choices: list, key: str, default) -> list:
+    """``choices`` plus the widget's current value (a network's own setting may be off the list)."""
+    return sorted({*choices, state.widget_value(key, default)})
+
+
+def optimisation_settings(seed: int, defaults: TrainConfig) -> TrainConfig | None:
+    """Optimizer and friends, changed from ``defaults`` (which hold the settings without a
+    widget, e.g. Adam's betas); all of them can change while training runs."""
+    learning_rate = st.select_slider("Learning rate", choices_with(LEARNING_RATES, "train_lr", defaults.learning_rate),
+                                     key=state.kept_widget("train_lr", defaults.learning_rate))
     left, right = st.columns(2)
-    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key=state.kept_widget("train_optimizer", "momentum"))
-    schedule = right.selectbox("Schedule", LR_SCHEDULES, key=state.kept_widget("train_schedule", "constant"),
+    optimizer = left.selectbox("Optimizer", OPTIMIZERS, key=state.kept_widget("train_optimizer", defaults.optimizer))
+    schedule = right.selectbox("Schedule", LR_SCHEDULES, key=state.kept_widget("train_schedule", defaults.lr_schedule),
                                help="cosine lowers the learning rate smoothly to 0 over all epochs")
     left, right = st.columns(2)
-    batch_size = left.select_slider("Batch size", BATCH_SIZES, key=state.kept_widget("train_batch", 128))
-    weight_decay = right.select_slider("L2 weight decay", WEIGHT_DECAYS, format_func=lambda v: f"{v:g}",
-                                       key=state.kept_widget("train_l2", 0.0))
+    batch_size = left.select_slider("Batch size", choices_with(BATCH_SIZES, "train_batch", defaults.batch_size),
+                                    key=state.kept_widget("train_batch", defaults.batch_size))
+    weight_decay = right.select_slider("L2 weight decay", choices_with(WEIGHT_DECAYS, "train_l2", defaults.weight_decay),
+                                       format_func=lambda v: f"{v:g}",
+                                       key=state.kept_widget("train_l2", defaults.weight_decay))
     left, right = st.columns(2, vertical_alignment="bottom")
-    epochs = left.number_input("Epochs", 1, 100, key=state.kept_widget("train_epochs", 5))
-    augment = right.toggle("Augment", key=state.kept_widget("train_augment", False),
+    epochs = left.number_input("Epochs", 1, MAX_EPOCHS, key=state.kept_widget("train_epochs", defaults.epochs))
+    augment = right.toggle("Augment", key=state.kept_widget("train_augment", defaults.augment),
                            help="Random shifts, rotations, scaling and stroke thickness on every batch")
     try:
-        return TrainConfig(optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
-                           epochs=int(epochs), weight_decay=weight_decay, augment=augment,
-                           lr_schedule=schedule, seed=seed)
+        return replace(defaults, optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size,
+                       epochs=int(epochs), weight_decay=weight_decay, augment=augment,
+                       lr_schedule=schedule, seed=seed)
     except ConfigError as error:
         st.error(str(error))
         return None
@@ -171,7 +225,7 @@ def new_run(mode: str, network_config: NetworkConfig | None, train_config: Train
         weights = {name: param.copy() for name, param in active.network.state_dict().items()}
     _, _, val_x_file, val_y_file = services.shared_training_files()
     spec = RunSpec(network_config, weights, train_config, mode, base_name, *data, val_x_file, val_y_file,
-                   watch=watch_spec())
+                   watch=watch_spec(), training_state=run_to_continue(mode, active, train_config))
     return RemoteRun(spec, services.trainer_pool(), state.session_id())
 
 
@@ -375,15 +429,23 @@ def keep_result(run: RemoteRun) -> None:
     """Make the trained network active, or save it to saved_networks/."""
     st.subheader("Keep the result")
     activate, save = st.columns([1, 2], gap="large")
-    with activate:
-        st.caption("Use it on the Draw and Debug pages (for this session only).")
-        if st.button("Make it the active network", icon=":material/check_circle:"):
-            with st.spinner("Measuring test accuracy…"):
-                metadata = trained_metadata(run, run.base_name)
-            state.set_active_network(ActiveNetwork(run.network(), metadata, None))
-            st.rerun()
+    network = run.network()
     with save:
-        save_network_form("train_save", run.network(), run.base_name, lambda stem: trained_metadata(run, stem))
+        saved = save_network_form("train_save", network, run.base_name, lambda stem: trained_metadata(run, stem))
+        if saved is not None:
+            state.remember_saved_training_result(run, ActiveNetwork(network, saved[1], saved[0]))
+    with activate:
+        # Once saved, the saved file becomes active: its name, its measured accuracy, its ✓ on Networks.
+        saved_file = state.saved_training_result(run, services.network_fingerprint(network))
+        st.caption("Use it on the Draw and Debug pages" +
+                   (f" (as `{saved_file.path.name}`)." if saved_file else " (for this session only)."))
+        if st.button("Make it the active network", icon=":material/check_circle:"):
+            if saved_file is None:
+                with st.spinner("Measuring test accuracy…"):
+                    state.set_active_network(ActiveNetwork(network, trained_metadata(run, run.base_name), None))
+            else:
+                state.set_active_network(saved_file)
+            st.rerun()
 
 
 # -- the page ----------------------------------------------------------------------------------
@@ -404,14 +466,21 @@ settings_column, live_column = st.columns([1, 2.2], gap="large")
 with settings_column:
     seed = int(st.number_input("Seed", 0, 2**31 - 1, key=state.kept_widget("train_seed", 0),
                                disabled=current is not None, help="Initial weights, shuffling, augmentation"))
+    starting = starting_settings(mode, state.active_network())
     with st.expander("Network", expanded=mode == "new"):
         if mode == "new":
             network_config = structure_settings(locked=current is not None, seed=seed)
         else:
             network_config = None
             st.write(f"Starts from the active network `{state.active_network().network.describe()}`.")
+            saved_run = run_to_continue(mode, state.active_network(), starting)
+            if saved_run is not None:
+                st.caption(f"Goes on with its saved run after epoch {saved_run.epochs_done} (optimizer state "
+                           "and all): Epochs counts from that run's start.")
     st.markdown("**Training**")
-    train_config = optimisation_settings(seed)
+    if current is None:
+        follow_starting_settings(mode, state.active_network(), starting)
+    train_config = optimisation_settings(seed, starting)
 if current is not None and train_config is not None:
     apply_live_settings(current, train_config)
 with live_column:

@@ -268,6 +268,16 @@ def test_debug_maps_the_hidden_layer_and_shows_a_clicked_digit(page):
     page.get_by_text(re.compile(r"Test digit #\d+: a 7, read as \d")).wait_for(timeout=30_000)
 
 
+def save_the_active_network(page, name: str) -> None:
+    """Save the (unsaved) active network through the Networks page's form as ``name``."""
+    page.locator(".st-key-active_save_name input").fill(name)
+    page.locator(".st-key-active_save_name input").press("Enter")
+    wait_until_idle(page)
+    page.locator(".st-key-active_save_save button").click()
+    page.get_by_text(f"Saved {name}.npz").wait_for(timeout=30_000)
+    wait_until_idle(page)
+
+
 def test_networks_upload_download_and_delete(page, tmp_path, library):
     copied = library / "copied.npz"  # put there by hand: nobody's, so read-only to every session
     copied.write_bytes((library / "default.npz").read_bytes())
@@ -294,13 +304,8 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
     assert metadata.name == "tiny" and network.describe() == "784-20-10 relu"
     assert sorted(path.name for path in library.glob("*.npz")) == ["copied.npz", "default.npz"]  # none saved
     # A network this session saves is its own to delete; one it did not save is read-only.
-    page.get_by_text("Save it to saved_networks/").first.click()
-    page.locator(".st-key-upload_save_name input").fill("spare")
-    page.locator(".st-key-upload_save_name input").press("Enter")
-    wait_until_idle(page)
-    page.locator(".st-key-upload_save_save button").click()
-    page.get_by_text("Saved spare.npz").wait_for(timeout=30_000)
-    wait_until_idle(page)
+    assert page.locator(".st-key-upload_save_name").count() == 0  # one save form: the active network's
+    save_the_active_network(page, "spare")
     for name in ("default.npz", "copied.npz"):  # the first choice reruns the page, which lists spare.npz
         page.locator(".st-key-networks_chosen").click()
         page.get_by_role("option", name=name).click()
@@ -319,6 +324,32 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
     dialog.get_by_role("button", name="Delete", exact=True).click()
     dialog.wait_for(state="detached", timeout=15_000)
     assert not spare.exists() and (library / "default.npz").exists()
+
+
+def test_rename_says_the_new_file_name_first_and_the_name_follows(page, library):
+    go_to(page, "Networks", "Networks")
+    page.locator('[data-testid="stForm"]').get_by_label("Name").fill("to-rename")
+    page.get_by_role("button", name="Create and make active").click()
+    save_the_active_network(page, "to-rename")
+    go_to(page, "Draw", "Draw a digit")  # back on Networks, its list holds the new file
+    go_to(page, "Networks", "Networks")
+    page.locator(".st-key-networks_chosen").click()
+    page.get_by_role("option", name="to-rename.npz").click()
+    wait_until_idle(page)
+    page.get_by_role("button", name="Rename…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("New name").fill("a/b\\c:d*?")
+    dialog.get_by_label("New name").press("Enter")
+    dialog.get_by_text("Will be renamed to a-b-c-d.npz").wait_for(timeout=15_000)
+    screenshot(page, "networks_rename_dialog")
+    dialog.get_by_role("button", name="Rename", exact=True).click()
+    dialog.wait_for(state="detached", timeout=15_000)
+    wait_until_idle(page)
+    assert load_network(library / "a-b-c-d.npz")[1].name == "a-b-c-d" and not (library / "to-rename.npz").exists()
+    page.locator('[data-testid="stSidebar"]').get_by_text("a-b-c-d", exact=True).wait_for(timeout=15_000)
+    page.get_by_role("button", name="Delete…").click()  # leave the shared folder as it was
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("dialog").wait_for(state="detached", timeout=15_000)
 
 
 def test_no_request_leaves_the_machine(browser_context, app_url):
