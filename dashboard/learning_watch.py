@@ -117,6 +117,13 @@ def map_of_features(network: Network, features: np.ndarray, drawing: np.ndarray 
                     previous: HiddenMap | None = None) -> HiddenMap:
     """``hidden_map`` from the map digits' last-hidden-layer ``features``, already computed."""
     projection = fit_projection(features, None if previous is None else previous.points)
+    return project_map(network, features, projection, drawing)
+
+
+def project_map(network: Network, features: np.ndarray, projection: Projection,
+                drawing: np.ndarray | None = None) -> HiddenMap:
+    """The map of ``features`` in a given ``projection``, with the (28, 28) drawing's star and
+    nearest test digits when there is a drawing."""
     if drawing is None:
         return HiddenMap(points=projection.apply(features), star=None, nearest=np.zeros(0, np.int64))
     drawn = last_hidden_activations(network, np.asarray(drawing, np.float32).reshape(1, 784))

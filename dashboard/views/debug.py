@@ -14,7 +14,7 @@ from dashboard import services, state
 from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_filter_chart, feature_map_chart,
                               hidden_map_chart, per_class_accuracy_chart, photo_cleanup_chart, probability_bars,
                               saliency_chart, weight_grid_chart)
-from dashboard.learning_watch import MAP_DIGITS, last_hidden_activations, nearest_digits
+from dashboard.learning_watch import MAP_DIGITS, project_map
 from dashboard.services import ActiveNetwork
 from dashboard.widgets import mnist_or_error, show_digit, show_digit_gallery
 
@@ -154,15 +154,12 @@ def hidden_space_section(active: ActiveNetwork, drawing: np.ndarray | None) -> N
     st.caption(f"Each dot is one of {MAP_DIGITS:,} test digits, placed by what the network's last hidden "
                "layer makes of it (its two main directions of variation, by PCA), coloured by its true "
                "digit. Digits the network tells apart form separate groups. Click a dot to see that digit.")
-    star, nearest = None, np.zeros(0, np.int64)
-    if drawing is not None:
-        drawn = last_hidden_activations(active.network, drawing.reshape(1, 784))
-        star = projection.apply(drawn)[0]
-        nearest = nearest_digits(features, drawn[0])
+    hidden = project_map(active.network, features, projection, drawing)
+    nearest = hidden.nearest
     map_column, detail_column = st.columns([2, 1], gap="large")
     with map_column:
-        event = st.plotly_chart(hidden_map_chart(projection.apply(features), labels, star), key="hidden_map", on_select="rerun",
-                                selection_mode="points")
+        event = st.plotly_chart(hidden_map_chart(hidden.points, labels, hidden.star), key="hidden_map",
+                                on_select="rerun", selection_mode="points")
     with detail_column:
         if nearest.size:
             st.markdown("**Nearest test digits to the star** (as this layer sees them)")
