@@ -34,11 +34,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-from nn_core.conv import Conv2D, Flatten
-from nn_core.layers import Dense, Layer, ReLU, ToImage
+from nn_core.model.conv import Conv2D, Flatten
+from nn_core.model.layers import Dense, Layer, ReLU, ToImage
 from nn_core.config import PRESETS, NetworkConfig
-from nn_core.losses import softmax_cross_entropy
-from nn_core.network import Network
+from nn_core.model.losses import softmax_cross_entropy
+from nn_core.model.network import Network
 from nn_core.speed.passes import FastPasses, pass_slices, pools_first, train_passes, use_pool_layout
 
 # PyTorch 2.13 CPU on this machine, 2 threads, for the ratio when torch is absent: what

@@ -31,11 +31,11 @@ from pathlib import Path
 
 from dashboard.services import PASS_THREADS
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
-from nn_core.mnist import load_mnist
-from nn_core.network import Network
-from nn_core.network_file import Metadata, save_network
+from nn_core.storage.mnist import load_mnist
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata, save_network
 from nn_core.speed.threads import set_pass_threads
-from nn_core.trainer import Trainer
+from nn_core.training.trainer import Trainer
 from threadpoolctl import threadpool_limits
 from tests.browser import harness
 

@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from checkout import CHECKOUT, DEFAULT_NETWORK, MNIST_DIR
-from nn_core.mnist import load_mnist
-from nn_core.network import Network
-from nn_core.network_file import load_network
+from nn_core.storage.mnist import load_mnist
+from nn_core.model.network import Network
+from nn_core.storage.network_file import load_network
 from nn_core.preprocess import naive_resize, preprocess
 from nn_core.synthetic import pen_strokes
 from nn_core.synthetic.drawn_digits import UPSAMPLE, DrawnCase, drawn_cases, printed_cases, save_case_png

@@ -24,8 +24,8 @@ from threadpoolctl import threadpool_limits
 
 from checkout import MNIST_DIR
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
-from nn_core.mnist import load_mnist
-from nn_core.network import Network
+from nn_core.storage.mnist import load_mnist
+from nn_core.model.network import Network
 
 from dashboard.arrays import png_data_url
 from dashboard.charts import hidden_map_chart

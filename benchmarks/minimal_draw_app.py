@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from nn_core.network_file import load_network
+from nn_core.storage.network_file import load_network
 from nn_core.preprocess import preprocess
 
 

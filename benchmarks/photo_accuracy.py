@@ -25,8 +25,8 @@ import argparse
 import numpy as np
 
 from checkout import DEFAULT_NETWORK, MNIST_DIR
-from nn_core.mnist import load_mnist
-from nn_core.network_file import load_network
+from nn_core.storage.mnist import load_mnist
+from nn_core.storage.network_file import load_network
 from nn_core.preprocess import preprocess
 from nn_core.synthetic.photos import PENCIL_LINES, photo_of_digit
 

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from checkout import MNIST_DIR
-from nn_core.mnist import load_mnist
+from nn_core.storage.mnist import load_mnist
 from nn_core.preprocess import preprocess
 from nn_core.synthetic.drawn_digits import drawn_cases
 

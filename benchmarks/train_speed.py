@@ -38,13 +38,13 @@ import numpy as np
 
 from checkout import CHECKOUT, DEFAULT_NETWORK, MNIST_DIR
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
-from nn_core.mnist import MnistData, load_mnist
-from nn_core.network import Network
-from nn_core.network_file import load_network
+from nn_core.storage.mnist import MnistData, load_mnist
+from nn_core.model.network import Network
+from nn_core.storage.network_file import load_network
 from nn_core.speed.passes import FastPasses, pass_slices
 from nn_core.speed.threads import map_passes
 from nn_core.preprocess import preprocess
-from nn_core.trainer import Trainer
+from nn_core.training.trainer import Trainer
 
 MLP = NetworkConfig(layers=PRESETS["mlp"])
 CNN = NetworkConfig(layers=PRESETS["cnn"])
@@ -65,7 +65,7 @@ def mlp_pass_products(n: int) -> tuple[tuple[int, int, int], ...]:
 
 
 def cnn_pass_products(n: int) -> tuple[tuple[int, int, int], ...]:
-    """The same for the CNN preset, in the shapes nn_core.conv gives its products."""
+    """The same for the CNN preset, in the shapes nn_core.model.conv gives its products."""
     return ((n * 784, 25, 16), (25, n * 784, 16),  # conv 1→16: forward, weights
             (n * 196, 400, 32), (400, n * 196, 32),  # conv 16→32: forward, weights
             # its input gradient: rows of 5 gradient pixels (32 channels each) of the padded 18×14 rows

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nn_core.network import Network
+from nn_core.model.network import Network
 
 MAP_DIGITS = 2000  # test digits on the hidden-space map: every cluster well filled, still light to draw
 NEAREST = 5  # test digits listed as the drawing's nearest neighbours in the hidden space

@@ -29,10 +29,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from nn_core import network_file
+from nn_core.storage import network_file
 from nn_core.errors import NetworkFileError
-from nn_core.network import Network
-from nn_core.network_file import Metadata
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata
 
 DEFAULT_STEM = "default"  # the bundled network's name: nobody may take it
 OWNER_SUFFIX = ".owner"

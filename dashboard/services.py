@@ -20,19 +20,19 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from threadpoolctl import threadpool_limits
 
-from nn_core import network_file
+from nn_core.storage import network_file
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
-from nn_core.conv import Conv2D, MaxPool2D
+from nn_core.model.conv import Conv2D, MaxPool2D
 from nn_core.errors import ConfigError, NetworkFileError
-from nn_core.layers import ACTIVATION_LAYERS, Dense
-from nn_core.mnist import MnistData, load_mnist
-from nn_core.network import Network
-from nn_core.network_file import Metadata
+from nn_core.model.layers import ACTIVATION_LAYERS, Dense
+from nn_core.storage.mnist import MnistData, load_mnist
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata
 from nn_core.speed.passes import predict_proba
 from nn_core.speed.threads import set_pass_threads
 from nn_core.preprocess import PreprocessResult, Source, preprocess
-from nn_core.trainer import Trainer
-from nn_core.training_state import TrainingState
+from nn_core.training.trainer import Trainer
+from nn_core.training.training_state import TrainingState
 
 from dashboard.architecture import mlp_layers
 from dashboard.arrays import to_uint8_image

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from nn_core.network import Network
+from nn_core.model.network import Network
 
 from dashboard.services import ActiveNetwork, Classification, LabelledDrawing, load_default_network
 from dashboard.trainer_pool import RemoteRun

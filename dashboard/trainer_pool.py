@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from nn_core.config import NetworkConfig, TrainConfig
-from nn_core.network import Network
-from nn_core.trainer import History
+from nn_core.model.network import Network
+from nn_core.training.trainer import History
 
 from dashboard.learning_watch import HiddenMap, PredictionWatch, WatchUpdate
 from dashboard.training_worker import WORKER_NICENESS, RunSpec, RunStatus, run_worker

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nn_core.config import TrainConfig
-from nn_core.network import Network
-from nn_core.trainer import History, Trainer
-from nn_core.training_state import TrainingState
+from nn_core.model.network import Network
+from nn_core.training.trainer import History, Trainer
+from nn_core.training.training_state import TrainingState
 
 MODES = {"new": "Train a new network", "continue": "Continue training the active network",
          "fine_tune": "Fine-tune the active network on my labelled drawings"}

@@ -34,9 +34,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nn_core.config import NetworkConfig, TrainConfig
-from nn_core.network import Network
+from nn_core.model.network import Network
 from nn_core.speed.threads import set_pass_threads
-from nn_core.training_state import TrainingState
+from nn_core.training.training_state import TrainingState
 
 from dashboard.learning_watch import LiveWatch, WatchSpec, WatchUpdate
 from dashboard.training import EVAL_EVERY_SECONDS, TrainingRun

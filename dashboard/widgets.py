@@ -10,9 +10,9 @@ import numpy as np
 import streamlit as st
 
 from nn_core.errors import DataError, NetworkFileError
-from nn_core.mnist import MnistData
-from nn_core.network import Network
-from nn_core.network_file import Metadata
+from nn_core.storage.mnist import MnistData
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata
 
 from dashboard import services, state
 from dashboard.arrays import upscale_nearest

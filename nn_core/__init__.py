@@ -1,7 +1,9 @@
 """nn_core: a from-scratch numpy neural network for handwritten digits.
 
-Data flows one way: MNIST (mnist) → Trainer (trainer) → Network (network) →
-network file (network_file); and image → preprocess → Network → probabilities.
+Data flows one way, and the folders follow it: MNIST (storage) → Trainer
+(training) → Network (model) → network file (storage); and image → preprocess →
+Network → probabilities. The speed layer (speed) wraps the model from outside;
+synthetic drawings (synthetic) feed training data and benchmarks.
 
 Importing the package loads nothing heavy, so ``python -m nn_core --threads N``
 can size numpy's BLAS thread pool before numpy is first imported.
@@ -16,10 +18,10 @@ def __getattr__(name: str):
         from . import config
         return getattr(config, name)
     if name == "Network":
-        from .network import Network
+        from .model.network import Network
         return Network
     if name == "Trainer":
-        from .trainer import Trainer
+        from .training.trainer import Trainer
         return Trainer
     if name == "NNCoreError":
         from .errors import NNCoreError

@@ -20,12 +20,12 @@ import numpy as np
 from .config import (ACTIVATIONS, LOSSES, LR_SCHEDULES, OPTIMIZERS, PRESETS, NetworkConfig,
                      TrainConfig)
 from .errors import NNCoreError
-from .metrics import confusion_matrix, per_class_accuracy
-from .mnist import download_mnist, find_mnist_dir, load_mnist
-from .network import Network
-from .network_file import Metadata, load_checkpoint, load_network, save_network
+from .training.metrics import confusion_matrix, per_class_accuracy
+from .storage.mnist import download_mnist, find_mnist_dir, load_mnist
+from .model.network import Network
+from .storage.network_file import Metadata, load_checkpoint, load_network, save_network
 from .preprocess import PREPROCESS_VERSION, SOURCES, preprocess_file
-from .trainer import History, StepResult, Trainer
+from .training.trainer import History, StepResult, Trainer
 
 
 # The command line's own defaults, relative to the folder it runs in (the checkout's root

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nn_core.mnist import load_mnist
+from nn_core.storage.mnist import load_mnist
 from nn_core.synthetic.drawn_digits import UPSAMPLE
 from nn_core.synthetic.redraw import redraw_training_digits
 

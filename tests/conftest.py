@@ -15,7 +15,7 @@ CHECKOUT_MNIST_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
 @pytest.fixture(scope="session")
 def mnist():
     """The real MNIST arrays (CI sets MNIST_DIR); skipped with a reason when absent."""
-    from nn_core.mnist import find_mnist_dir, load_mnist
+    from nn_core.storage.mnist import find_mnist_dir, load_mnist
 
     if not os.environ.get("MNIST_DIR") and find_mnist_dir(default_dir=CHECKOUT_MNIST_DIR) is None:
         pytest.skip("MNIST not available: set MNIST_DIR to the folder with the four IDX files")

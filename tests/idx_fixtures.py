@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nn_core.mnist import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, FileSpec
+from nn_core.storage.mnist import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, FileSpec
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from nn_core.config import NetworkConfig, TrainConfig
-from nn_core.network import Network
-from nn_core.trainer import Trainer
+from nn_core.model.network import Network
+from nn_core.training.trainer import Trainer
 
 SMALL_CNN = ({"conv": 4, "kernel": 3}, {"pool": 2}, {"dense": 10})
 SMALL_CNN_BATCHNORM = ({"conv": 4, "kernel": 3, "batchnorm": True}, {"pool": 2}, {"dense": 10})

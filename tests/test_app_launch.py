@@ -12,7 +12,7 @@ import sys
 import time
 import tomllib
 
-from nn_core.network_file import MAX_FILE_BYTES
+from nn_core.storage.network_file import MAX_FILE_BYTES
 from tests.browser.harness import REPO_ROOT, checkout_env, free_port, is_serving
 
 STARTUP_SECONDS = 60
@@ -42,7 +42,7 @@ def test_first_run_on_a_desktop_serves_the_app_without_asking_anything(tmp_path)
     assert not (tmp_path / ".streamlit" / "credentials.toml").exists()
 
 
-from nn_core.network_file import MAX_FILE_BYTES
+from nn_core.storage.network_file import MAX_FILE_BYTES
 def test_the_app_runs_from_any_folder(tmp_path):
     """Nothing puts the checkout on sys.path but the installed project (here: PYTHONPATH):
     the app's own file finds its pages, and its pages import the packages."""

@@ -1,9 +1,9 @@
-"""Tests of nn_core.augment: exact geometry on known patterns, randomness, validation."""
+"""Tests of nn_core.training.augment: exact geometry on known patterns, randomness, validation."""
 
 import numpy as np
 import pytest
 
-from nn_core.augment import (
+from nn_core.training.augment import (
     AugmentConfig,
     affine_batch,
     augment_batch,

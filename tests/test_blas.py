@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nn_core import blas
+from nn_core.model import blas
 
 
 def _numpy_blas_name() -> str:

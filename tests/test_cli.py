@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from nn_core.config import NetworkConfig
-from nn_core.network import Network
-from nn_core.network_file import Metadata, load_network, save_network
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata, load_network, save_network
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

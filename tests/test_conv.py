@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-import nn_core.conv as conv
-from nn_core.conv import BatchNorm, Conv2D, Flatten, MaxPool2D
+import nn_core.model.conv as conv
+from nn_core.model.conv import BatchNorm, Conv2D, Flatten, MaxPool2D
 from nn_core.errors import ConfigError, ShapeError
-from nn_core.layers import Dense, Layer, ReLU
-from nn_core.losses import softmax_cross_entropy
+from nn_core.model.layers import Dense, Layer, ReLU
+from nn_core.model.losses import softmax_cross_entropy
 from tests.gradients import numerical_gradient
 
 
@@ -445,7 +445,7 @@ def test_maxpool_in_pool_layout_matches_the_plain_one_ties_included(rng):
 
 def test_cnn_training_passes_hand_pools_their_layout_with_unchanged_gradients(rng):
     from nn_core.config import NetworkConfig
-    from nn_core.network import Network
+    from nn_core.model.network import Network
     from nn_core.speed.passes import pools_first, train_passes, use_pool_layout
 
     config = NetworkConfig(layers=({"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3},

@@ -19,9 +19,9 @@ from streamlit.testing.v1 import AppTest
 
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import DownloadError
-from nn_core.network import Network
-from nn_core.trainer import Trainer
-from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
+from nn_core.model.network import Network
+from nn_core.training.trainer import Trainer
+from nn_core.storage.network_file import Metadata, load_network, network_to_bytes, save_network
 
 from dashboard import services
 from dashboard.architecture import cnn_layers

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nn_core.blas import blas_threads
+from nn_core.model.blas import blas_threads
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError, NetworkFileError
-from nn_core.network import Network
-from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata, load_network, network_to_bytes, save_network
 from nn_core.speed import passes
 from nn_core.speed.threads import pass_threads
-from nn_core.trainer import Trainer
+from nn_core.training.trainer import Trainer
 
 from dashboard import services, training
 from dashboard.architecture import cnn_layers

@@ -120,13 +120,13 @@ def test_only_the_browser_benchmarks_use_the_browser_harness():
     assert users == sorted(BROWSER_BENCHMARKS)
 
 
-@pytest.mark.parametrize("module", ["nn_core.network_file", "nn_core.mnist"])
+@pytest.mark.parametrize("module", ["nn_core.storage.network_file", "nn_core.storage.mnist"])
 def test_storage_never_loads_preprocessing(module):
     assert "nn_core.preprocess" not in loaded_after_import(module)
 
 
-@pytest.mark.parametrize("module", ["nn_core", "nn_core.cli", "nn_core.network_file", "nn_core.preprocess",
-                                    "nn_core.trainer", "nn_core.synthetic.redraw"])
+@pytest.mark.parametrize("module", ["nn_core", "nn_core.cli", "nn_core.storage.network_file", "nn_core.preprocess",
+                                    "nn_core.training.trainer", "nn_core.synthetic.redraw"])
 def test_the_engine_never_loads_the_ui(module):
     loaded = {name.split(".")[0] for name in loaded_after_import(module)}
     assert not loaded & {"streamlit", "plotly", "dashboard"}
@@ -139,8 +139,8 @@ def test_nothing_edits_the_import_path():
     assert not edits
 
 
-MODEL = ("nn_core.config", "nn_core.errors", "nn_core.blas", "nn_core.layers", "nn_core.plain_conv",
-         "nn_core.conv", "nn_core.losses", "nn_core.optimizers", "nn_core.network")
+MODEL = ("nn_core.config", "nn_core.errors", "nn_core.model.blas", "nn_core.model.layers", "nn_core.model.plain_conv",
+         "nn_core.model.conv", "nn_core.model.losses", "nn_core.model.optimizers", "nn_core.model.network")
 
 
 def imported_by(module: str, graph: dict[str, set[str]]) -> set[str]:
@@ -159,5 +159,5 @@ def test_the_model_never_imports_the_speed_layer(module):
 
 
 def test_optimizers_see_parameters_never_layers():
-    assert not imported_by("nn_core.optimizers", import_graph()) & {"nn_core.layers", "nn_core.conv",
-                                                                     "nn_core.network"}
+    assert not imported_by("nn_core.model.optimizers", import_graph()) & {"nn_core.model.layers", "nn_core.model.conv",
+                                                                     "nn_core.model.network"}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from nn_core.config import NetworkConfig
-from nn_core.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
-from nn_core.losses import softmax, softmax_cross_entropy, softmax_mse
-from nn_core.network import Network
+from nn_core.model.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from nn_core.model.losses import softmax, softmax_cross_entropy, softmax_mse
+from nn_core.model.network import Network
 from tests.gradients import numerical_gradient
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from nn_core.config import NetworkConfig
-from nn_core.network import Network
+from nn_core.model.network import Network
 
 from dashboard import charts
 from dashboard.arrays import png_data_url

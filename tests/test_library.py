@@ -9,8 +9,8 @@ import pytest
 
 from nn_core.config import NetworkConfig
 from nn_core.errors import NetworkFileError
-from nn_core.network import Network
-from nn_core.network_file import Metadata, load_network, network_to_bytes, save_network
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata, load_network, network_to_bytes, save_network
 
 from dashboard.library import Library, LibraryError
 

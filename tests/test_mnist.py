@@ -1,4 +1,4 @@
-"""Tests of nn_core.mnist: IDX reading, the dataset, finding, downloading, loading."""
+"""Tests of nn_core.storage.mnist: IDX reading, the dataset, finding, downloading, loading."""
 from __future__ import annotations
 
 import functools
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nn_core import mnist
+from nn_core.storage import mnist
 from nn_core.errors import ConfigError, DataError, DownloadError, ShapeError
-from nn_core.mnist import (FILES, TEST_IMAGES, TRAIN_IMAGES, TRAIN_LABELS, MnistData, download_mnist,
+from nn_core.storage.mnist import (FILES, TEST_IMAGES, TRAIN_IMAGES, TRAIN_LABELS, MnistData, download_mnist,
                            find_mnist_dir, load_mnist, read_idx)
 from tests.idx_fixtures import MirrorServer, fake_mnist_contents, idx_bytes, specs_for, write_files
 

@@ -7,9 +7,9 @@ import pytest
 
 from nn_core.config import ConvSpec, DenseSpec, NetworkConfig, PoolSpec, TrainConfig
 from nn_core.errors import ConfigError, ShapeError
-from nn_core.layers import Dense, Dropout, ReLU, Tanh
-from nn_core.losses import softmax_cross_entropy
-from nn_core.network import Network, as_input_batch
+from nn_core.model.layers import Dense, Dropout, ReLU, Tanh
+from nn_core.model.losses import softmax_cross_entropy
+from nn_core.model.network import Network, as_input_batch
 from nn_core.speed.passes import FastPasses, pass_slices, train_passes
 
 
@@ -190,7 +190,7 @@ def test_invalid_cnn_specs_are_explained(layers, message):
 
 def test_cnn_gradients_through_the_whole_network(rng):
     from tests.gradients import numerical_gradient
-    from nn_core.losses import softmax_cross_entropy
+    from nn_core.model.losses import softmax_cross_entropy
 
     network = Network(NetworkConfig(layers=tuple(CNN_SPEC), activation="tanh", seed=2)).astype(np.float64)
     x = rng.random((2, 784))

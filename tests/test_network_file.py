@@ -13,8 +13,8 @@ import pytest
 
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.errors import NetworkFileError
-from nn_core.network import Network
-from nn_core.network_file import (MAX_FILE_BYTES, METADATA_ENTRY, Metadata, list_networks,
+from nn_core.model.network import Network
+from nn_core.storage.network_file import (MAX_FILE_BYTES, METADATA_ENTRY, Metadata, list_networks,
                                   load_network, network_path, network_to_bytes, sanitize_name,
                                   save_network)
 

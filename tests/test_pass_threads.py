@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from nn_core import blas
+from nn_core.model import blas
 from nn_core.config import NetworkConfig, TrainConfig
-from nn_core.network import Network
+from nn_core.model.network import Network
 from nn_core.speed import passes
 from nn_core.speed.passes import FastPasses
 from nn_core.speed.threads import set_pass_threads, split_passes
-from nn_core.trainer import Trainer
+from nn_core.training.trainer import Trainer
 from tests.small_runs import (SMALL_CNN, SMALL_CNN_BATCHNORM, assert_trained_alike, small_trainer,
                                 toy_digits)
 

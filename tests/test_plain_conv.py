@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nn_core.conv import Conv2D
-from nn_core.plain_conv import PlainConv2D
+from nn_core.model.conv import Conv2D
+from nn_core.model.plain_conv import PlainConv2D
 from tests.gradients import numerical_gradient
 
 

@@ -93,7 +93,7 @@ def mnist_digits() -> np.ndarray:
     directory = os.environ.get("MNIST_DIR")
     if not directory or not (Path(directory) / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("set MNIST_DIR to the folder holding the MNIST IDX .gz files")
-    from nn_core.mnist import read_idx
+    from nn_core.storage.mnist import read_idx
 
     return np.asarray(read_idx(Path(directory) / "t10k-images-idx3-ubyte.gz")[:300])
 

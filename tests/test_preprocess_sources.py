@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from nn_core.errors import ConfigError
-from nn_core.network_file import load_network
+from nn_core.storage.network_file import load_network
 from nn_core.preprocess import pipeline, preprocess, preprocess_file
 
 from tests.drawings import draw, mean_abs_diff, photo_on_desk

@@ -12,9 +12,9 @@ import pytest
 
 from nn_core.config import NetworkConfig, TrainConfig
 from nn_core.errors import NetworkFileError, ShapeError
-from nn_core.network import Network
-from nn_core.network_file import Metadata, load_checkpoint, load_network, network_to_bytes
-from nn_core.trainer import History, Trainer
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata, load_checkpoint, load_network, network_to_bytes
+from nn_core.training.trainer import History, Trainer
 from tests.small_runs import toy_digits
 
 SMALL_MLP = NetworkConfig(layers=(784, 16, 10), seed=5)

@@ -11,13 +11,13 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from nn_core.config import NetworkConfig
-from nn_core.conv import Conv2D
-from nn_core.network import Network
+from nn_core.model.conv import Conv2D
+from nn_core.model.network import Network
 from nn_core.speed import fast_enabled
 from nn_core.speed import passes
 from nn_core.speed.passes import FastPasses, pools_first, predict_proba
 from nn_core.speed.threads import set_pass_threads
-from nn_core.trainer import PlainPasses, Trainer
+from nn_core.training.trainer import PlainPasses, Trainer
 from tests.small_runs import SMALL_CNN, small_trainer
 
 CNN_SPEC = [{"conv": 4, "kernel": 3}, {"pool": 2}, {"conv": 6, "kernel": 3, "padding": "valid",

@@ -10,10 +10,10 @@ import pytest
 from nn_core.speed import passes as passes_module
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.errors import ShapeError
-from nn_core.network import Network
-from nn_core.optimizers import SGD, Adam, Momentum, make_optimizer
+from nn_core.model.network import Network
+from nn_core.model.optimizers import SGD, Adam, Momentum, make_optimizer
 from nn_core.speed.passes import FastPasses
-from nn_core.trainer import History, Trainer
+from nn_core.training.trainer import History, Trainer
 from tests.small_runs import SMALL_CNN, SMALL_CNN_BATCHNORM, assert_trained_alike, small_trainer, toy_digits
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from nn_core.config import NetworkConfig, TrainConfig
-from nn_core.network import Network
+from nn_core.model.network import Network
 
 from dashboard import trainer_pool
 from dashboard.architecture import cnn_layers

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from nn_core.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
-from nn_core.mnist import MnistData
-from nn_core.network import Network
+from nn_core.training.metrics import confusion_matrix, most_confused_pairs, per_class_accuracy
+from nn_core.storage.mnist import MnistData
+from nn_core.model.network import Network
 from nn_core.preprocess import PreprocessResult
 
 from dashboard import services, state

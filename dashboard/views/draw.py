@@ -12,7 +12,7 @@ import streamlit as st
 
 from nn_core.config import NetworkConfig
 from nn_core.errors import ImageError, NetworkFileError
-from nn_core.network import Network
+from nn_core.model.network import Network
 from nn_core.preprocess import load_image
 
 from dashboard import services, state

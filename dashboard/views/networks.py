@@ -9,7 +9,7 @@ import streamlit as st
 
 from nn_core.config import ACTIVATIONS, PRESETS, NetworkConfig
 from nn_core.errors import ConfigError, NetworkFileError
-from nn_core.network_file import MAX_FILE_BYTES
+from nn_core.storage.network_file import MAX_FILE_BYTES
 
 from dashboard import services, state
 from dashboard.services import ActiveNetwork, SavedNetwork

@@ -20,8 +20,8 @@ import streamlit as st
 
 from nn_core.config import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, NetworkConfig, TrainConfig
 from nn_core.errors import ConfigError
-from nn_core.network_file import Metadata
-from nn_core.training_state import TrainingState
+from nn_core.storage.network_file import Metadata
+from nn_core.training.training_state import TrainingState
 
 from dashboard import architecture, services, state
 from dashboard.arrays import png_data_url

@@ -3,7 +3,7 @@
 A conv network's training batch runs in several cache-sized passes spread over
 threads (``passes``, ``threads``), a conv layer followed by a pool hands it its
 output in the pool's own layout, and BLAS's thread pool is sized around them
-(``nn_core.blas``). Nothing in the model imports this package; the trainer
+(``nn_core.model.blas``). Nothing in the model imports this package; the trainer
 chooses it unless ``NN_CORE_FAST=0`` is set, which trains with one plain pass
 per batch to the same results.
 """

@@ -17,19 +17,19 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..blas import axpy, single_threaded_blas
+from ..model.blas import axpy, single_threaded_blas
 from ..config import ConvSpec, NetworkConfig
-from ..conv import BatchNorm, Conv2D, MaxPool2D
-from ..layers import ACTIVATION_LAYERS
-from ..losses import softmax
-from ..network import Network, as_input_batch
+from ..model.conv import BatchNorm, Conv2D, MaxPool2D
+from ..model.layers import ACTIVATION_LAYERS
+from ..model.losses import softmax
+from ..model.network import Network, as_input_batch
 from . import fast_enabled
 from .threads import map_passes, pass_threads, run_groups, split_passes
 
 ACTIVATION_TYPES = tuple(ACTIVATION_LAYERS.values())
 
 LossFunction = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
-"""(logits, labels) → (mean loss, its gradient w.r.t. the logits), as in nn_core.losses."""
+"""(logits, labels) → (mean loss, its gradient w.r.t. the logits), as in nn_core.model.losses."""
 
 PASS_PATCH_BYTES = 12 * 2**20
 """A conv network takes many images in passes of as many images as keep every

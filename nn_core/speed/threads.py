@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cache
 from typing import Callable, TypeVar
 
-from ..blas import blas_threads, single_threaded_blas
+from ..model.blas import blas_threads, single_threaded_blas
 
 _configured_threads: int | None = None
 Result = TypeVar("Result")

@@ -16,8 +16,8 @@ from PIL import Image
 
 from dashboard.widgets import FRAME_GREY
 from nn_core.config import NetworkConfig
-from nn_core.network import Network
-from nn_core.network_file import Metadata, load_network, network_to_bytes
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata, load_network, network_to_bytes
 from tests.browser.harness import (draw, ellipse, go_to, metric_number, open_page, prediction, screenshot,
                                    top_bar, vertical_stroke, wait_until_idle)
 

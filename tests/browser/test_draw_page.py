@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from nn_core.config import NetworkConfig
-from nn_core.network import Network
-from nn_core.network_file import Metadata, network_to_bytes
+from nn_core.model.network import Network
+from nn_core.storage.network_file import Metadata, network_to_bytes
 from tests.browser.harness import (CANVAS, METRIC_VALUE, draw, ellipse, go_to, open_page, prediction, screenshot,
                                    top_bar, vertical_stroke, wait_until_idle)
 

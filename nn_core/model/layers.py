@@ -16,8 +16,8 @@ import copy
 import numpy as np
 
 from .blas import gemm_tn
-from .config import WEIGHT_INITS
-from .errors import ConfigError
+from ..config import WEIGHT_INITS
+from ..errors import ConfigError
 
 
 def parameter_name(layer_index: int, key: str) -> str:

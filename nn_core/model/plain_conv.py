@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .config import PADDINGS
-from .errors import ConfigError
+from ..config import PADDINGS
+from ..errors import ConfigError
 from .layers import Layer, initial_weights, store_gradient
 
 

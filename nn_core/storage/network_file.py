@@ -24,11 +24,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .config import NetworkConfig, TrainConfig
-from .errors import ConfigError, NetworkFileError, ShapeError
-from .network import Network
-from .optimizers import make_optimizer
-from .training_state import TrainingState, n_training_images, optimizer_array_names
+from ..config import NetworkConfig, TrainConfig
+from ..errors import ConfigError, NetworkFileError, ShapeError
+from ..model.network import Network
+from ..model.optimizers import make_optimizer
+from ..training.training_state import TrainingState, n_training_images, optimizer_array_names
 
 # 1: MLPs only. 2: adds conv/pool/batch-norm layer specs and batch-norm buffers.
 # 3: adds the state of the training run (optimizer, position, generators) to resume it.

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MAX_TRAINING_IMAGES = 2_000_000  # far above MNIST plus any extra data; bounds what a file may ask for
 MAX_COUNT = 10**12

@@ -26,7 +26,7 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from .errors import ConfigError, DataError, DownloadError, ShapeError
+from ..errors import ConfigError, DataError, DownloadError, ShapeError
 
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_UINT8 = 0x08

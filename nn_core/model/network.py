@@ -11,8 +11,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .config import INPUT_SIZE, N_CLASSES, ConvSpec, NetworkConfig, PoolSpec
-from .errors import ShapeError
+from ..config import INPUT_SIZE, N_CLASSES, ConvSpec, NetworkConfig, PoolSpec
+from ..errors import ShapeError
 from .conv import BatchNorm, Conv2D, Flatten, MaxPool2D
 from .layers import ACTIVATION_LAYERS, Dense, Dropout, Layer, ToImage, parameter_name
 from .losses import softmax

@@ -14,8 +14,8 @@ from typing import Iterable
 import numpy as np
 
 from .blas import axpby, axpy
-from .config import TrainConfig
-from .errors import ConfigError
+from ..config import TrainConfig
+from ..errors import ConfigError
 
 Parameters = Iterable[tuple[str, np.ndarray, np.ndarray]]
 

@@ -16,13 +16,13 @@ from typing import Any, Callable, ContextManager
 import numpy as np
 
 from .augment import AugmentConfig, augment_batch
-from .config import TrainConfig
-from .errors import ShapeError
-from .losses import LOSSES
-from .network import Network, as_input_batch
-from .optimizers import make_optimizer
-from .speed import fast_enabled
-from .speed.passes import FastPasses, LossFunction
+from ..config import TrainConfig
+from ..errors import ShapeError
+from ..model.losses import LOSSES
+from ..model.network import Network, as_input_batch
+from ..model.optimizers import make_optimizer
+from ..speed import fast_enabled
+from ..speed.passes import FastPasses, LossFunction
 from .training_state import TrainingState
 
 _INV_255 = np.float32(1 / 255)

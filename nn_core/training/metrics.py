@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import N_CLASSES
+from ..config import N_CLASSES
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

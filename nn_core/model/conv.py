@@ -21,9 +21,9 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .errors import ConfigError, ShapeError
+from ..errors import ConfigError, ShapeError
 from .blas import gemm_tn
-from .config import PADDINGS
+from ..config import PADDINGS
 from .layers import Layer, column_sums, initial_weights, store_gradient
 
 MAX_COLS_BYTES = 64 * 2**20
