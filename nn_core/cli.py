@@ -149,6 +149,8 @@ def load_extra_data(path: str) -> tuple[np.ndarray, np.ndarray]:
 RUN_SETTINGS = ("--layers", "--activation", "--dropout", "--optimizer", "--learning-rate", "--lr",
                 "--momentum", "--nesterov", "--beta1", "--beta2", "--batch-size", "--weight-decay",
                 "--lr-schedule", "--loss", "--augment", "--elastic", "--seed")
+# Options that set a network's shape; a run started from a file's weights takes them from the file.
+NETWORK_SETTINGS = ("--layers", "--activation", "--dropout")
 
 
 def _given(argv: Sequence[str], options: Sequence[str]) -> list[str]:
@@ -184,9 +186,24 @@ def _output_path(args: argparse.Namespace) -> Path:
     return out
 
 
+def _initial_network(args: argparse.Namespace) -> Network:
+    """A new network, or with --init-from the weights and shape of a saved one (to fine-tune it)."""
+    if not args.init_from:
+        return Network(NetworkConfig(layers=parse_layers(args.layers), activation=args.activation,
+                                     dropout=args.dropout, seed=args.seed))
+    given = _given(args.argv, NETWORK_SETTINGS)
+    if given:
+        raise NNCoreError(f"--init-from takes the network's shape from {args.init_from}; drop {', '.join(given)}")
+    network, _ = load_network(args.init_from)
+    return network
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     out = _output_path(args)
     log = sys.stderr if args.json else sys.stdout
+    if args.resume and args.init_from:
+        raise NNCoreError("--init-from starts a new run from a file's weights; --resume continues one: "
+                          "pass only one of them")
     if args.resume:
         given = _given(args.argv, RUN_SETTINGS)
         if given:
@@ -199,8 +216,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         saved_config = TrainConfig.from_dict(previous.train_config)
         train_config = replace(saved_config, epochs=state.epochs_done + args.epochs)
     else:
-        network = Network(NetworkConfig(layers=parse_layers(args.layers), activation=args.activation,
-                                        dropout=args.dropout, seed=args.seed))
+        network = _initial_network(args)
         train_config = _train_config(args)
     images, labels, eval_images, eval_labels, data = _training_data(args)
     if args.resume:
@@ -387,6 +403,9 @@ def add_train_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--resume", metavar="FILE",
                      help="continue the run saved in FILE exactly where it stopped, with its settings, "
                           "for --epochs more (the same data options as that run)")
+    sub.add_argument("--init-from", metavar="FILE",
+                     help="start from the weights (and shape) of the network saved in FILE, with a "
+                          "fresh optimizer and these training options, e.g. to fine-tune it")
     sub.add_argument("--name", help="name stored in the file (default: the file's stem)")
     sub.add_argument("--out", help="where to save, e.g. saved_networks/mine.npz; a missing folder is "
                                    "created (default with --resume: FILE itself)")

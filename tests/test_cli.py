@@ -212,6 +212,27 @@ def test_two_epochs_equal_one_then_one_more_resumed(mnist, tmp_path, optimizer):
     assert "&& python -m nn_core train --resume" in info
 
 
+def test_init_from_fine_tunes_a_saved_network_from_its_weights(mnist, tiny_network, tmp_path):
+    start, _ = load_network(tiny_network)
+    out = tmp_path / "tuned.npz"
+    cli("train", "--init-from", str(tiny_network), "--optimizer", "sgd", "--lr", "1e-6",
+        "--batch-size", "1000", "--epochs", "1", "--out", str(out))
+    tuned, metadata = load_network(out)
+    assert tuned.config.layers == start.config.layers
+    for (name, before), after in zip(start.state_dict().items(), tuned.state_dict().values()):
+        assert not np.array_equal(before, after), name
+        assert np.allclose(before, after, atol=1e-3), name
+    assert f"--init-from {tiny_network}" in metadata.command
+
+
+def test_init_from_refuses_a_new_shape_and_resume(tiny_network, tmp_path):
+    out = str(tmp_path / "x.npz")
+    assert_clean_failure(cli("train", "--init-from", str(tiny_network), "--layers", "cnn", "--out", out,
+                             check=False), "drop --layers")
+    assert_clean_failure(cli("train", "--init-from", str(tiny_network), "--resume", str(tiny_network),
+                             "--out", out, check=False), "pass only one of them")
+
+
 def test_resume_refuses_files_without_a_run_and_new_settings(tiny_network, tmp_path):
     assert_clean_failure(cli("train", "--resume", str(tiny_network), "--epochs", "1", check=False),
                          "holds no training state to resume")
