@@ -186,16 +186,17 @@ def _output_path(args: argparse.Namespace) -> Path:
     return out
 
 
-def _initial_network(args: argparse.Namespace) -> Network:
-    """A new network, or with --init-from the weights and shape of a saved one (to fine-tune it)."""
+def _initial_network(args: argparse.Namespace) -> tuple[Network, str]:
+    """A new network, or with --init-from the weights and shape of a saved one (to fine-tune it),
+    and the command that made those weights ("" for a new network)."""
     if not args.init_from:
         return Network(NetworkConfig(layers=parse_layers(args.layers), activation=args.activation,
-                                     dropout=args.dropout, seed=args.seed))
+                                     dropout=args.dropout, seed=args.seed)), ""
     given = _given(args.argv, NETWORK_SETTINGS)
     if given:
         raise NNCoreError(f"--init-from takes the network's shape from {args.init_from}; drop {', '.join(given)}")
-    network, _ = load_network(args.init_from)
-    return network
+    network, source = load_network(args.init_from)
+    return network, source.command or ""
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -215,8 +216,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                               f"version, or not by a training run); train a new network instead")
         saved_config = TrainConfig.from_dict(previous.train_config)
         train_config = replace(saved_config, epochs=state.epochs_done + args.epochs)
+        earlier_command = previous.command or ""
     else:
-        network = _initial_network(args)
+        network, earlier_command = _initial_network(args)
         train_config = _train_config(args)
     images, labels, eval_images, eval_labels, data = _training_data(args)
     if args.resume:
@@ -234,8 +236,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     seconds = trainer.elapsed - seconds_before
     samples_per_second = (trainer.epochs_done - epochs_before) * len(images) / seconds
     command = "python -m nn_core " + shlex.join(args.argv)
-    if args.resume and previous.command and len(previous.command) + len(command) < 1990:
-        command = f"{previous.command} && {command}"
+    # The commands that made the starting weights come first, so the file says how to remake it.
+    if earlier_command and len(earlier_command) + len(command) < 1990:
+        command = f"{earlier_command} && {command}"
     name = args.name or (previous.name if args.resume else out.stem)
     metadata = Metadata.new(name, test_accuracy=test_accuracy, train_config=train_config.to_dict(),
                             history=trainer.history.to_dict(), command=command,
