@@ -149,6 +149,8 @@ def load_extra_data(path: str) -> tuple[np.ndarray, np.ndarray]:
 RUN_SETTINGS = ("--layers", "--activation", "--dropout", "--optimizer", "--learning-rate", "--lr",
                 "--momentum", "--nesterov", "--beta1", "--beta2", "--batch-size", "--weight-decay",
                 "--lr-schedule", "--loss", "--augment", "--elastic", "--seed")
+# Options that set a network's shape; a run started from a file's weights takes them from the file.
+NETWORK_SETTINGS = ("--layers", "--activation", "--dropout")
 
 
 def _given(argv: Sequence[str], options: Sequence[str]) -> list[str]:
@@ -184,9 +186,25 @@ def _output_path(args: argparse.Namespace) -> Path:
     return out
 
 
+def _initial_network(args: argparse.Namespace) -> tuple[Network, str]:
+    """A new network, or with --init-from the weights and shape of a saved one (to fine-tune it),
+    and the command that made those weights ("" for a new network)."""
+    if not args.init_from:
+        return Network(NetworkConfig(layers=parse_layers(args.layers), activation=args.activation,
+                                     dropout=args.dropout, seed=args.seed)), ""
+    given = _given(args.argv, NETWORK_SETTINGS)
+    if given:
+        raise NNCoreError(f"--init-from takes the network's shape from {args.init_from}; drop {', '.join(given)}")
+    network, source = load_network(args.init_from)
+    return network, source.command or ""
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     out = _output_path(args)
     log = sys.stderr if args.json else sys.stdout
+    if args.resume and args.init_from:
+        raise NNCoreError("--init-from starts a new run from a file's weights; --resume continues one: "
+                          "pass only one of them")
     if args.resume:
         given = _given(args.argv, RUN_SETTINGS)
         if given:
@@ -198,9 +216,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                               f"version, or not by a training run); train a new network instead")
         saved_config = TrainConfig.from_dict(previous.train_config)
         train_config = replace(saved_config, epochs=state.epochs_done + args.epochs)
+        earlier_command = previous.command or ""
     else:
-        network = Network(NetworkConfig(layers=parse_layers(args.layers), activation=args.activation,
-                                        dropout=args.dropout, seed=args.seed))
+        network, earlier_command = _initial_network(args)
         train_config = _train_config(args)
     images, labels, eval_images, eval_labels, data = _training_data(args)
     if args.resume:
@@ -218,8 +236,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     seconds = trainer.elapsed - seconds_before
     samples_per_second = (trainer.epochs_done - epochs_before) * len(images) / seconds
     command = "python -m nn_core " + shlex.join(args.argv)
-    if args.resume and previous.command and len(previous.command) + len(command) < 1990:
-        command = f"{previous.command} && {command}"
+    # The commands that made the starting weights come first, so the file says how to remake it.
+    if earlier_command and len(earlier_command) + len(command) < 1990:
+        command = f"{earlier_command} && {command}"
     name = args.name or (previous.name if args.resume else out.stem)
     metadata = Metadata.new(name, test_accuracy=test_accuracy, train_config=train_config.to_dict(),
                             history=trainer.history.to_dict(), command=command,
@@ -387,6 +406,9 @@ def add_train_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--resume", metavar="FILE",
                      help="continue the run saved in FILE exactly where it stopped, with its settings, "
                           "for --epochs more (the same data options as that run)")
+    sub.add_argument("--init-from", metavar="FILE",
+                     help="start from the weights (and shape) of the network saved in FILE, with a "
+                          "fresh optimizer and these training options, e.g. to fine-tune it")
     sub.add_argument("--name", help="name stored in the file (default: the file's stem)")
     sub.add_argument("--out", help="where to save, e.g. saved_networks/mine.npz; a missing folder is "
                                    "created (default with --resume: FILE itself)")

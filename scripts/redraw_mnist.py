@@ -12,6 +12,9 @@ the network also learns from digits that look like drawings. With several
 random: a path traced at 28×28 is the jagged one a cruder tracer (or a shaky hand)
 draws. Mixing them traded accuracy on the smooth traces for a little on the jagged
 ones in the networks tried so far, so the bundled network is trained on 4× alone.
+``--pressure`` swells and thins each stroke along its length, ``--end-reach`` lets
+stroke ends overshoot or curl into hooks and ``--brush`` widens the range of brushes:
+more varied hands than the one uniform brush.
 Only training digits are used; the benchmarks draw from the test set.
 """
 
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from nn_core.storage.mnist import load_mnist
-from nn_core.synthetic.drawn_digits import UPSAMPLE
+from nn_core.synthetic.drawn_digits import BRUSH_RANGE, UPSAMPLE, PenStyle
 from nn_core.synthetic.redraw import redraw_training_digits
 
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -37,16 +40,28 @@ def main() -> None:
     parser.add_argument("--out", default=str(CHECKOUT / "data" / "redrawn-train.npz"))
     parser.add_argument("--skeleton-upsample", type=int, nargs="+", default=[UPSAMPLE],
                         help="resolutions (× 28) at which paths are thinned, one picked per drawing")
+    parser.add_argument("--brush", type=int, nargs=2, default=list(BRUSH_RANGE), metavar=("MIN", "MAX"),
+                        help="brush diameters in canvas pixels (280 wide), inclusive")
+    parser.add_argument("--pressure", type=float, default=0.0,
+                        help="largest relative swing of the brush width along the strokes; each "
+                             "drawing gets a random share of it (0: uniform strokes)")
+    parser.add_argument("--end-reach", type=float, default=0.0,
+                        help="longest overshoot or hook past a stroke end, in MNIST pixels (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, data/mnist)")
     args = parser.parse_args()
     if min(args.skeleton_upsample) < 1:
         parser.error(f"--skeleton-upsample values must be at least 1; got {args.skeleton_upsample}")
+    if not 1 <= args.brush[0] <= args.brush[1]:
+        parser.error(f"--brush needs 1 ≤ MIN ≤ MAX; got {args.brush}")
+    if not 0 <= args.pressure < 1 or args.end_reach < 0:
+        parser.error("--pressure must lie in [0, 1) and --end-reach must not be negative")
     data = load_mnist(args.data_dir, default_dir=CHECKOUT / "data" / "mnist")
     images, labels = redraw_training_digits(data.train_images, data.train_labels, args.n,
                                             args.copies, args.seed, args.workers,
-                                            tuple(args.skeleton_upsample))
+                                            tuple(args.skeleton_upsample),
+                                            PenStyle(args.pressure, args.end_reach), tuple(args.brush))
     np.savez_compressed(args.out, images=images, labels=labels)
     print(f"wrote {len(images):,} re-drawn training digits to {args.out}")
 

@@ -177,8 +177,8 @@ def test_out_into_a_missing_folder_creates_it_and_says_so(mnist, tmp_path):
 
 def test_info_prints_numbers_for_people(tiny_network, tmp_path):
     bundled = cli("info", str(REPO_ROOT / "saved_networks" / "default.npz")).stdout
-    assert "parameters: 454,922" in bundled and "test_accuracy: 99.55%" in bundled
-    assert "resumable: no" in bundled
+    assert "parameters: 454,922" in bundled and "test_accuracy: 99.59%" in bundled
+    assert "resumable: yes" in bundled
     assert "test_accuracy: not measured" in cli("info", str(tiny_network)).stdout
     assert json.loads(cli("info", str(tiny_network), "--json").stdout)["parameters"] == 6370
 
@@ -210,6 +210,32 @@ def test_two_epochs_equal_one_then_one_more_resumed(mnist, tmp_path, optimizer):
     info = cli("info", str(tmp_path / "resumed.npz")).stdout
     assert "resumable: yes" in info and "after 2 epochs (240 batches)" in info
     assert "&& python -m nn_core train --resume" in info
+
+
+def test_init_from_fine_tunes_a_saved_network_from_its_weights(mnist, tiny_network, tmp_path):
+    start, _ = load_network(tiny_network)
+    out = tmp_path / "tuned.npz"
+    cli("train", "--init-from", str(tiny_network), "--optimizer", "sgd", "--lr", "1e-6",
+        "--batch-size", "1000", "--epochs", "1", "--out", str(out))
+    tuned, metadata = load_network(out)
+    assert tuned.config.layers == start.config.layers
+    for (name, before), after in zip(start.state_dict().items(), tuned.state_dict().values()):
+        assert not np.array_equal(before, after), name
+        assert np.allclose(before, after, atol=1e-3), name
+    assert f"--init-from {tiny_network}" in metadata.command
+    again = tmp_path / "again.npz"
+    cli("train", "--init-from", str(out), "--optimizer", "sgd", "--lr", "1e-6", "--batch-size", "1000",
+        "--epochs", "1", "--out", str(again))
+    assert load_network(again)[1].command == f"{metadata.command} && python -m nn_core train --init-from {out} " \
+        f"--optimizer sgd --lr 1e-6 --batch-size 1000 --epochs 1 --out {again}"
+
+
+def test_init_from_refuses_a_new_shape_and_resume(tiny_network, tmp_path):
+    out = str(tmp_path / "x.npz")
+    assert_clean_failure(cli("train", "--init-from", str(tiny_network), "--layers", "cnn", "--out", out,
+                             check=False), "drop --layers")
+    assert_clean_failure(cli("train", "--init-from", str(tiny_network), "--resume", str(tiny_network),
+                             "--out", out, check=False), "pass only one of them")
 
 
 def test_resume_refuses_files_without_a_run_and_new_settings(tiny_network, tmp_path):

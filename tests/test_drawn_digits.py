@@ -358,3 +358,18 @@ def test_a_page_photographed_at_a_slant_has_its_lines_fanning_out():
     assert np.array_equal(line_marks((600, 600), 60, 0, offset=30, spread=0), parallel)
     # Halfway across, the lines cross where parallel ones would.
     assert line_rows(fanned, 300) == pytest.approx(line_rows(parallel, 300), abs=1)
+
+
+def test_pen_pressure_and_stroke_ends_vary_the_drawing_of_the_same_digit(mnist_test):
+    images, _ = mnist_test
+    one = images[np.argmax([bounding_box(image > 0)[0] for image in images[:50]])]
+    uniform, _ = draw_digit(one, brush=16, rng=np.random.default_rng(0))
+    as_before, _ = draw_digit(one, brush=16, rng=np.random.default_rng(0), pen=drawn_digits.PenStyle())
+    np.testing.assert_array_equal(as_before, uniform)  # a uniform pen draws the plain brush's strokes
+    signature = shape_signature(one)
+    for pen in (drawn_digits.PenStyle(pressure=0.6), drawn_digits.PenStyle(end_reach=2.0)):
+        varied, height = draw_digit(one, brush=16, rng=np.random.default_rng(0), pen=pen)
+        assert not np.array_equal(varied, uniform)
+        assert 0 < height <= 1 and varied.max() == 1.0
+        drawing = shape_signature(np.round(varied * 255).astype(np.uint8))
+        assert np.corrcoef(drawing, signature)[0, 1] > 0.8  # still the same digit

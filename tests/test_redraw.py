@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nn_core.preprocess import preprocess
+from nn_core.synthetic.drawn_digits import PenStyle
 from nn_core.synthetic.redraw import redraw, redraw_training_digits
 
 
@@ -43,3 +44,16 @@ def test_a_mix_of_tracers_is_reproducible_and_one_tracer_draws_as_before(mnist):
     jagged = redraw(originals, seed=5, upsamples=(1,))
     difference = np.abs(jagged.astype(int) - originals.astype(int)).mean(axis=1) / 255
     assert (difference < 0.3).all()
+
+
+def test_a_varied_pen_changes_the_drawings_and_a_uniform_one_draws_as_before(mnist):
+    originals = mnist.train_images[:12]
+    plain = redraw(originals, seed=5)
+    np.testing.assert_array_equal(redraw(originals, seed=5, pen=PenStyle()), plain)
+    varied = redraw(originals, seed=5, pen=PenStyle(pressure=0.6, end_reach=2.0), brushes=(6, 30))
+    np.testing.assert_array_equal(redraw(originals, seed=5, pen=PenStyle(0.6, 2.0), brushes=(6, 30)),
+                                  varied)  # reproducible
+    assert (varied.max(axis=1) > 200).all()
+    assert (np.abs(varied.astype(int) - plain.astype(int)).mean(axis=1) > 1).all()
+    difference = np.abs(varied.astype(int) - originals.astype(int)).mean(axis=1) / 255
+    assert (difference < 0.3).all()  # still the same digits

@@ -43,6 +43,26 @@ FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 GLYPH_SIZE = 200  # font size at which printed glyphs are rendered once, then resized
 
 
+@dataclass(frozen=True)
+class PenStyle:
+    """How a hand varies its strokes beyond a uniform round brush (training data only).
+
+    pressure: the largest relative change of the brush width along the strokes, a smooth
+        swell and thinning as the pressure changes (0: uniform width).
+    end_reach: the longest, in MNIST pixels, that a stroke end runs past the traced path,
+        straight (overshoot) or curling (hook); each end reaches a random length up to it.
+    """
+
+    pressure: float = 0.0
+    end_reach: float = 0.0
+
+
+UNIFORM_PEN = PenStyle()
+WAVES = 3  # plane waves summed into the pressure field: smooth along a stroke, varied across digits
+WAVELENGTH_RANGE = (0.5, 1.5)  # pressure wavelengths, in digit heights (28 MNIST pixels)
+HOOK_TURN = np.pi / 2  # the most a stroke end curls, in radians, over its reach
+
+
 @dataclass(frozen=True, eq=False)
 class DrawnCase:
     """One test image as a user would submit it.
@@ -122,25 +142,34 @@ def save_case_png(case: DrawnCase, path: Path) -> None:
 
 
 def draw_digit(
-    image28: np.ndarray, brush: int, rng: np.random.Generator, upsample: int = UPSAMPLE
+    image28: np.ndarray, brush: int, rng: np.random.Generator, upsample: int = UPSAMPLE,
+    pen: PenStyle = UNIFORM_PEN,
 ) -> tuple[np.ndarray, float]:
     """Retrace one 28x28 uint8 digit with a round brush at a random size and place.
 
-    The skeleton is found at ``upsample`` times MNIST's resolution. Returns the
-    (280, 280) float32 ink coverage in [0, 1] and the height fraction of its bounding box.
+    The skeleton is found at ``upsample`` times MNIST's resolution; ``pen`` varies the
+    brush width along the strokes and the stroke ends (a uniform pen draws nothing more
+    from ``rng``, so its drawings are those of the plain brush). Returns the (280, 280)
+    float32 ink coverage in [0, 1] and the height fraction of its bounding box.
     """
     if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or upsample < 1:
         raise ConfigError(f"upsample must be a positive integer; got {upsample!r}.")
     points, edges = _skeleton_graph(pen_path(image28, upsample))
+    if pen.end_reach > 0:
+        points, edges = _extend_stroke_ends(points, edges, pen.end_reach * upsample, rng)
+    widths = np.full(len(points), float(brush))
+    if pen.pressure > 0:
+        widths = np.maximum(brush * (1 + pen.pressure * _pressure_field(points, 28 * upsample, rng)), 2.0)
+    widest = float(np.ceil(widths.max()))
     top, left = points.min(axis=0)
     extent_y, extent_x = points.max(axis=0) - (top, left)
-    zoom = _random_zoom(extent_y, extent_x, brush, rng)
+    zoom = _random_zoom(extent_y, extent_x, widest, rng)
     # The ink spans the skeleton's extent times the zoom plus one brush diameter.
-    ink_h, ink_w = extent_y * zoom + brush, extent_x * zoom + brush
+    ink_h, ink_w = extent_y * zoom + widest, extent_x * zoom + widest
     # Draw in a tile just big enough for the ink, then drop the tile at a random place.
     tile_h, tile_w = int(np.ceil(ink_h)) + 1, int(np.ceil(ink_w)) + 1
-    canvas_points = (points - (top, left)) * zoom + brush / 2 + 0.5
-    tile = _render_strokes(canvas_points, edges, brush, (tile_h, tile_w))
+    canvas_points = (points - (top, left)) * zoom + widest / 2 + 0.5
+    tile = _render_strokes(canvas_points, edges, widths, (tile_h, tile_w))
     coverage = np.zeros((CANVAS, CANVAS), dtype=np.float32)
     y = int(rng.integers(0, CANVAS - tile_h + 1))
     x = int(rng.integers(0, CANVAS - tile_w + 1))
@@ -229,6 +258,47 @@ def _skeleton_graph(skeleton: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _smooth_path(np.stack([rows, cols], axis=1).astype(np.float64), edges), edges
 
 
+def _pressure_field(points: np.ndarray, digit_size: float, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random value in [-1, 1] at each point: a few plane waves of a digit's size,
+    so the pressure swells and eases along a stroke rather than flickering point to point."""
+    wavelengths = rng.uniform(*WAVELENGTH_RANGE, size=WAVES) * digit_size
+    angles = rng.uniform(0, 2 * np.pi, size=WAVES)
+    directions = np.stack([np.cos(angles), np.sin(angles)], axis=1) / wavelengths[:, None]
+    phases = rng.uniform(0, 2 * np.pi, size=WAVES)
+    amplitudes = rng.uniform(0.2, 1.0, size=WAVES)
+    waves = np.cos(2 * np.pi * points @ directions.T + phases) @ amplitudes
+    return waves / amplitudes.sum()
+
+
+def _extend_stroke_ends(points: np.ndarray, edges: np.ndarray, reach: float,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Continue each stroke end (a point with one neighbour) past the traced path by a
+    random length up to ``reach`` skeleton pixels, turning by a random angle up to
+    HOOK_TURN on the way: a straight overshoot, a hook, or (near 0) the end as traced."""
+    degree = np.bincount(edges.ravel(), minlength=len(points))
+    new_points, new_edges = [points], [edges]
+    count = len(points)
+    for end in np.flatnonzero(degree == 1):
+        # The stroke's heading: from the mean of the path just behind the end, out through the end.
+        near = np.linalg.norm(points - points[end], axis=1) <= max(reach, 3.0)
+        heading = points[end] - points[near].mean(axis=0)
+        if not heading.any():
+            continue
+        heading /= np.linalg.norm(heading)
+        length = rng.uniform(0, reach)
+        steps = max(1, int(np.ceil(length)))
+        turn = rng.uniform(-HOOK_TURN, HOOK_TURN) / steps
+        position, previous = points[end].copy(), end
+        for _ in range(steps):
+            cos, sin = np.cos(turn), np.sin(turn)
+            heading = np.array([cos * heading[0] - sin * heading[1], sin * heading[0] + cos * heading[1]])
+            position = position + heading * length / steps
+            new_points.append(position[None])
+            new_edges.append(np.array([[previous, count]]))
+            previous, count = count, count + 1
+    return np.concatenate(new_points), np.concatenate(new_edges)
+
+
 def _smooth_path(points: np.ndarray, edges: np.ndarray, rounds: int = 4) -> np.ndarray:
     """Move each skeleton point halfway to the mean of its neighbours, a few times.
 
@@ -250,9 +320,10 @@ def _smooth_path(points: np.ndarray, edges: np.ndarray, rounds: int = 4) -> np.n
 
 
 def _render_strokes(
-    points: np.ndarray, edges: np.ndarray, brush: int, shape: tuple[int, int]
+    points: np.ndarray, edges: np.ndarray, widths: np.ndarray, shape: tuple[int, int]
 ) -> np.ndarray:
-    """Draw a round brush along the graph into a float32 coverage tile of the given shape.
+    """Draw a round brush along the graph into a float32 coverage tile of the given shape,
+    ``widths[i]`` canvas pixels wide at point i.
 
     points are (row, col) canvas coordinates where (0, 0) is the corner of the tile.
     """
@@ -260,11 +331,11 @@ def _render_strokes(
     tile = Image.new("L", (shape[1] * scale, shape[0] * scale), 0)
     draw = ImageDraw.Draw(tile)
     xy = points[:, ::-1] * scale  # PIL wants (x, y)
-    radius = brush * scale / 2
-    for x, y in xy:  # round caps and joints
+    for (x, y), width in zip(xy, widths):  # round caps and joints
+        radius = width * scale / 2
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     for a, b in edges:
-        draw.line((*xy[a], *xy[b]), fill=255, width=brush * scale)
+        draw.line((*xy[a], *xy[b]), fill=255, width=round((widths[a] + widths[b]) * scale / 2))
     small = tile.reduce(scale)
     return np.asarray(small, dtype=np.float32) / 255
 

@@ -13,19 +13,23 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ..preprocess import preprocess
-from .drawn_digits import BRUSH_RANGE, UPSAMPLE, draw_digit
+from .drawn_digits import BRUSH_RANGE, UNIFORM_PEN, UPSAMPLE, PenStyle, draw_digit
 
 
-def redraw(images: np.ndarray, seed: int, upsamples: tuple[int, ...] = (UPSAMPLE,)) -> np.ndarray:
+def redraw(images: np.ndarray, seed: int, upsamples: tuple[int, ...] = (UPSAMPLE,),
+           pen: PenStyle = UNIFORM_PEN, brushes: tuple[int, int] = BRUSH_RANGE) -> np.ndarray:
     """(N, 784) uint8 training digits → (N, 784) uint8 re-drawn and preprocessed digits,
-    each one's path thinned at one of ``upsamples`` (× 28), picked at random."""
+    each one's path thinned at one of ``upsamples`` (× 28), picked at random, with a brush
+    width in ``brushes`` (inclusive) and a pressure swing up to ``pen.pressure``."""
     rng = np.random.default_rng(seed)
     out = np.zeros_like(images)
     for index, image in enumerate(images):
-        brush = int(rng.integers(BRUSH_RANGE[0], BRUSH_RANGE[1] + 1))
+        brush = int(rng.integers(brushes[0], brushes[1] + 1))
         # One choice draws nothing from rng, so a single tracer's drawings stay as they were.
         upsample = upsamples[0] if len(upsamples) == 1 else int(rng.choice(upsamples))
-        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng, upsample)
+        # From steady hands to heavy ones: each drawing gets its own share of the pressure swing.
+        style = pen if pen.pressure == 0 else PenStyle(rng.uniform(0, pen.pressure), pen.end_reach)
+        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng, upsample, style)
         result = preprocess(coverage)
         if not result.empty:
             out[index] = np.round(result.image.reshape(784) * 255).astype(np.uint8)
@@ -34,9 +38,10 @@ def redraw(images: np.ndarray, seed: int, upsamples: tuple[int, ...] = (UPSAMPLE
 
 def redraw_training_digits(images: np.ndarray, labels: np.ndarray, n: int, copies: int = 1,
                            seed: int = 0, workers: int = 2,
-                           upsamples: tuple[int, ...] = (UPSAMPLE,)) -> tuple[np.ndarray, np.ndarray]:
+                           upsamples: tuple[int, ...] = (UPSAMPLE,), pen: PenStyle = UNIFORM_PEN,
+                           brushes: tuple[int, int] = BRUSH_RANGE) -> tuple[np.ndarray, np.ndarray]:
     """Re-draw ``copies`` times each of n randomly picked digits, in ``workers`` processes,
-    each drawing's path thinned at one of ``upsamples``.
+    each drawing's path thinned at one of ``upsamples``, its pen as in ``redraw``.
 
     Returns (M, 28, 28) uint8 images and their (M,) labels; M ≤ n·copies because a
     digit whose re-drawing came out empty is dropped.
@@ -45,7 +50,8 @@ def redraw_training_digits(images: np.ndarray, labels: np.ndarray, n: int, copie
     chunks = np.array_split(picks, workers * 8)
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(redraw, [images[c] for c in chunks],
-                              [seed + 1 + i for i in range(len(chunks))], [upsamples] * len(chunks)))
+                              [seed + 1 + i for i in range(len(chunks))], [upsamples] * len(chunks),
+                               [pen] * len(chunks), [brushes] * len(chunks)))
     redrawn = np.concatenate(parts)
     keep = redrawn.any(axis=1)
     return redrawn[keep].reshape(-1, 28, 28), labels[picks][keep]
