@@ -10,10 +10,11 @@ import os
 
 import plotly.graph_objects as go
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
 from nn_core.storage.network_file import load_network
 from nn_core.preprocess import preprocess
+
+from dashboard.canvas import drawing_canvas
 
 
 @st.cache_resource
@@ -24,9 +25,7 @@ def network():
 st.title("Draw a digit")
 if st.button("Clear"):
     st.session_state.clears = st.session_state.get("clears", 0) + 1
-canvas = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000", width=280, height=280,
-                   drawing_mode="freedraw", return_image_data=True,
-                   key=f"canvas_{st.session_state.get('clears', 0)}")
+canvas = drawing_canvas(f"canvas_{st.session_state.get('clears', 0)}", {"objects": []}, stroke_width=22, size=280)
 if (canvas.json_data or {}).get("objects"):
     result = preprocess(canvas.image_data)
     if not result.empty:

@@ -1,43 +1,68 @@
-"""The drawing canvas: streamlit-drawable-canvas with one set of controls (the page's own).
+"""The drawing canvas: a small Streamlit component of our own (its script is canvas.js).
 
-Importing this module needs a running Streamlit server (the component's files
-are found through its package manifest at startup), so only pages import it.
+It sends the strokes and a PNG of the canvas the moment the pen lifts.
+streamlit-drawable-canvas 0.13, used before, waited 200 ms after every mouse-up
+before sending (a debounce fixed in its bundled script, with no option to
+change it) — most of what a student waited for a prediction — and shipped a
+400 KB script for a freehand brush. Its script with the wait taken out could
+only be sent inline, and Streamlit then resends those 400 KB with every new
+canvas (each Clear). This one is a few KB, sent inline.
+
+Importing this module registers the component, which needs Streamlit's
+component manager: only pages import it.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
-import streamlit_drawable_canvas
-from streamlit_drawable_canvas import CanvasResult, st_canvas
+from PIL import Image
 
-COMPONENT_NAME = "streamlit-drawable-canvas.streamlit_drawable_canvas"
+_SCRIPT = Path(__file__).with_name("canvas.js").read_text()
+_STYLE = """
+canvas { display: block; cursor: crosshair; touch-action: none; user-select: none; -webkit-user-select: none; }
+"""
+_digit_canvas = st.components.v2.component("digit_canvas", html="<canvas></canvas>", css=_STYLE, js=_SCRIPT,
+                                           isolate_styles=True)
 
 
-def _register_without_toolbar() -> None:
-    """Register the canvas component again with its hover toolbar hidden.
+@dataclass(frozen=True)
+class CanvasDrawing:
+    """What the canvas holds: ``json_data`` as ``{"objects": [stroke, …]}``, each stroke
+    ``{"width": px, "points": [[x, y], …]}`` in canvas pixels (what ``initial_drawing`` takes
+    back); ``image_url`` the PNG it last sent, None until a stroke or an Undo sends one."""
 
-    streamlit-drawable-canvas 0.13 shows a hover toolbar (undo, redo, reset, and an
-    edit toggle in which dragging moves strokes instead of drawing) and has no switch
-    to hide it short of disabling the canvas. The page has its own Undo and Clear.
-    The component's styles live in a shadow root the page's CSS cannot reach, so the
-    rule is added to the component's own CSS; its script stays the package's file.
-    Streamlit logs once, at startup, that the definition was replaced.
+    json_data: dict[str, Any]
+    image_url: str | None
+
+    @property
+    def image_data(self) -> np.ndarray | None:
+        """(size, size, 4) uint8 RGBA pixels, opaque; None before the canvas has sent any."""
+        if self.image_url is None:
+            return None
+        encoded = self.image_url.split(";base64,", 1)[1]
+        with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+            return np.asarray(image.convert("RGBA"))
+
+
+def drawing_canvas(key: str, initial_drawing: dict[str, Any], stroke_width: int, size: int) -> CanvasDrawing:
+    """A square freehand canvas, white ink on black, that sends its strokes and pixels on pen-up.
+
+    ``initial_drawing`` (``{"objects": [...]}``, any other keys only tell starts apart) is
+    what a new canvas shows; giving a mounted canvas a different one redraws it from that and
+    sends it back (Undo).
     """
-    build = Path(streamlit_drawable_canvas.__file__).parent / "frontend" / "build"
-    css = "\n".join(path.read_text() for path in sorted(build.glob("index-*.css")))
-    st.components.v2.component(COMPONENT_NAME, js="index-*.js",
-                               css=css + "\n.dc-toolbar { display: none !important; }\n",
-                               html='<div class="canvas-root"></div>', isolate_styles=True)
-
-
-_register_without_toolbar()
-
-
-def drawing_canvas(key: str, initial_drawing: dict[str, Any], stroke_width: int, size: int) -> CanvasResult:
-    """A square freehand canvas, white ink on black, that sends its strokes and pixels on mouse-up."""
-    return st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000", width=size,
-                     height=size, drawing_mode="freedraw", update_streamlit=True, initial_drawing=initial_drawing,
-                     return_image_data=True, key=key)
+    data = {"size": size, "strokeWidth": stroke_width, "strokeColor": "#FFFFFF", "backgroundColor": "#000000",
+            "initialDrawing": initial_drawing}
+    result = _digit_canvas(data=data, key=key, default={"drawing": None}, on_drawing_change=lambda: None,
+                           width="content", height="content")
+    sent = result.get("drawing")
+    if sent is None:
+        return CanvasDrawing({"objects": list(initial_drawing.get("objects", []))}, None)
+    return CanvasDrawing({"objects": sent["objects"]}, sent["image"])

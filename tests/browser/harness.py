@@ -26,7 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 1600}
-CANVAS = ".st-key-draw_canvas canvas.upper-canvas"
+CANVAS = ".st-key-draw_canvas canvas"
 METRIC_VALUE = '[data-testid="stMetricValue"]'
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'  # how Streamlit shows an uncaught Python exception
