@@ -1,9 +1,13 @@
 """A class on one server: N sessions drawing while M train, against one dashboard server.
 
-Starts the dashboard (normal priority), lowers this process's priority (so the
-headless Chromium it launches runs below the server, as if the students'
-browsers ran on their own machines), then for each scenario opens N drawing
-and M training sessions at once:
+Priorities as on a real class server, where the browsers run on the students'
+own machines: the dashboard server runs at this process's priority (run it
+without ``nice``); then this process, and so the headless Chromium it
+launches, goes 5 lower (below the server, so the browsers take nothing from
+it); the server's trainer workers run at the lowest priority (SCHED_IDLE, or
+nice 19 with --trainer-priority nice), so they take nothing from the browsers
+either. Then for each scenario it opens N drawing and M training sessions at
+once:
 
 - a drawer clears the canvas, draws a digit, waits for its prediction, pauses
   like a person (1-3 s), and repeats; mouse-up to prediction is timed in the
@@ -17,9 +21,10 @@ whether every trainer's "Samples seen" grew between every two readings. At the
 end every session checks it sees only its own run and the bundled network.
 Each "drawers + trainers" scenario is printed beside the same drawers alone.
 
-    MNIST_DIR=/path/to/mnist nice -n 5 python -m benchmarks.classroom_load [--seconds 40] [--scenarios 4+2,8+2]
+    MNIST_DIR=/path/to/mnist python -m benchmarks.classroom_load [--seconds 40] [--scenarios 4+2,8+2]
 
-Not a timed test: figures depend on the machine and on what else runs on it.
+Not a timed test: figures depend on the machine and on what else runs on it
+(the load average is printed before and after).
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dashboard.training_worker import PRIORITIES, TRAINER_PRIORITY_ENV
 from tests.browser import harness
 
-BROWSER_NICENESS = 10
+BROWSER_NICENESS = 5  # added to the server's: below it, above the trainer workers (lowest)
 READING_SECONDS = 5.0  # between two readings of a trainer's "Samples seen"
 PAUSE_SECONDS = (1.0, 3.0)  # a person looks at the prediction before drawing again
 TARGET_P95_MS = 1000
@@ -60,6 +66,7 @@ class Scenario:
     server_errors: list[str] = field(default_factory=list)
     server_cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
+    worker_scheduling: list[str] = field(default_factory=list)  # of the server's child processes
 
     @property
     def name(self) -> str:
@@ -112,8 +119,16 @@ class ServerCpu:
         return process_cpu_seconds(self.server_pid) + sum(self.last_seen[c] for c in live if c in self.last_seen)
 
 
-def start_server(library: Path, log: Path) -> subprocess.Popen:
-    env = harness.checkout_env(DIGITS_NETWORKS_DIR=str(library), DIGITS_DEFAULT_NETWORK=str(library / "default.npz"))
+def scheduling_of(pid: int) -> str:
+    """How the kernel schedules ``pid``, e.g. "SCHED_IDLE, nice 19"."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    policy = {0: "SCHED_OTHER", 3: "SCHED_BATCH", 5: "SCHED_IDLE"}.get(int(fields[38]), f"policy {fields[38]}")
+    return f"{policy}, nice {fields[16]}"
+
+
+def start_server(library: Path, log: Path, trainer_priority: str) -> subprocess.Popen:
+    env = harness.checkout_env(DIGITS_NETWORKS_DIR=str(library), DIGITS_DEFAULT_NETWORK=str(library / "default.npz"),
+                               **{TRAINER_PRIORITY_ENV: trainer_priority})
     port = harness.free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
                                "--server.port", str(port)], cwd=harness.REPO_ROOT, env=env,
@@ -195,6 +210,7 @@ async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cp
     trainers = [await open_session(context, url, "train", scenario.page_errors) for _ in range(scenario.trainers)]
     await asyncio.gather(*(start_trainer(page) for page in trainers))
     await asyncio.sleep(READING_SECONDS)  # past the workers' start
+    scenario.worker_scheduling = [scheduling_of(pid) for pid in children_of(cpu.server_pid)]
     log_start = log.stat().st_size
     scenario.readings = [[] for _ in trainers]
     cpu_start, wall_start = cpu.total(), time.monotonic()
@@ -278,10 +294,11 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         library = harness.scratch_library(Path(scratch) / "networks", trained)
         log = Path(scratch) / "server.log"
-        server = start_server(library, log)
+        server = start_server(library, log, args.trainer_priority)
+        server_niceness = os.nice(0)
         os.nice(args.browser_nice)  # after the server started: only the browsers run below it
-        print(f"server pid {server.pid} at normal priority; browsers at nice +{args.browser_nice}; "
-              f"trainer workers at nice +10 from the server; {os.cpu_count()} cores; "
+        print(f"server pid {server.pid} at nice {server_niceness}; browsers at nice {os.nice(0)}; "
+              f"trainer workers asked to run at {args.trainer_priority!r}; {os.cpu_count()} cores; "
               f"load average before: {os.getloadavg()[0]:.1f}")
         try:
             async with async_playwright() as playwright:
@@ -292,6 +309,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 await run_scenario(browser, server.url, alone, args.seconds, cpu, log)
                 alone_rate = alone.rates()[0] if alone.rates() else None
                 report(alone, None, None)
+                print(f"   trainer workers ran at: {', '.join(sorted(set(alone.worker_scheduling))) or 'unknown'}")
                 drawers_alone: dict[int, Scenario] = {}
                 for drawers, trainers in parse_scenarios(args.scenarios):
                     if trainers and drawers not in drawers_alone:
@@ -319,7 +337,9 @@ def main() -> None:
                         help="drawers+trainers, comma-separated; each with trainers is run beside the same "
                              "drawers alone")
     parser.add_argument("--browser-nice", type=int, default=BROWSER_NICENESS,
-                        help="how much lower the browsers run than the server")
+                        help="how much lower than the server the browsers run")
+    parser.add_argument("--trainer-priority", choices=PRIORITIES, default=PRIORITIES[0],
+                        help=f"the trainer workers' priority (${TRAINER_PRIORITY_ENV} of the server)")
     args = parser.parse_args()
     missing = harness.missing_requirement()
     if missing:

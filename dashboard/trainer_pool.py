@@ -33,7 +33,7 @@ from nn_core.model.network import Network
 from nn_core.training.trainer import History
 
 from dashboard.learning_watch import HiddenMap, PredictionWatch, WatchUpdate
-from dashboard.training_worker import WORKER_NICENESS, RunSpec, RunStatus, run_worker
+from dashboard.training_worker import RunSpec, RunStatus, run_worker
 
 MONITOR_SECONDS = 1.0  # between heartbeats, and between checks that sessions are still open
 SESSION_GRACE_SECONDS = 3.0  # a session gone this long is closed (a reconnecting tab comes back sooner)
@@ -46,12 +46,10 @@ SessionCheck = Callable[[str], bool]
 class TrainerPool:
     """At most ``capacity`` runs train at once; the others wait, first come first served."""
 
-    def __init__(self, capacity: int, session_is_open: SessionCheck | None = None,
-                 niceness: int = WORKER_NICENESS) -> None:
+    def __init__(self, capacity: int, session_is_open: SessionCheck | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1; got {capacity}")
         self.capacity = capacity
-        self.niceness = niceness
         self._session_is_open = session_is_open
         self._lock = threading.Lock()
         self._training: set[RemoteRun] = set()
@@ -333,7 +331,7 @@ class RemoteRun:
 
     def _start_worker(self) -> None:
         server_end, worker_end = _SPAWN.Pipe()
-        process = _SPAWN.Process(target=run_worker, args=(worker_end, self._spec, os.getpid(), self._pool.niceness),
+        process = _SPAWN.Process(target=run_worker, args=(worker_end, self._spec, os.getpid()),
                                  name=f"trainer-{self.base_name}", daemon=True)
         process.start()
         worker_end.close()

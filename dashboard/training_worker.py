@@ -3,8 +3,8 @@
 The server's script threads share one GIL; a run training on one of them made
 every other session's drawing wait for its ticks. So each run lives in a
 worker process (see dashboard.trainer_pool for the server side) that owns its
-TrainingRun, lowers its own OS priority so answering a drawing always wins the
-CPU, and talks to the server through one Pipe:
+TrainingRun, lowers its own OS priority to the lowest (see lower_priority) so
+answering a drawing always wins the CPU, and talks to the server through one Pipe:
 
 - the server sends commands ``(name, sequence number, *arguments)`` and a
   ``("ping",)`` every second;
@@ -41,7 +41,11 @@ from nn_core.training.training_state import TrainingState
 from dashboard.learning_watch import LiveWatch, WatchSpec, WatchUpdate
 from dashboard.training import EVAL_EVERY_SECONDS, TrainingRun
 
-WORKER_NICENESS = 10  # added to the server's priority: the kernel gives a drawing's rerun the CPU first
+# How far below everything else a worker runs: "idle" (Linux's SCHED_IDLE: it gets only the CPU
+# time nothing else wants) or "nice" (nice 19: the smallest share the kernel gives a process).
+TRAINER_PRIORITY_ENV = "DIGITS_TRAINER_PRIORITY"
+PRIORITIES = ("idle", "nice")
+LOWEST_NICENESS = 19
 TICK_BUDGET_SECONDS = 0.5  # training between two status messages, and the longest a command waits
 IDLE_POLL_SECONDS = 1.0  # how often an idle worker checks that its server is still there
 HEARTBEAT_TIMEOUT_SECONDS = 15.0  # the server pings every second; this much silence means it is gone
@@ -130,6 +134,21 @@ def status_of(run: TrainingRun, acknowledged: int, training: bool) -> RunStatus:
 
 
 # -- the worker -------------------------------------------------------------------------------
+def lower_priority(priority: str | None = None) -> str:
+    """Put this process below the server and the drawings (a class server gives drawing the CPU
+    first): ``priority`` as in TRAINER_PRIORITY_ENV, by default from it, else "idle". Returns
+    the priority applied: "nice" where the OS has no SCHED_IDLE."""
+    priority = priority or os.environ.get(TRAINER_PRIORITY_ENV) or "idle"
+    if priority not in PRIORITIES:
+        raise ValueError(f"${TRAINER_PRIORITY_ENV} must be one of {', '.join(PRIORITIES)}; got {priority!r}")
+    os.nice(LOWEST_NICENESS - os.nice(0))  # under SCHED_IDLE too: ps and top then show the worker as lowest
+    if priority == "idle" and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return "idle"
+    return "nice"
+
+
+
 @dataclass
 class _Worker:
     connection: Connection
@@ -210,10 +229,10 @@ class _Worker:
         return self.live.look(self.run.network, self.run.trainer.step_count, now=now)
 
 
-def run_worker(connection: Connection, spec: RunSpec, parent_pid: int, niceness: int = WORKER_NICENESS) -> None:
+def run_worker(connection: Connection, spec: RunSpec, parent_pid: int) -> None:
     """The worker process's entry point: build the run from ``spec`` and serve commands until told
     to close or until the server is gone. Any error is sent to the server before the worker exits."""
-    os.nice(niceness)
+    lower_priority()
     # One BLAS thread (several spin against each other on a shared machine); a CNN's passes
     # still spread over every core, at this process's lower priority.
     with threadpool_limits(limits=1, user_api="blas"):

@@ -25,7 +25,8 @@ from dashboard import trainer_pool
 from dashboard.architecture import cnn_layers
 from dashboard.learning_watch import PredictionWatch, WatchSpec
 from dashboard.trainer_pool import RemoteRun, TrainerPool
-from dashboard.training_worker import RunSpec, build_run, share_read_only
+from dashboard.training_worker import (LOWEST_NICENESS, TRAINER_PRIORITY_ENV, RunSpec, build_run, lower_priority,
+                                       share_read_only)
 from tests.browser.harness import checkout_env
 
 SMALL = NetworkConfig(layers=(784, 16, 10), seed=3)
@@ -77,16 +78,27 @@ def step(run: RemoteRun, n: int = 1) -> None:
 
 
 # -- the lifecycle ---------------------------------------------------------------------------------
-def test_a_run_trains_in_its_own_lower_priority_process(pool):
+def test_a_run_trains_in_its_own_process_at_the_lowest_priority(pool):
     run = RemoteRun(spec(), pool)
     assert run.worker_pid is None  # no process until the run needs to train
     step(run, 3)
     assert run.worker_pid not in (None, os.getpid())
-    assert os.getpriority(os.PRIO_PROCESS, run.worker_pid) > os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, run.worker_pid) == LOWEST_NICENESS
+    assert os.sched_getscheduler(run.worker_pid) == os.SCHED_IDLE
     assert run.status.step_count == 3 and run.status.samples_seen == 3 * 128
     assert len(run.history().loss) == 3 and not run.busy and pool.n_training == 0  # the slot came back
     trained = run.network().layers[0].params["weight"]
     assert not np.array_equal(trained, Network(SMALL).layers[0].params["weight"])
+
+
+def test_workers_can_run_at_nice_19_instead_and_an_unknown_priority_is_refused(pool, monkeypatch):
+    monkeypatch.setenv(TRAINER_PRIORITY_ENV, "nice")  # a spawned worker inherits the environment
+    run = RemoteRun(spec(), pool)
+    step(run)
+    assert os.getpriority(os.PRIO_PROCESS, run.worker_pid) == LOWEST_NICENESS
+    assert os.sched_getscheduler(run.worker_pid) == os.SCHED_OTHER
+    with pytest.raises(ValueError, match="idle, nice"):
+        lower_priority("lowest")  # refused before anything changes in this process
 
 
 def test_a_run_shows_its_watched_digits_and_map_as_it_trains(pool):
