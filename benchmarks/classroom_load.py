@@ -4,7 +4,7 @@ Priorities as on a real class server, where the browsers run on the students'
 own machines: the dashboard server runs at this process's priority (run it
 without ``nice``); then this process, and so the headless Chromium it
 launches, goes 5 lower (below the server, so the browsers take nothing from
-it); the server's trainer workers run at the lowest priority (SCHED_IDLE, or
+it; see chromium_kept_below for why that needs care as root); the server's trainer workers run at the lowest priority (SCHED_IDLE, or
 nice 19 with --trainer-priority nice), so they take nothing from the browsers
 either. Then for each scenario it opens N drawing and M training sessions at
 once:
@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,7 @@ class Scenario:
     server_errors: list[str] = field(default_factory=list)
     server_cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
-    worker_scheduling: list[str] = field(default_factory=list)  # of the server's child processes
+    worker_scheduling: list[str] = field(default_factory=list)  # of the trainer workers, at the end
 
     @property
     def name(self) -> str:
@@ -119,11 +120,41 @@ class ServerCpu:
         return process_cpu_seconds(self.server_pid) + sum(self.last_seen[c] for c in live if c in self.last_seen)
 
 
-def scheduling_of(pid: int) -> str:
-    """How the kernel schedules ``pid``, e.g. "SCHED_IDLE, nice 19"."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    policy = {0: "SCHED_OTHER", 3: "SCHED_BATCH", 5: "SCHED_IDLE"}.get(int(fields[38]), f"policy {fields[38]}")
-    return f"{policy}, nice {fields[16]}"
+def trainer_scheduling(server_pid: int) -> list[str]:
+    """How the kernel schedules each of the server's trainer workers, e.g. "SCHED_IDLE, nice 19"
+    (spawned processes only, not multiprocessing's resource tracker)."""
+    policies = {0: "SCHED_OTHER", 3: "SCHED_BATCH", 5: "SCHED_IDLE"}
+    scheduling = []
+    for pid in children_of(server_pid):
+        try:
+            if b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        scheduling.append(f"{policies.get(int(fields[38]), f'policy {fields[38]}')}, nice {fields[16]}")
+    return scheduling
+
+
+def chromium_kept_below(scratch: Path) -> Path:
+    """Chromium that cannot raise its own priority above this process's.
+
+    Chromium sets its threads' niceness itself (-8 for the ones that draw, 0 for
+    a visible tab's renderer), which only a process allowed to raise priorities
+    can do: root, through CAP_SYS_NICE. Run as root, it would so undo the nice
+    given to the browsers and compete with the server. Launched through setpriv
+    without that capability, it stays at this process's niceness or lower.
+    """
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0:
+        return harness.CHROMIUM  # it cannot raise its priority anyway
+    if setpriv is None:
+        sys.exit("running as root needs setpriv (util-linux) to keep Chromium below the server")
+    launcher = scratch / "chromium-below"
+    launcher.write_text(f'#!/bin/sh\nexec {setpriv} --bounding-set -sys_nice --inh-caps -sys_nice '
+                        f'{harness.CHROMIUM} "$@"\n')
+    launcher.chmod(0o755)
+    return launcher
 
 
 def start_server(library: Path, log: Path, trainer_priority: str) -> subprocess.Popen:
@@ -210,7 +241,6 @@ async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cp
     trainers = [await open_session(context, url, "train", scenario.page_errors) for _ in range(scenario.trainers)]
     await asyncio.gather(*(start_trainer(page) for page in trainers))
     await asyncio.sleep(READING_SECONDS)  # past the workers' start
-    scenario.worker_scheduling = [scheduling_of(pid) for pid in children_of(cpu.server_pid)]
     log_start = log.stat().st_size
     scenario.readings = [[] for _ in trainers]
     cpu_start, wall_start = cpu.total(), time.monotonic()
@@ -220,6 +250,7 @@ async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cp
                          *(trainer(page, deadline, readings) for page, readings in zip(trainers, scenario.readings)))
     scenario.server_cpu_seconds = cpu.total() - cpu_start
     scenario.wall_seconds = time.monotonic() - wall_start
+    scenario.worker_scheduling = trainer_scheduling(cpu.server_pid)
     for page in drawers + trainers:
         scenario.page_errors += await page_exceptions(page)
     with log.open("rb") as server_log:
@@ -302,7 +333,7 @@ async def main_async(args: argparse.Namespace) -> None:
               f"load average before: {os.getloadavg()[0]:.1f}")
         try:
             async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=str(harness.CHROMIUM),
+                browser = await playwright.chromium.launch(executable_path=str(chromium_kept_below(Path(scratch))),
                                                            args=harness.LAUNCH_ARGS)
                 cpu = ServerCpu(server.pid)
                 alone = Scenario(0, 1)
