@@ -8,8 +8,8 @@ change it) — most of what a student waited for a prediction — and shipped a
 only be sent inline, and Streamlit then resends those 400 KB with every new
 canvas (each Clear). This one is a few KB, sent inline.
 
-Importing this module registers the component, which needs Streamlit's
-component manager: only pages import it.
+Importing this module registers the component; being inline, it needs no
+package manifest, so it registers outside a running server too.
 """
 
 from __future__ import annotations

@@ -213,6 +213,21 @@ def prediction(page, timeout_ms: int = 15_000) -> str:
     return locator.inner_text().strip()
 
 
+def save_active_network(page, name: str) -> None:
+    """Save the (unsaved) active network through the Networks page's form as ``name``."""
+    fill_save_name(page, name)
+    page.locator(".st-key-active_save_save button").click()
+    page.get_by_text(f"Saved {name}.npz").wait_for(timeout=30_000)
+    wait_until_idle(page)
+
+
+def fill_save_name(page, name: str) -> None:
+    """Type ``name`` into the Networks page's form for saving the active network."""
+    page.locator(".st-key-active_save_name input").fill(name)
+    page.locator(".st-key-active_save_name input").press("Enter")
+    wait_until_idle(page)
+
+
 def metric_number(page, label: str) -> int:
     """A metric shown as a whole number with thousands separators, e.g. "Samples seen"."""
     text = page.locator('[data-testid="stMetric"]', has_text=label).locator(METRIC_VALUE).inner_text()

@@ -18,8 +18,8 @@ from dashboard.widgets import FRAME_GREY
 from nn_core.config import NetworkConfig
 from nn_core.model.network import Network
 from nn_core.storage.network_file import Metadata, load_network, network_to_bytes
-from tests.browser.harness import (draw, ellipse, go_to, metric_number, open_page, prediction, screenshot,
-                                   top_bar, vertical_stroke, wait_until_idle)
+from tests.browser.harness import (draw, ellipse, go_to, metric_number, open_page, prediction, save_active_network,
+                                   screenshot, top_bar, vertical_stroke, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60), pytest.mark.flaky(reruns=2, reruns_delay=1)]
 DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
@@ -268,16 +268,6 @@ def test_debug_maps_the_hidden_layer_and_shows_a_clicked_digit(page):
     page.get_by_text(re.compile(r"Test digit #\d+: a 7, read as \d")).wait_for(timeout=30_000)
 
 
-def save_the_active_network(page, name: str) -> None:
-    """Save the (unsaved) active network through the Networks page's form as ``name``."""
-    page.locator(".st-key-active_save_name input").fill(name)
-    page.locator(".st-key-active_save_name input").press("Enter")
-    wait_until_idle(page)
-    page.locator(".st-key-active_save_save button").click()
-    page.get_by_text(f"Saved {name}.npz").wait_for(timeout=30_000)
-    wait_until_idle(page)
-
-
 def test_networks_upload_download_and_delete(page, tmp_path, library):
     copied = library / "copied.npz"  # put there by hand: nobody's, so read-only to every session
     copied.write_bytes((library / "default.npz").read_bytes())
@@ -305,7 +295,7 @@ def test_networks_upload_download_and_delete(page, tmp_path, library):
     assert sorted(path.name for path in library.glob("*.npz")) == ["copied.npz", "default.npz"]  # none saved
     # A network this session saves is its own to delete; one it did not save is read-only.
     assert page.locator(".st-key-upload_save_name").count() == 0  # one save form: the active network's
-    save_the_active_network(page, "spare")
+    save_active_network(page, "spare")
     for name in ("default.npz", "copied.npz"):  # the first choice reruns the page, which lists spare.npz
         page.locator(".st-key-networks_chosen").click()
         page.get_by_role("option", name=name).click()
@@ -330,7 +320,7 @@ def test_rename_says_the_new_file_name_first_and_the_name_follows(page, library)
     go_to(page, "Networks", "Networks")
     page.locator('[data-testid="stForm"]').get_by_label("Name").fill("to-rename")
     page.get_by_role("button", name="Create and make active").click()
-    save_the_active_network(page, "to-rename")
+    save_active_network(page, "to-rename")
     go_to(page, "Draw", "Draw a digit")  # back on Networks, its list holds the new file
     go_to(page, "Networks", "Networks")
     page.locator(".st-key-networks_chosen").click()
