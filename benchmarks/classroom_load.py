@@ -4,10 +4,10 @@ Priorities as on a real class server, where the browsers run on the students'
 own machines: the dashboard server runs at this process's priority (run it
 without ``nice``); then this process, and so the headless Chromium it
 launches, goes 5 lower (below the server, so the browsers take nothing from
-it; see chromium_kept_below for why that needs care as root); the server's trainer workers run at the lowest priority (SCHED_IDLE, or
-nice 19 with --trainer-priority nice), so they take nothing from the browsers
-either. Then for each scenario it opens N drawing and M training sessions at
-once:
+it; see chromium_kept_below for why that needs care as root); the server's
+trainer workers run at the lowest priority (nice 19, or SCHED_IDLE with
+--trainer-priority idle), so they take nothing from the browsers either. Then
+for each scenario it opens N drawing and M training sessions at once:
 
 - a drawer clears the canvas, draws a digit, waits for its prediction, pauses
   like a person (1-3 s), and repeats; mouse-up to prediction is timed in the
