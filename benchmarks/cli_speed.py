@@ -1,6 +1,7 @@
 """The CLI's training samples/s beside another commit's, measured side by side.
 
     python benchmarks/cli_speed.py --compare-commit REV [--commit REV2] [--rounds 3] [--epochs 1]
+                                   [--threads N]
 
 Trains the MLP and the CNN preset with ``python -m nn_core train`` from this
 checkout's working tree (or from ``--commit``) and from ``--compare-commit``,
@@ -10,6 +11,11 @@ so a machine shared with other work slows both alike; every round's figure is
 printed with the medians and their ratio. samples/s is the CLI's own figure
 (training steps only, from its ``--json`` summary). MNIST comes from
 ``--data-dir``, else $MNIST_DIR, else the checkout's data/mnist.
+
+``--threads N`` hands both CLIs their ``--threads N`` (BLAS threads, and with them
+the CNN's pass threads): on a machine whose cores other jobs keep busy, BLAS's
+spinning threads make a run's speed swing several-fold with the load, while one
+thread per process keeps the comparison steadier.
 """
 
 from __future__ import annotations
@@ -44,11 +50,12 @@ def commit_name(revision: str) -> str:
                           check=True, capture_output=True, text=True).stdout.strip()[:72]
 
 
-def cli_samples_per_second(checkout: Path, preset: str, epochs: int, seed: int, data_dir: str,
-                           out_folder: Path) -> float:
+def cli_samples_per_second(checkout: Path, preset: str, epochs: int, seed: int, threads: int | None,
+                           data_dir: str, out_folder: Path) -> float:
     """One CLI training run of ``preset`` with ``checkout``'s nn_core; its samples/s."""
     environment = {**os.environ, "PYTHONPATH": str(checkout), "MNIST_DIR": data_dir}
-    command = [sys.executable, "-m", "nn_core", "train", "--layers", preset, "--epochs", str(epochs),
+    thread_option = ["--threads", str(threads)] if threads else []
+    command = [sys.executable, "-m", "nn_core", *thread_option, "train", "--layers", preset, "--epochs", str(epochs),
                "--seed", str(seed), "--out", str(out_folder / f"{preset}.npz"), "--force", "--json"]
     # Run from outside both checkouts so that neither is found through the working directory.
     result = subprocess.run(command, env=environment, cwd=out_folder, capture_output=True, text=True)
@@ -67,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS))
     parser.add_argument("--data-dir", help="MNIST folder (default: $MNIST_DIR, then data/mnist)")
+    parser.add_argument("--threads", type=int, help="the CLIs' --threads (default: theirs, one per core)")
     args = parser.parse_args()
     data_dir = args.data_dir or os.environ.get("MNIST_DIR") or str(MNIST_DIR)
 
@@ -77,14 +85,15 @@ def main() -> None:
         (temporary / "runs").mkdir()
         ours_name = commit_name(args.commit) if args.commit else f"working tree of {CHECKOUT}"
         print(f"A = {ours_name}\nB = {commit_name(args.compare_commit)}")
-        print(f"python -m nn_core train --layers PRESET --epochs {args.epochs} --seed {args.seed}, "
+        threads = f"--threads {args.threads} " if args.threads else ""
+        print(f"python -m nn_core {threads}train --layers PRESET --epochs {args.epochs} --seed {args.seed}, "
               f"MNIST from {data_dir}, {args.rounds} rounds A B A B ...")
         for preset in args.presets:
             rates: dict[str, list[float]] = {"A": [], "B": []}
             for round_number in range(1, args.rounds + 1):
                 for label, checkout in (("A", ours), ("B", theirs)):
                     rates[label].append(cli_samples_per_second(checkout, preset, args.epochs, args.seed,
-                                                               data_dir, temporary / "runs"))
+                                                               args.threads, data_dir, temporary / "runs"))
                 print(f"  {preset} round {round_number}: A {rates['A'][-1]:,.0f}  B {rates['B'][-1]:,.0f} "
                       f"samples/s", flush=True)
             median_a, median_b = statistics.median(rates["A"]), statistics.median(rates["B"])
