@@ -39,7 +39,8 @@ from nn_core.model.layers import Dense, Layer, ReLU, ToImage
 from nn_core.config import PRESETS, NetworkConfig
 from nn_core.model.losses import softmax_cross_entropy
 from nn_core.model.network import Network
-from nn_core.speed.passes import FastPasses, pass_slices, pools_first, train_passes, use_pool_layout
+from nn_core.speed.passes import FastPasses, pass_slices, pools_first, train_passes
+from nn_core.speed.pool_layout import with_pool_layout
 
 # PyTorch 2.13 CPU on this machine, 2 threads, for the ratio when torch is absent: what
 # `train_speed.py --compare-torch` measured (7,900-9,000 samples/s in six runs).
@@ -242,10 +243,9 @@ def main() -> None:
 
     settings = blas_thread_settings()
     # nn_core as its trainer runs a batch: in cache-sized passes, each activation after its pool
-    # and the pool layout on; the textbook version in one pass.
+    # and each conv fused with its pool (the pool layout); the textbook version in one pass.
     plain = small_cnn()
-    network = pools_first(plain)
-    use_pool_layout(network)
+    network = with_pool_layout(pools_first(plain))
     passes = pass_slices(args.batch, FastPasses(plain).images_per_training_pass)
     networks = {"nn_core": (network, passes),
                 "naive im2col": (textbook_cnn(plain), pass_slices(args.batch, None))}
@@ -263,11 +263,11 @@ def main() -> None:
         print(f"  nn_core / naive, {setting}: "
               f"{rates['nn_core', setting] / rates['naive im2col', setting]:.2f}x")
     print(f"\nper layer, {fastest} (ms, wall / CPU)")
-    print(f"{'layer':<28}{'forward':>16}{'backward':>16}")
+    print(f"{'layer':<50}{'forward':>16}{'backward':>16}")
     with settings[fastest]():
         for name, *times in per_layer_milliseconds(network, images, args.runs, max(1, args.steps // 4)):
             forward, backward = (f"{wall:.2f} / {cpu:.2f}" for wall, cpu in zip(times[::2], times[1::2]))
-            print(f"{name:<28}{forward:>16}{backward:>16}")
+            print(f"{name:<50}{forward:>16}{backward:>16}")
 
     if args.profile:
         with settings[fastest]():

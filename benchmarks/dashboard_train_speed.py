@@ -3,7 +3,7 @@
 1. Plain loop: ``Trainer.step(50)`` over and over, as ``Trainer.run`` (the CLI)
    does, twice: with the BLAS library's default threads (as the CLI runs) and
    with one BLAS thread (as the dashboard server runs, see
-   ``dashboard.services.configure_threads``; a CNN's passes still spread over
+   ``dashboard.server_threads.configure_threads``; a CNN's passes still spread over
    every core there).
 2. Dashboard: the real app in headless Chromium, Train page, Start; samples/s is
    read from the page's "Samples seen" metric over wall-clock time, so it
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 
-from dashboard.services import PASS_THREADS
+from dashboard.server_threads import PASS_THREADS
 from nn_core.config import PRESETS, NetworkConfig, TrainConfig
 from nn_core.storage.mnist import load_mnist
 from nn_core.model.network import Network

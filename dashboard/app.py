@@ -17,7 +17,8 @@ import streamlit as st
 from plotly.graph_objs import Bar, Contour, Figure, Heatmap, Scatter  # noqa: F401  (loaded lazily by plotly)
 
 from dashboard import charts, training_worker  # noqa: F401
-from dashboard.services import configure_threads, use_app_folder
+from dashboard.server_settings import use_app_folder
+from dashboard.server_threads import configure_threads
 from dashboard.widgets import active_network_sidebar
 
 # Not "pages/": Streamlit treats a pages/ folder beside the entry point as a legacy

@@ -15,7 +15,7 @@ rules, kept on disk so every server sees the same:
   shared file system that supports it), and files are written atomically, so
   two servers saving at once never leave a half-written file or a wrong owner.
 
-Nothing here touches Streamlit; ``dashboard.services`` points it at the folder.
+Nothing here touches Streamlit; ``dashboard.networks_folder`` points it at the folder.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every accessor creates its key only when missing, so a rerun never resets
 anything. What lives here is private to one session: the active network, the
 training run, labelled drawings, the current drawing. Shared read-only data is
-in ``dashboard.services`` caches instead.
+in the caches of ``dashboard.mnist_cache`` and ``dashboard.introspection`` instead.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from nn_core.model.network import Network
 
-from dashboard.services import ActiveNetwork, Classification, LabelledDrawing, load_default_network
+from dashboard.active_network import ActiveNetwork, load_default_network
+from dashboard.image_classification import Classification
+from dashboard.labelled_drawings import LabelledDrawing
 from dashboard.trainer_pool import RemoteRun
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from nn_core.storage.mnist import MnistData
 from nn_core.model.network import Network
 from nn_core.storage.network_file import Metadata
 
-from dashboard import services, state
+from dashboard import mnist_cache, networks_folder, state
 from dashboard.arrays import upscale_nearest
 
 STRIP_STYLE = """<style>
@@ -42,7 +42,7 @@ def mnist_or_error(needed_by: str) -> MnistData | None:
     ``needed_by`` names what needs it, e.g. "This page".
     """
     try:
-        return services.mnist()
+        return mnist_cache.mnist()
     except DataError as error:
         st.error(f"{needed_by} needs the MNIST dataset: {error}")
         return None
@@ -100,7 +100,7 @@ def save_network_form(key: str, network: Network, suggested_name: str,
     ``build_metadata(stem)`` is called only when saving (it may measure test accuracy).
     Returns the saved path and metadata on the run that saved.
     """
-    library = services.network_library(state.owner_token())
+    library = networks_folder.network_library(state.owner_token())
     name = st.text_input("Name", value=suggested_name, key=f"{key}_name", max_chars=64)
     try:
         path = library.path_for(name)

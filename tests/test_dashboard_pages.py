@@ -23,11 +23,12 @@ from nn_core.model.network import Network
 from nn_core.training.trainer import Trainer
 from nn_core.storage.network_file import Metadata, load_network, network_to_bytes, save_network
 
-from dashboard import services
+from dashboard import image_classification, mnist_cache, server_settings, training_server
 from dashboard.architecture import cnn_layers
 from dashboard.learning_watch import MAP_DIGITS
 from dashboard.library import Library
-from dashboard.services import ActiveNetwork, LabelledDrawing
+from dashboard.active_network import ActiveNetwork
+from dashboard.labelled_drawings import LabelledDrawing
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import DRAWING_REPEATS, MNIST_PER_DRAWING
 
@@ -43,8 +44,8 @@ def library(tmp_path, monkeypatch) -> Path:
     save_network(tmp_path / "default.npz", Network(NetworkConfig(layers=(784, 32, 10))), Metadata.new("bundled"))
     save_network(tmp_path / "other.npz", Network(NetworkConfig(layers=(784, 24, 10), seed=1)),
                  Metadata.new("other", test_accuracy=0.5))
-    monkeypatch.setenv(services.NETWORKS_DIR_ENV, str(tmp_path))
-    monkeypatch.setenv(services.DEFAULT_NETWORK_ENV, str(tmp_path / "default.npz"))
+    monkeypatch.setenv(server_settings.NETWORKS_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(server_settings.DEFAULT_NETWORK_ENV, str(tmp_path / "default.npz"))
     return tmp_path
 
 
@@ -85,7 +86,7 @@ def debug_page_for_drawing(canvas: np.ndarray, **session_state) -> AppTest:
     """The Debug page with ``canvas`` as the session's current drawing."""
     app = open_app(**session_state)  # the Draw page sets the current drawing: replace it afterwards
     network = app.session_state["active_network"].network
-    app.session_state["current_classification"] = services.classify(network, canvas)
+    app.session_state["current_classification"] = image_classification.classify(network, canvas)
     app.switch_page("views/debug.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
@@ -259,8 +260,8 @@ def test_trained_network_can_become_active(library):
 @needs_mnist
 def test_make_active_after_save_makes_the_saved_file_active_without_measuring_again(library, monkeypatch):
     measured = []
-    measure = services.test_accuracy
-    monkeypatch.setattr(services, "test_accuracy", lambda network: measured.append(1) or measure(network))
+    measure = mnist_cache.test_accuracy
+    monkeypatch.setattr(mnist_cache, "test_accuracy", lambda network: measured.append(1) or measure(network))
     app = open_app("train")
     by_label(app.button, "Step one batch").click().run()
     assert any("Will be saved as `saved_networks/net-" in caption.value for caption in app.caption)
@@ -304,8 +305,8 @@ def test_a_crashed_trainer_is_shown_on_the_page(library):
 
 @needs_mnist
 def test_a_run_beyond_the_cap_waits_for_a_free_trainer(library, monkeypatch):
-    monkeypatch.setenv(services.MAX_TRAINERS_ENV, "1")
-    services.trainer_pool.clear()
+    monkeypatch.setenv(server_settings.MAX_TRAINERS_ENV, "1")
+    training_server.trainer_pool.clear()
     try:
         first, second = open_app("train"), open_app("train")
         by_label(first.button, "Start").click().run()
@@ -316,7 +317,7 @@ def test_a_run_beyond_the_cap_waits_for_a_free_trainer(library, monkeypatch):
         run = wait_for(second, lambda run: run.status.step_count > 0, "train once the first run paused")
         assert not run.waiting and not any("Waiting" in info.value for info in second.info)
     finally:
-        services.trainer_pool.clear()
+        training_server.trainer_pool.clear()
 
 
 @needs_mnist
@@ -337,7 +338,7 @@ def test_the_cnn_caption_promises_the_speed_this_server_measured(library, monkey
     rate = float(caption.split("about ")[1].split(" images/s")[0].replace(",", ""))
     assert rate > 0 and "15–20 seconds" not in caption
     timed = []
-    monkeypatch.setattr(services, "training_speed",
+    monkeypatch.setattr(training_server, "training_speed",
                         lambda config, architecture, batch_size: timed.append((architecture, batch_size)) or 1100.0)
     app.select_slider(key="train_channels_0").set_value(8).run()
     assert timed == [("c8k5-p2-c32k5-p2-d10 relu", 128)]
@@ -474,7 +475,7 @@ def test_debug_page_explains_a_drawing_without_mnist(library, monkeypatch):
     def offline():
         raise DownloadError("could not download MNIST (offline?)")
 
-    monkeypatch.setattr(services, "mnist", offline)
+    monkeypatch.setattr(mnist_cache, "mnist", offline)
     app = debug_page_for_drawing(A_DRAWN_ONE)
     headers = [header.value for header in app.main.subheader]
     assert headers == ["Preprocessing, stage by stage", "Inside the network", "What the first layer looks for",
@@ -615,13 +616,13 @@ def test_debug_page_shows_what_the_photo_cleanup_removed_from_a_photo(library, m
     def offline():
         raise DownloadError("could not download MNIST (offline?)")
 
-    monkeypatch.setattr(services, "mnist", offline)
+    monkeypatch.setattr(mnist_cache, "mnist", offline)
     rng = np.random.default_rng(0)
     photo = np.clip(0.28 + rng.normal(0, 0.03, (320, 320)), 0, 1)  # a desk
     photo[20:300, 20:300] = 0.9 + rng.normal(0, 0.01, (280, 280))  # the page on it
     photo[70:250, 150:160] = 0.2  # a "1"
     app = open_app()
-    app.session_state["current_classification"] = services.classify(
+    app.session_state["current_classification"] = image_classification.classify(
         app.session_state["active_network"].network, (photo * 255).astype(np.uint8))
     app.switch_page("views/debug.py").run()
     assert not app.exception, [e.value for e in app.exception]

@@ -22,9 +22,11 @@ from nn_core.speed import passes
 from nn_core.speed.threads import pass_threads
 from nn_core.training.trainer import Trainer
 
-from dashboard import services, training
+from dashboard import (active_network, image_classification, introspection, labelled_drawings, networks_folder,
+                       server_settings, server_threads, training)
 from dashboard.architecture import cnn_layers
-from dashboard.services import ActiveNetwork, LabelledDrawing
+from dashboard.active_network import ActiveNetwork
+from dashboard.labelled_drawings import LabelledDrawing
 from dashboard.training import CONV_EVAL_IMAGES, DRAWING_REPEATS, MNIST_PER_DRAWING, TrainingRun, fine_tune_dataset
 
 SMALL = NetworkConfig(layers=(784, 16, 10), seed=3)
@@ -35,8 +37,8 @@ SMALL_CNN = NetworkConfig(layers=cnn_layers([4, 8], kernel=3, batchnorm=True, de
 def library(tmp_path, monkeypatch) -> Path:
     """A networks folder holding a protected default.npz; the dashboard is pointed at it."""
     default = save_network(tmp_path / "default.npz", Network(SMALL), Metadata.new("bundled"))
-    monkeypatch.setenv(services.NETWORKS_DIR_ENV, str(tmp_path))
-    monkeypatch.setenv(services.DEFAULT_NETWORK_ENV, str(default))
+    monkeypatch.setenv(server_settings.NETWORKS_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(server_settings.DEFAULT_NETWORK_ENV, str(default))
     return tmp_path
 
 
@@ -57,13 +59,13 @@ def random_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_empty_canvas_gives_no_prediction():
     blank = np.zeros((280, 280, 4), np.uint8)
     blank[..., 3] = 255
-    result = services.classify(Network(SMALL), blank)
+    result = image_classification.classify(Network(SMALL), blank)
     assert result.preprocessed.empty and result.probabilities is None and result.predicted is None
 
 
 def test_drawn_canvas_gives_probabilities_of_the_28x28_input():
     network = Network(SMALL)
-    result = services.classify(network, canvas_with_stroke())
+    result = image_classification.classify(network, canvas_with_stroke())
     assert result.preprocessed.image.shape == (28, 28)
     assert result.probabilities.shape == (10,) and result.probabilities.sum() == pytest.approx(1, abs=1e-5)
     assert result.predicted == int(network.predict(result.preprocessed.image)[0])
@@ -73,25 +75,25 @@ def test_drawn_canvas_gives_probabilities_of_the_28x28_input():
 def test_classify_runs_the_path_it_is_asked_for():
     network = Network(SMALL)
     canvas = canvas_with_stroke()
-    assert services.classify(network, canvas).preprocessed.source == "canvas"  # auto: a uniform background
-    assert services.classify(network, canvas, "canvas").preprocessed.source == "canvas"
-    assert services.classify(network, canvas, "photo").preprocessed.source == "photo"
+    assert image_classification.classify(network, canvas).preprocessed.source == "canvas"  # auto: a uniform background
+    assert image_classification.classify(network, canvas, "canvas").preprocessed.source == "canvas"
+    assert image_classification.classify(network, canvas, "photo").preprocessed.source == "photo"
 
 
 def test_hidden_activations_and_first_layer_weights():
     network = Network(NetworkConfig(layers=(784, 32, 16, 10), activation="tanh"))
-    layers = services.hidden_activations(network, np.zeros((28, 28), np.float32))
+    layers = introspection.hidden_activations(network, np.zeros((28, 28), np.float32))
     assert [values.shape for _, values in layers] == [(32,), (16,)]
     assert "32 Tanh" in layers[0][0]
-    assert services.first_layer_weights(network).shape == (784, 32)
-    assert services.hidden_activations(Network(NetworkConfig(layers=(784, 10))), np.zeros(784)) == []
+    assert introspection.first_layer_weights(network).shape == (784, 32)
+    assert introspection.hidden_activations(Network(NetworkConfig(layers=(784, 10))), np.zeros(784)) == []
 
 
 def test_feature_maps_of_every_conv_and_pool_layer_of_a_cnn():
     network = Network(SMALL_CNN)
     image = np.zeros((28, 28), np.float32)
     image[5:23, 13:16] = 1.0
-    maps = services.feature_maps(network, image)
+    maps = introspection.feature_maps(network, image)
     assert [values.shape for _, values in maps] == [(28, 28, 4), (14, 14, 4), (14, 14, 8), (7, 7, 8)]
     assert [title.split(" (")[0] for title, _ in maps] == ["Conv 1", "Pool 1", "Conv 2", "Pool 2"]
     assert "4 maps 28×28" in maps[0][0] and "ReLU" in maps[0][0]
@@ -100,26 +102,26 @@ def test_feature_maps_of_every_conv_and_pool_layer_of_a_cnn():
     # Layers: ToImage, Conv, BatchNorm, ReLU, Pool: the conv's maps are its activated batch norm.
     np.testing.assert_array_equal(maps[0][1], np.maximum(outputs[3][0], 0))
     np.testing.assert_array_equal(maps[1][1], outputs[5][0])
-    assert services.feature_maps(Network(SMALL), image) == []
+    assert introspection.feature_maps(Network(SMALL), image) == []
 
 
 def test_a_cnn_has_dense_activations_filters_and_saliency():
     network = Network(SMALL_CNN)
     image = np.zeros((28, 28), np.float32)
-    (title, values), = services.hidden_activations(network, image)
+    (title, values), = introspection.hidden_activations(network, image)
     assert values.shape == (16,) and title == "Hidden layer 1: 16 ReLU units"
-    assert services.first_layer_weights(network).shape == (3, 3, 1, 4)
+    assert introspection.first_layer_weights(network).shape == (3, 3, 1, 4)
     assert network.saliency(image).shape == (1, 784)
-    assert services.hidden_activations(Network(NetworkConfig(layers=cnn_layers([4]))), image) == []
+    assert introspection.hidden_activations(Network(NetworkConfig(layers=cnn_layers([4]))), image) == []
 
 
 def test_fingerprint_follows_the_weights():
     network = Network(SMALL)
     copy = Network(network.config)
     copy.load_state_dict({name: param.copy() for name, param in network.state_dict().items()})
-    assert services.network_fingerprint(network) == services.network_fingerprint(copy)
+    assert active_network.network_fingerprint(network) == active_network.network_fingerprint(copy)
     copy.layers[0].params["weight"][0, 0] += 1
-    assert services.network_fingerprint(network) != services.network_fingerprint(copy)
+    assert active_network.network_fingerprint(network) != active_network.network_fingerprint(copy)
 
 
 # -- labelled drawings -------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def test_labelled_drawings_download_as_npz():
     image = np.zeros((28, 28), np.float32)
     image[10:20, 14] = 1.0
     drawings = [LabelledDrawing.from_preprocessed(image, 1), LabelledDrawing.from_preprocessed(image * 0.5, 7)]
-    with np.load(io.BytesIO(services.drawings_to_npz(drawings))) as data:
+    with np.load(io.BytesIO(labelled_drawings.drawings_to_npz(drawings))) as data:
         assert data["images"].shape == (2, 28, 28) and data["images"].dtype == np.uint8
         assert data["images"][0, 15, 14] == 255 and data["images"][1, 15, 14] == 128
         assert list(data["labels"]) == [1, 7]
@@ -137,8 +139,8 @@ def test_labelled_drawings_download_as_npz():
 
 # -- the network library ----------------------------------------------------------------------------------
 def test_default_network_is_loaded_per_session_as_a_separate_copy(library):
-    first, warning = services.load_default_network()
-    second, _ = services.load_default_network()
+    first, warning = active_network.load_default_network()
+    second, _ = active_network.load_default_network()
     assert warning is None and first.metadata.name == "bundled"
     assert first.network is not second.network
     first.network.layers[0].params["weight"][:] = 0
@@ -146,14 +148,15 @@ def test_default_network_is_loaded_per_session_as_a_separate_copy(library):
 
 
 def test_missing_default_falls_back_to_an_untrained_network(tmp_path, monkeypatch):
-    monkeypatch.setenv(services.DEFAULT_NETWORK_ENV, str(tmp_path / "nowhere.npz"))
-    active, warning = services.load_default_network()
+    monkeypatch.setenv(server_settings.DEFAULT_NETWORK_ENV, str(tmp_path / "nowhere.npz"))
+    active, warning = active_network.load_default_network()
     assert active.path is None and "no bundled network" in warning
 
 
 def test_listing_reports_broken_files_instead_of_failing(library):
     (library / "broken.npz").write_bytes(b"not a zip at all")
-    listing = {item.path.name: item for item in services.list_saved_networks(services.network_library("me"))}
+    session_library = networks_folder.network_library("me")
+    listing = {item.path.name: item for item in networks_folder.list_saved_networks(session_library)}
     assert listing["broken.npz"].network is None and "zip" in listing["broken.npz"].error
     assert "bundled default" in listing["default.npz"].read_only_reason
     assert listing["default.npz"].network.describe() == "784-16-10 relu"
@@ -162,32 +165,32 @@ def test_listing_reports_broken_files_instead_of_failing(library):
 def test_uploaded_bytes_are_validated():
     network = Network(SMALL)
     data = network_to_bytes(network, Metadata.new("up"))
-    loaded, metadata = services.read_uploaded_network(data)
+    loaded, metadata = networks_folder.read_uploaded_network(data)
     assert metadata.name == "up" and loaded.describe() == network.describe()
     for bad in (b"", b"PK\x03\x04 truncated", data[: len(data) // 2]):
         with pytest.raises(NetworkFileError):
-            services.read_uploaded_network(bad)
+            networks_folder.read_uploaded_network(bad)
 
 
 def test_new_untrained_network_from_the_form():
-    active = services.new_untrained_network(" tiny ", "32; 16", "sigmoid", 5)
+    active = active_network.new_untrained_network(" tiny ", "32; 16", "sigmoid", 5)
     assert active.network.describe() == "784-32-16-10 sigmoid" and active.metadata.name == "tiny"
     assert active.path is None and active.label == "tiny (unsaved)"
-    assert services.new_untrained_network("", "", "relu", 0).network.describe() == "784-10 relu"
+    assert active_network.new_untrained_network("", "", "relu", 0).network.describe() == "784-10 relu"
     with pytest.raises(ConfigError, match="whole numbers"):
-        services.new_untrained_network("x", "12, lots", "relu", 0)
+        active_network.new_untrained_network("x", "12, lots", "relu", 0)
     with pytest.raises(ConfigError):
-        services.new_untrained_network("x", "0", "relu", 0)
-    cnn = services.new_untrained_network("conv", "ignored", "relu", 1, architecture="cnn")
+        active_network.new_untrained_network("x", "0", "relu", 0)
+    cnn = active_network.new_untrained_network("conv", "ignored", "relu", 1, architecture="cnn")
     assert cnn.network.config.layers == PRESETS["cnn"] and cnn.network.describe() == "c16k5-p2-c32k5-p2-d10 relu"
     with pytest.raises(ConfigError, match="mlp or cnn"):
-        services.new_untrained_network("x", "", "relu", 0, architecture="rnn")
+        active_network.new_untrained_network("x", "", "relu", 0, architecture="rnn")
 
 
 def test_download_name_and_metadata_for_saving():
     active = ActiveNetwork(Network(SMALL), Metadata.new("Nice net", test_accuracy=0.5), None)
-    assert services.download_file_name(active) == "Nice-net.npz"
-    renamed = services.metadata_for_saving(active.network, active.metadata, "stem")
+    assert networks_folder.download_file_name(active) == "Nice-net.npz"
+    renamed = networks_folder.metadata_for_saving(active.network, active.metadata, "stem")
     assert renamed.name == "stem" and renamed.test_accuracy == 0.5
 
 
@@ -280,7 +283,7 @@ def test_a_cnn_run_validates_on_fewer_images_and_less_often_when_validating_is_s
 
 
 def test_the_server_keeps_blas_on_one_thread_and_a_cnn_run_on_every_core(monkeypatch):
-    monkeypatch.setattr(services, "PASS_THREADS", 2)
+    monkeypatch.setattr(server_threads, "PASS_THREADS", 2)
     threads_seen = set()
     train_passes = passes.train_passes
 
@@ -293,14 +296,14 @@ def test_the_server_keeps_blas_on_one_thread_and_a_cnn_run_on_every_core(monkeyp
     images, labels = random_data(128)
     run = TrainingRun.create(network, images, labels, TrainConfig(batch_size=32), images, labels, "new", "x")
     run.trainer.passes.images_per_pass = 8  # batches of 32 in 4 passes
-    services.configure_threads.clear()
-    limits = services.configure_threads()
+    server_threads.configure_threads.clear()
+    limits = server_threads.configure_threads()
     try:
         assert blas_threads() == 1 and pass_threads() == 2
         run.step_batches(2)
     finally:
         limits.restore_original_limits()
-        services.configure_threads.clear()
+        server_threads.configure_threads.clear()
     assert len(threads_seen) == 2
 
 

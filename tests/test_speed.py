@@ -1,6 +1,6 @@
 """The speed layer switched on and off trains to the same weights: bit for bit for an MLP
 (one pass, the same products), within float32 rounding for a CNN (passes, threads and the
-pool layout sum the same gradients in another order)."""
+fused conv → pool sum the same gradients in another order)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from nn_core.config import NetworkConfig
-from nn_core.model.conv import Conv2D
 from nn_core.model.network import Network
 from nn_core.speed import fast_enabled
 from nn_core.speed import passes
@@ -42,10 +41,14 @@ def test_nn_core_fast_switches_the_speed_layer(monkeypatch, switch, expected):
     assert isinstance(trainer.passes, FastPasses if expected else PlainPasses)
 
 
-def test_the_plain_model_keeps_its_textbook_layout(monkeypatch):
-    monkeypatch.setenv("NN_CORE_FAST", "0")
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_the_speed_layer_leaves_the_network_s_own_layers_alone(monkeypatch, switch):
+    monkeypatch.setenv("NN_CORE_FAST", switch)
     trainer = small_trainer(np.random.default_rng(5), SMALL_CNN)
-    assert all(layer.pool_block == 1 for layer in trainer.network.layers if isinstance(layer, Conv2D))
+    trainer.step(2)
+    textbook = Network(trainer.network.config).layers
+    assert [type(layer) for layer in trainer.network.layers] == [type(layer) for layer in textbook]
+    assert [layer.describe() for layer in trainer.network.layers] == [layer.describe() for layer in textbook]
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam", "sgd"])

@@ -10,12 +10,12 @@ from nn_core.storage.mnist import MnistData
 from nn_core.model.network import Network
 from nn_core.preprocess import PreprocessResult
 
-from dashboard import services, state
+from dashboard import introspection, state
 from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_filter_chart, feature_map_chart,
                               hidden_map_chart, per_class_accuracy_chart, photo_cleanup_chart, probability_bars,
                               saliency_chart, weight_grid_chart)
 from dashboard.learning_watch import MAP_DIGITS, project_map
-from dashboard.services import ActiveNetwork
+from dashboard.active_network import ActiveNetwork
 from dashboard.widgets import mnist_or_error, show_digit, show_digit_gallery
 
 SOURCES = ["Current drawing", "MNIST test image"]
@@ -88,7 +88,7 @@ def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int
     if true_label is not None:
         verdict += f"; the true digit is **{true_label}**" + (" ✓" if predicted == true_label else " ✗")
     st.markdown(verdict)
-    layers = services.hidden_activations(network, image)
+    layers = introspection.hidden_activations(network, image)
     if layers:  # input → hidden layers → output, left to right
         saliency_column, layers_column, output_column = st.columns([1.1, 1.3, 1.3])
         with layers_column:
@@ -118,7 +118,7 @@ def feature_map_section(network: Network, image: np.ndarray) -> None:
     st.caption("What each channel of a layer sees in this image, one small heatmap per channel on a shared "
                "colour scale (bright: strong response). Each convolution slides its filters over the layer "
                "below; pooling keeps the strongest response in each small square, shrinking the maps.")
-    maps = services.feature_maps(network, image)
+    maps = introspection.feature_maps(network, image)
     for start in range(0, len(maps), 2):
         for column, (number, (title, values)) in zip(st.columns(2), enumerate(maps[start:start + 2], start)):
             with column:
@@ -127,7 +127,7 @@ def feature_map_section(network: Network, image: np.ndarray) -> None:
 
 def first_layer(active: ActiveNetwork) -> None:
     st.subheader("What the first layer looks for")
-    weights = services.first_layer_weights(active.network)
+    weights = introspection.first_layer_weights(active.network)
     if active.network.config.is_convolutional:
         kernel = weights.shape[0]
         st.caption(f"Each tile is one filter of the first convolution: {kernel}×{kernel} weights slid over "
@@ -149,7 +149,7 @@ def hidden_space_section(active: ActiveNetwork, drawing: np.ndarray | None) -> N
     data = mnist_or_error("The map of the hidden layer")
     if data is None:
         return
-    features, projection = services.hidden_space(active.network, active.fingerprint)
+    features, projection = introspection.hidden_space(active.network, active.fingerprint)
     labels = data.test_labels[:MAP_DIGITS]
     st.caption(f"Each dot is one of {MAP_DIGITS:,} test digits, placed by what the network's last hidden "
                "layer makes of it (its two main directions of variation, by PCA), coloured by its true "
@@ -211,7 +211,7 @@ def test_set_analysis(active: ActiveNetwork) -> None:
     if data is None:
         return
     labels = data.test_labels
-    probabilities = services.test_set_probabilities(active.network, active.fingerprint)
+    probabilities = introspection.test_set_probabilities(active.network, active.fingerprint)
     confusion = confusion_matrix(labels, probabilities.argmax(axis=1))
     accuracies = per_class_accuracy(confusion)
     accuracy = np.trace(confusion) / confusion.sum()

@@ -15,10 +15,11 @@ from nn_core.errors import ImageError, NetworkFileError
 from nn_core.model.network import Network
 from nn_core.preprocess import load_image
 
-from dashboard import services, state
+from dashboard import image_classification, labelled_drawings, networks_folder, state
 from dashboard.canvas import drawing_canvas
 from dashboard.charts import probability_bars
-from dashboard.services import Classification, LabelledDrawing
+from dashboard.image_classification import Classification
+from dashboard.labelled_drawings import LabelledDrawing
 from dashboard.widgets import show_digit, show_digit_gallery
 
 CANVAS_PX = 280
@@ -50,7 +51,8 @@ def drawn_classification() -> Classification | None:
     network = state.active_network().network
     if objects != state.drawing_objects():
         pixels = canvas.image_data if objects else None
-        state.keep_drawing(objects, None if pixels is None else services.classify(network, pixels, "canvas"),
+        state.keep_drawing(objects,
+                           None if pixels is None else image_classification.classify(network, pixels, "canvas"),
                            network)
     elif state.drawing_network() is not network and has_digit(state.drawing_classification()):
         # Another network became active since: the kept 28×28 image needs no pixels to be classified again.
@@ -74,7 +76,7 @@ def uploaded_classification() -> Classification | None:
         st.error(f"Could not read {upload.name}: {error}")
         return None
     st.image(upload.getvalue(), caption=f"{upload.name}, {pixels.shape[1]}×{pixels.shape[0]} px", width=200)
-    return services.classify(state.active_network().network, pixels, "auto")
+    return image_classification.classify(state.active_network().network, pixels, "auto")
 
 
 def seen_panel(classification: Classification | None, source: str) -> None:
@@ -142,7 +144,7 @@ def input_and_prediction(source: str, second: tuple[str, Network] | None) -> Non
 
 def second_network_choice() -> tuple[str, Network] | None:
     """An optional second network to classify the same drawing: a saved one or an untrained MLP."""
-    options = [NO_SECOND, UNTRAINED, *services.library_file_names()]
+    options = [NO_SECOND, UNTRAINED, *networks_folder.library_file_names()]
     key = state.kept_widget("second_network", NO_SECOND)
     if state.widget_value(key) not in options:  # its file was deleted or renamed meanwhile
         state.set_widget_value(key, NO_SECOND)
@@ -152,7 +154,7 @@ def second_network_choice() -> tuple[str, Network] | None:
     network = state.comparison_network(choice)
     if network is None:
         try:
-            network = Network(NetworkConfig()) if choice == UNTRAINED else services.load_library_network(choice)
+            network = Network(NetworkConfig()) if choice == UNTRAINED else networks_folder.load_library_network(choice)
         except NetworkFileError as error:
             st.error(f"Cannot compare with {choice}: {error}")
             return None
@@ -171,7 +173,7 @@ def labelled_drawings_section() -> None:
     st.warning("They are kept in this browser tab only: reloading the page or closing the tab loses them. "
                "Download them to keep them.", icon=":material/warning:")
     download, forget = st.columns(2)
-    download.download_button("Download as .npz", services.drawings_to_npz(drawings),
+    download.download_button("Download as .npz", labelled_drawings.drawings_to_npz(drawings),
                              file_name="my_digits.npz", mime="application/octet-stream",
                              icon=":material/download:", on_click="ignore")
     forget.button("Forget them", icon=":material/delete_sweep:", on_click=state.clear_labelled_drawings)

@@ -11,8 +11,9 @@ from nn_core.config import ACTIVATIONS, PRESETS, NetworkConfig
 from nn_core.errors import ConfigError, NetworkFileError
 from nn_core.storage.network_file import MAX_FILE_BYTES
 
-from dashboard import services, state
-from dashboard.services import ActiveNetwork, SavedNetwork
+from dashboard import active_network, networks_folder, server_settings, state
+from dashboard.active_network import ActiveNetwork
+from dashboard.networks_folder import SavedNetwork
 from dashboard.widgets import format_accuracy, save_network_form
 
 ARCHITECTURES = {"mlp": "MLP (hidden layers below)",
@@ -39,7 +40,7 @@ def make_active(active: ActiveNetwork) -> None:
 
 @st.dialog("Rename a saved network")
 def rename_dialog(path: Path) -> None:
-    library = services.network_library(state.owner_token())
+    library = networks_folder.network_library(state.owner_token())
     new_name = st.text_input("New name", value=path.stem, max_chars=64)
     try:
         st.caption(f"Will be renamed to `{library.path_for(new_name).name}`")
@@ -64,7 +65,7 @@ def delete_dialog(path: Path) -> None:
     confirm, cancel = st.columns(2)
     if confirm.button("Delete", type="primary", icon=":material/delete:"):
         try:
-            services.network_library(state.owner_token()).delete(path)
+            networks_folder.network_library(state.owner_token()).delete(path)
         except NetworkFileError as error:
             st.error(str(error))
             return
@@ -108,21 +109,21 @@ def upload_section() -> None:
     if upload is None:
         return
     try:
-        network, metadata = services.read_uploaded_network(upload.getvalue())
+        network, metadata = networks_folder.read_uploaded_network(upload.getvalue())
     except NetworkFileError as error:
         st.error(f"{upload.name} is not a valid network file: {error}. Nothing was changed.")
         return
     st.success(f"{upload.name} is a valid network: **{metadata.name}**, `{network.describe()}`, "
                f"test accuracy {format_accuracy(metadata.test_accuracy)}.")
     active = state.active_network()
-    if active.path is None and active.fingerprint == services.network_fingerprint(network):
+    if active.path is None and active.fingerprint == active_network.network_fingerprint(network):
         st.caption("It is the active network: save it below.")  # one save form for one network
         return
     st.button("Make it the active network", key="upload_activate", icon=":material/check_circle:",
               on_click=make_active, args=(ActiveNetwork(network, metadata, None),))
     with st.expander("Save it to saved_networks/"):
         save_network_form("upload_save", network, metadata.name,
-                          lambda stem: services.metadata_for_saving(network, metadata, stem))
+                          lambda stem: networks_folder.metadata_for_saving(network, metadata, stem))
 
 
 def create_section() -> None:
@@ -136,7 +137,7 @@ def create_section() -> None:
         seed = st.number_input("Seed", 0, 2**31 - 1, value=0)
         if st.form_submit_button("Create and make active", icon=":material/add:"):
             try:
-                make_active(services.new_untrained_network(name, hidden, activation, int(seed), kind))
+                make_active(active_network.new_untrained_network(name, hidden, activation, int(seed), kind))
             except ConfigError as error:
                 st.error(str(error))
                 return
@@ -149,26 +150,26 @@ def active_section() -> None:
     st.subheader("The active network")
     st.write(f"**{active.label}**, `{active.network.describe()}`, test accuracy "
              f"{format_accuracy(active.metadata.test_accuracy)}.")
-    st.download_button("Download the active network", services.network_download(active),
-                       file_name=services.download_file_name(active), mime="application/octet-stream",
+    st.download_button("Download the active network", networks_folder.network_download(active),
+                       file_name=networks_folder.download_file_name(active), mime="application/octet-stream",
                        icon=":material/download:", on_click="ignore", key="download_active")
     if active.path is None:
         with st.expander("Save it to saved_networks/", expanded=True):
             saved = save_network_form("active_save", active.network, active.metadata.name,
-                                      lambda stem: services.metadata_for_saving(active.network,
+                                      lambda stem: networks_folder.metadata_for_saving(active.network,
                                                                                 active.metadata, stem))
             if saved is not None:
                 state.set_active_network(ActiveNetwork(active.network, saved[1], saved[0]))
 
 
 st.title("Networks")
-saved_networks = services.list_saved_networks(services.network_library(state.owner_token()))
+saved_networks = networks_folder.list_saved_networks(networks_folder.network_library(state.owner_token()))
 st.subheader("Saved networks")
 if saved_networks:
     saved_table(saved_networks)
     saved_actions(saved_networks)
 else:
-    st.info(f"No saved networks in {services.networks_dir()} yet.")
+    st.info(f"No saved networks in {server_settings.networks_dir()} yet.")
 left, right = st.columns(2, gap="large")
 with left:
     upload_section()

@@ -23,11 +23,12 @@ from nn_core.errors import ConfigError
 from nn_core.storage.network_file import Metadata
 from nn_core.training.training_state import TrainingState
 
-from dashboard import architecture, services, state
+from dashboard import (active_network, architecture, labelled_drawings, mnist_cache, server_settings, state,
+                       training_server)
 from dashboard.arrays import png_data_url
 from dashboard.charts import accuracy_chart, hidden_map_chart, learning_rate_chart, loss_chart, true_digit_history_chart
 from dashboard.learning_watch import MAP_DIGITS, PredictionWatch, WatchSpec, strip_rows, watched_images
-from dashboard.services import ActiveNetwork
+from dashboard.active_network import ActiveNetwork
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import CONV_EVAL_IMAGES, MODES, fine_tune_dataset
 from dashboard.training_worker import RunSpec, RunStatus, share_read_only
@@ -113,8 +114,8 @@ def structure_settings(locked: bool, seed: int) -> NetworkConfig | None:
                f"Shapes: {architecture.shape_summary(config)}")
     if config.is_convolutional:
         batch_size = state.widget_value("train_batch", PAGE_DEFAULTS.batch_size)
-        rate = services.training_speed(config, config.describe(), batch_size)
-        epoch_seconds = len(services.training_split()[0]) / rate
+        rate = training_server.training_speed(config, config.describe(), batch_size)
+        epoch_seconds = len(mnist_cache.training_split()[0]) / rate
         st.caption("A CNN learns more from each image but trains far slower per image than an MLP. "
                    f"Timed on this server: about {rate:,.0f} images/s, so an epoch takes about "
                    f"{format_duration(epoch_seconds)} (longer while others train); "
@@ -133,14 +134,14 @@ def starting_settings(mode: str, active: ActiveNetwork) -> TrainConfig:
         config = TrainConfig.from_dict(stored)
     except (ConfigError, TypeError):
         return PAGE_DEFAULTS  # settings this version cannot read: start from the page's own
-    saved_run = services.saved_training_state(active) if mode == "continue" else None
+    saved_run = active_network.saved_training_state(active) if mode == "continue" else None
     return replace(config, epochs=PAGE_DEFAULTS.epochs + (saved_run.epochs_done if saved_run else 0))
 
 
 def run_to_continue(mode: str, active: ActiveNetwork, train_config: TrainConfig) -> TrainingState | None:
     """The active network's saved run, when Continue can go on with it exactly: same optimizer
     (its state fits no other) and epochs left to train."""
-    saved_run = services.saved_training_state(active) if mode == "continue" else None
+    saved_run = active_network.saved_training_state(active) if mode == "continue" else None
     stored = active.metadata.train_config or {}
     if saved_run is None or stored.get("optimizer") != train_config.optimizer:
         return None
@@ -201,14 +202,14 @@ def apply_live_settings(run: RemoteRun, config: TrainConfig) -> None:
 def training_data(mode: str) -> tuple[np.ndarray | str, np.ndarray | str] | None:
     """Training images and labels for ``mode``: the shared MNIST files, or (N, 784) uint8 arrays
     of labelled drawings mixed with MNIST when fine-tuning (None if there are no drawings)."""
-    train_x_file, train_y_file, _, _ = services.shared_training_files()
+    train_x_file, train_y_file, _, _ = mnist_cache.shared_training_files()
     if mode != "fine_tune":
         return train_x_file, train_y_file
     drawings = state.labelled_drawings()
     if not drawings:
         return None
-    train_x, train_y, _, _ = services.training_split()
-    images, labels = services.drawings_as_arrays(drawings)
+    train_x, train_y, _, _ = mnist_cache.training_split()
+    images, labels = labelled_drawings.drawings_as_arrays(drawings)
     return fine_tune_dataset(images, labels, train_x, train_y, np.random.default_rng(len(drawings)))
 
 
@@ -223,23 +224,23 @@ def new_run(mode: str, network_config: NetworkConfig | None, train_config: Train
         suffix = "finetuned" if mode == "fine_tune" else "continued"
         network_config, base_name = active.network.config, f"{active.metadata.name}-{suffix}"
         weights = {name: param.copy() for name, param in active.network.state_dict().items()}
-    _, _, val_x_file, val_y_file = services.shared_training_files()
+    _, _, val_x_file, val_y_file = mnist_cache.shared_training_files()
     spec = RunSpec(network_config, weights, train_config, mode, base_name, *data, val_x_file, val_y_file,
                    watch=watch_spec(), training_state=run_to_continue(mode, active, train_config))
-    return RemoteRun(spec, services.trainer_pool(), state.session_id())
+    return RemoteRun(spec, training_server.trainer_pool(), state.session_id())
 
 
 def watch_spec() -> WatchSpec:
     """What the run shows while it learns: this session's drawing and labelled drawings, fixed
     test digits, and the map's test digits."""
-    data = services.mnist()
+    data = mnist_cache.mnist()
     classification = state.current_classification()
     drawing = None if classification is None else classification.preprocessed.image
     labelled = [(labelled.image, labelled.label) for labelled in state.labelled_drawings()]
     images, names, labels = watched_images(data.test_images, data.test_labels, drawing, labelled)
     # The map's digits go as a shared file, like the training data: the spec sent to a
     # starting worker stays small.
-    map_images = share_read_only(data.test_images[:MAP_DIGITS], services.shared_mnist_dir(), "map-images")
+    map_images = share_read_only(data.test_images[:MAP_DIGITS], server_settings.shared_mnist_dir(), "map-images")
     return WatchSpec(PredictionWatch(images, names, labels), map_images, np.asarray(data.test_labels[:MAP_DIGITS]),
                      drawing)
 
@@ -420,7 +421,7 @@ def got_it_charts(run: RemoteRun) -> None:
 
 # -- keeping the result ------------------------------------------------------------------------
 def trained_metadata(run: RemoteRun, name: str) -> Metadata:
-    return Metadata.new(name, test_accuracy=services.test_accuracy(run.network()),
+    return Metadata.new(name, test_accuracy=mnist_cache.test_accuracy(run.network()),
                         train_config=run.train_config.to_dict(), history=run.history().to_dict(),
                         command=f"dashboard Train page: {MODES[run.mode].lower()}")
 
@@ -436,7 +437,7 @@ def keep_result(run: RemoteRun) -> None:
             state.remember_saved_training_result(run, ActiveNetwork(network, saved[1], saved[0]))
     with activate:
         # Once saved, the saved file becomes active: its name, its measured accuracy, its ✓ on Networks.
-        saved_file = state.saved_training_result(run, services.network_fingerprint(network))
+        saved_file = state.saved_training_result(run, active_network.network_fingerprint(network))
         st.caption("Use it on the Draw and Debug pages" +
                    (f" (as `{saved_file.path.name}`)." if saved_file else " (for this session only)."))
         if st.button("Make it the active network", icon=":material/check_circle:"):

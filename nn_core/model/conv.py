@@ -36,7 +36,7 @@ INPUT_GRAD_ROWS_BYTES = 16 * 2**20
 faster than one big product."""
 
 
-class _Scratch:
+class Scratch:
     """Named arrays kept between calls.
 
     Reallocating a large temporary every batch costs page faults each time
@@ -70,8 +70,8 @@ class _Scratch:
         return buffer
 
 
-def _pad(scratch: _Scratch, name: str, x: np.ndarray, pads: tuple[int, int, int, int],
-         slice_images: int) -> np.ndarray:
+def pad_images(scratch: Scratch, name: str, x: np.ndarray, pads: tuple[int, int, int, int],
+               slice_images: int) -> np.ndarray:
     """x (n, H, W, C) with (top, bottom, left, right) zero rows/columns added.
 
     The scratch array is sized for ``slice_images`` images so the shorter last
@@ -87,56 +87,32 @@ def _pad(scratch: _Scratch, name: str, x: np.ndarray, pads: tuple[int, int, int,
     return padded
 
 
-def _patch_matrix(scratch: _Scratch, padded: np.ndarray, kernel: int, block: int = 1) -> np.ndarray:
+def _patch_matrix(scratch: Scratch, padded: np.ndarray, kernel: int) -> np.ndarray:
     """im2col: (n·H'·W', k·k·C) rows of k×k×C patches of a padded (n, Hp, Wp, C) batch.
 
     Row (b, y, x) holds ``padded[b, y:y+k, x:x+k, :]`` flattened in (i, j, c)
-    order, matching ``weight.reshape(k·k·C, F)``. With ``block`` > 1 the rows come
-    in the order of ``_positions``. The result may be a transposed (Fortran-ordered)
-    view; BLAS reads either order at full speed.
+    order, matching ``weight.reshape(k·k·C, F)``. The result may be a transposed
+    (Fortran-ordered) view; BLAS reads either order at full speed.
     """
     padded = np.ascontiguousarray(padded)
     n, padded_h, padded_w, channels = padded.shape
     out_h, out_w = padded_h - kernel + 1, padded_w - kernel + 1
-    positions, position_strides = _positions(padded, out_h, out_w, block)
-    _, row, pixel, value = padded.strides
+    image, row, pixel, value = padded.strides
     if channels == 1:
         # A grayscale input has no channel run to copy; laying the offsets out
         # first lets the copy move whole image rows instead.
-        cols = scratch.array("cols", (kernel, kernel, *positions), padded.dtype)
-        if block == 1:
-            np.copyto(cols, as_strided(padded, cols.shape, (row, pixel, *position_strides)))
-        else:
-            # Offset (i, j) of window pixel (di, dj) reads the same pixels as offset
-            # (i + di, j + dj) of pixel (0, 0): gathering those fewer arrays first from
-            # every other pixel, then copying them whole, halves the scattered reads.
-            span = kernel + block - 1
-            shifted = scratch.array("shifted", (span, span, *positions[2:]), padded.dtype)
-            np.copyto(shifted, as_strided(padded, shifted.shape, (row, pixel, *position_strides[2:])))
-            u, v, *rest = shifted.strides
-            np.copyto(cols, as_strided(shifted, cols.shape, (u, v, u, v, *rest)))
+        cols = scratch.array("cols", (kernel, kernel, n, out_h, out_w), padded.dtype)
+        np.copyto(cols, as_strided(padded, cols.shape, (row, pixel, image, row, pixel)))
         return cols.reshape(kernel * kernel, -1).T
     # For each kernel row i, a patch's k pixels of C channels are one run of k·C values
     # in memory; copying k such runs per row moves far fewer, longer pieces than
     # k·k runs of C. The reads stay inside the much smaller padded batch, mostly in cache.
-    cols = scratch.array("cols", (*positions, kernel, kernel * channels), padded.dtype)
-    np.copyto(cols, as_strided(padded, cols.shape, (*position_strides, row, value)))
+    cols = scratch.array("cols", (n, out_h, out_w, kernel, kernel * channels), padded.dtype)
+    np.copyto(cols, as_strided(padded, cols.shape, (image, row, pixel, row, value)))
     return cols.reshape(n * out_h * out_w, -1)
 
 
-def _positions(padded: np.ndarray, out_h: int, out_w: int, block: int) -> tuple[tuple, tuple]:
-    """Shape and strides (in ``padded``) of the output positions, in the order a conv's
-    output rows take: (n, H', W'), or with ``block`` > 1 the pool layout
-    (block, block, n, H'/block, W'/block) of ``MaxPool2D``."""
-    image, row, pixel, _ = padded.strides
-    n = len(padded)
-    if block == 1:
-        return (n, out_h, out_w), (image, row, pixel)
-    return ((block, block, n, out_h // block, out_w // block),
-            (row, pixel, image, block * row, block * pixel))
-
-
-def _row_patches(scratch: _Scratch, padded: np.ndarray, kernel: int) -> np.ndarray:
+def _row_patches(scratch: Scratch, padded: np.ndarray, kernel: int) -> np.ndarray:
     """(n·Hp·W', k·C) rows of k horizontally adjacent pixels of a padded (n, Hp, Wp, C) batch.
 
     Row (b, y, x) holds ``padded[b, y, x:x+k, :]`` flattened in (j, c) order: a k-times
@@ -151,7 +127,7 @@ def _row_patches(scratch: _Scratch, padded: np.ndarray, kernel: int) -> np.ndarr
     return rows.reshape(n * padded_h * out_w, kernel * channels)
 
 
-def _add_per_channel(images: np.ndarray, values: np.ndarray) -> None:
+def add_per_channel(images: np.ndarray, values: np.ndarray) -> None:
     """images (..., H, W, C) += values (C,), in place.
 
     Tiled over a whole image, the values broadcast along image-long rows: numpy's
@@ -207,61 +183,57 @@ class Conv2D(Layer):
         self.grads = {key: np.zeros_like(value) for key, value in self.params.items()}
         before = (self.kernel - 1) // 2 if padding == "same" else 0
         after = self.kernel - 1 - before if padding == "same" else 0
-        self._pads = (before, after, before, after)
+        self.pads = (before, after, before, after)
+        """Zero rows/columns added (top, bottom, left, right) before the patches are taken."""
         # The input gradient convolves the output gradient padded so that every
         # output position a pixel fed is in reach: k-1 minus the forward padding.
         self._grad_pads = (self.kernel - 1 - before, self.kernel - 1 - after,
                            self.kernel - 1 - before, self.kernel - 1 - after)
-        self._training_scratch = _Scratch()
+        self._training_scratch = Scratch()
         self._scratch = self._training_scratch  # what the last forward (and its backward) use
-        self.pool_block = 1
-        """Set to a MaxPool2D's size when one follows: training passes then give their output
-        in that pool's layout (see MaxPool2D), and backward takes its gradient so."""
         self._x: np.ndarray | None = None
         self._cols: np.ndarray | None = None
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """(N, H, W, C_in) → (N, H', W', C_out) in the params' dtype."""
-        weight = self.params["weight"]
-        kernel, _, in_channels, out_channels = weight.shape
+    def output_size(self, x: np.ndarray) -> tuple[int, int]:
+        """(H', W') of the output for a batch x (N, H, W, C_in); ShapeError if x does not fit."""
+        kernel, _, in_channels, _ = self.params["weight"].shape
         _check_images(self.describe(), x, in_channels)
-        x = x.astype(weight.dtype, copy=False)
-        n, height, width, _ = x.shape
-        top, bottom, left, right = self._pads
+        height, width = x.shape[1:3]
+        top, bottom, left, right = self.pads
         out_h, out_w = height + top + bottom - kernel + 1, width + left + right - kernel + 1
         if out_h < 1 or out_w < 1:
             raise ShapeError(f"{self.describe()} needs images of at least {kernel}×{kernel}; "
                              f"got {height}×{width}")
+        return out_h, out_w
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """(N, H, W, C_in) → (N, H', W', C_out) in the params' dtype."""
+        weight = self.params["weight"]
+        out_channels = weight.shape[3]
+        out_h, out_w = self.output_size(x)
+        x = x.astype(weight.dtype, copy=False)
+        n = len(x)
         # Inference gets its own scratch so that predictions made while another
         # thread trains (or predicts) with this network stay correct.
-        scratch = self._training_scratch if training else _Scratch()
+        scratch = self._training_scratch if training else Scratch()
         weight_2d = weight.reshape(-1, out_channels)
         step = _images_per_slice(out_h, out_w, weight_2d.shape[0], weight.itemsize)
-        block = self.pool_block
-        if not training or n > step or out_h % block or out_w % block:
-            block = 1
-        if block > 1:
-            out = np.empty((block, block, n, out_h // block, out_w // block, out_channels), weight.dtype)
-            cols = self._input_cols(scratch, x, n, block)
-            np.matmul(cols, weight_2d, out=out.reshape(-1, out_channels))
-        else:
-            out = np.empty((n, out_h, out_w, out_channels), weight.dtype)
-            for start in range(0, n, step):
-                cols = self._input_cols(scratch, x[start:start + step], step)
-                np.matmul(cols, weight_2d, out=out[start:start + step].reshape(-1, out_channels))
-        _add_per_channel(out, self.params["bias"])
+        out = np.empty((n, out_h, out_w, out_channels), weight.dtype)
+        for start in range(0, n, step):
+            cols = self._input_cols(scratch, x[start:start + step], step)
+            np.matmul(cols, weight_2d, out=out[start:start + step].reshape(-1, out_channels))
+        add_per_channel(out, self.params["bias"])
         self._x, self._scratch = x, scratch
         self._cols = cols if step >= n else None
         return out
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
-        """grad (N, H', W', C_out), or in the pool layout the forward gave → fills grads,
-        returns dLoss/dx (N, H, W, C_in)."""
+        """grad (N, H', W', C_out) → fills grads, returns dLoss/dx (N, H, W, C_in)."""
         weight = self.params["weight"]
         out_channels = weight.shape[3]
         grad = np.ascontiguousarray(grad, dtype=weight.dtype)
         grad_weight = self.grads["weight"].reshape(-1, out_channels)
-        if self._cols is not None:  # the forward's own patches, rows in its output's order
+        if self._cols is not None:  # the forward's own patches
             gemm_tn(self._cols, grad.reshape(-1, out_channels), float(self.accumulate_grads), grad_weight)
         else:
             n, out_h, out_w, _ = grad.shape
@@ -274,23 +246,22 @@ class Conv2D(Layer):
         column_sums(grad.reshape(-1, out_channels), self.grads["bias"], self.accumulate_grads)
         if not need_input_grad:
             return None
-        if grad.ndim == 6:  # the pool layout, back to (N, H', W', C_out)
-            block, _, n, rows, columns, _ = grad.shape
-            grad = grad.transpose(2, 3, 0, 4, 1, 5).reshape(n, rows * block, columns * block, out_channels)
-        return self._input_gradient(grad)
+        return self.input_gradient(grad, self._x.shape, self._scratch)
 
     def replica(self) -> Conv2D:
         twin = super().replica()
-        twin._training_scratch = twin._scratch = _Scratch()
+        twin._training_scratch = twin._scratch = Scratch()
         return twin
 
-    def _input_cols(self, scratch: _Scratch, x: np.ndarray, slice_images: int, block: int = 1) -> np.ndarray:
-        padded = _pad(scratch, "padded_input", x, self._pads, slice_images)
-        return _patch_matrix(scratch, padded, self.kernel, block)
+    def _input_cols(self, scratch: Scratch, x: np.ndarray, slice_images: int) -> np.ndarray:
+        padded = pad_images(scratch, "padded_input", x, self.pads, slice_images)
+        return _patch_matrix(scratch, padded, self.kernel)
 
-    def _input_gradient(self, grad: np.ndarray) -> np.ndarray:
-        """dx[y, x, c] = Σ grad[y+top-i, x+left-j, f] · weight[i, j, c, f]: a convolution.
+    def input_gradient(self, grad: np.ndarray, input_shape: tuple[int, ...], scratch: Scratch) -> np.ndarray:
+        """dLoss/dx (N, H, W, C_in) of an input shaped ``input_shape`` from grad (N, H', W', C_out);
+        its temporaries go in ``scratch``.
 
+        dx[y, x, c] = Σ grad[y+top-i, x+left-j, f] · weight[i, j, c, f]: a convolution.
         It is the output gradient, padded, convolved with the weights flipped in both
         spatial axes. Patches span one row of k pixels; a single product gives, for
         every patch, its contribution through each of the k kernel rows, and dx sums
@@ -299,7 +270,7 @@ class Conv2D(Layer):
         """
         weight = self.params["weight"]
         kernel, _, in_channels, out_channels = weight.shape
-        n, height, width, _ = self._x.shape
+        n, height, width, _ = input_shape
         # row_weights[(j, f), (i, c)] = weight[k-1-i, k-1-j, c, f]
         row_weights = np.ascontiguousarray(weight[::-1, ::-1].transpose(1, 3, 0, 2)).reshape(
             kernel * out_channels, kernel * in_channels)
@@ -308,10 +279,9 @@ class Conv2D(Layer):
         step = _images_per_slice(padded_h, width, kernel * out_channels, weight.itemsize,
                                  INPUT_GRAD_ROWS_BYTES)
         for start in range(0, n, step):
-            padded = _pad(self._scratch, "padded_grad", grad[start:start + step], self._grad_pads, step)
-            rows = _row_patches(self._scratch, padded, kernel)
-            by_kernel_row = self._scratch.array("by_kernel_row", (len(rows), kernel * in_channels),
-                                                weight.dtype)
+            padded = pad_images(scratch, "padded_grad", grad[start:start + step], self._grad_pads, step)
+            rows = _row_patches(scratch, padded, kernel)
+            by_kernel_row = scratch.array("by_kernel_row", (len(rows), kernel * in_channels), weight.dtype)
             np.matmul(rows, row_weights, out=by_kernel_row)
             by_kernel_row = by_kernel_row.reshape(-1, padded_h, width, kernel, in_channels)
             part = dx[start:start + step]
@@ -330,14 +300,8 @@ class MaxPool2D(Layer):
 
     (N, H, W, C) → (N, H // size, W // size, C); rows/columns that do not fill a
     window are dropped, as in PyTorch. The gradient goes to exactly one maximum
-    per window, so tied maxima do not receive it twice.
-
-    It also takes a batch in its own "pool layout", (size, size, N, H // size,
-    W // size, C), where [i, j] holds pixel (i, j) of every window: a Conv2D whose
-    ``pool_block`` is this size gives its training output so, by ordering its patch
-    rows that way. Each window's candidates are then whole contiguous arrays, and
-    the forward and backward run over them at full speed instead of picking every
-    other pixel out of image rows. The gradient returned has the same layout.
+    per window, so tied maxima do not receive it twice: the first found going
+    down a window's first column, then down its next, and so on.
     """
 
     def __init__(self, size: int = 2) -> None:
@@ -362,48 +326,35 @@ class MaxPool2D(Layer):
         """size views (N, H', W', C): the j-th column of every window's row maxima."""
         return [row_max[:, :, j::self.size] for j in range(self.size)]
 
-    def _window_candidates(self, blocks: np.ndarray) -> list[np.ndarray]:
-        """The size² arrays (N, H', W', C) of a pool-layout batch, in the order the
-        two-pass path breaks ties in: down each window column, then across."""
-        return [blocks[i, j] for j in range(self.size) for i in range(self.size)]
-
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if x.ndim == 6 and x.shape[:2] == (self.size, self.size):
-            pooled = _elementwise_max(self._window_candidates(x))
-            self._x, self._row_max, self._pooled = x, None, pooled.copy()
-            return pooled
         _check_images(self.describe(), x)
         height, width = x.shape[1:3]
         if height < self.size or width < self.size:
             raise ShapeError(f"{self.describe()} needs images of at least {self.size}×{self.size}; "
                              f"got {height}×{width}")
-        row_max = _elementwise_max(self._row_candidates(x))
-        pooled = _elementwise_max(self._column_candidates(row_max))
+        row_max = elementwise_max(self._row_candidates(x))
+        pooled = elementwise_max(self._column_candidates(row_max))
         # A private copy: the next layer (an in-place ReLU) may overwrite what we return.
         self._x, self._row_max, self._pooled = x, row_max, pooled.copy()
         return pooled
 
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray:
         x, row_max = self._x, self._row_max
-        if row_max is None:  # the pool layout
-            dx = np.empty_like(x, dtype=grad.dtype)
-            _route_to_first_max(grad, self._window_candidates(x), self._pooled, self._window_candidates(dx))
-            return dx
         grad_row_max = np.empty_like(row_max, dtype=grad.dtype)
-        _route_to_first_max(grad, self._column_candidates(row_max), self._pooled,
-                            self._column_candidates(grad_row_max))
+        route_to_first_max(grad, self._column_candidates(row_max), self._pooled,
+                           self._column_candidates(grad_row_max))
         dx = np.empty_like(x, dtype=grad.dtype)
         out_h, out_w = self._pooled.shape[1:3]
         dx[:, out_h * self.size:] = 0  # the dropped remainder rows and columns
         dx[:, :, out_w * self.size:] = 0
-        _route_to_first_max(grad_row_max, self._row_candidates(x), row_max, self._row_candidates(dx))
+        route_to_first_max(grad_row_max, self._row_candidates(x), row_max, self._row_candidates(dx))
         return dx
 
     def describe(self) -> str:
         return f"MaxPool2D({self.size})"
 
 
-def _elementwise_max(arrays: list[np.ndarray]) -> np.ndarray:
+def elementwise_max(arrays: list[np.ndarray]) -> np.ndarray:
     """A new array holding the element-wise maximum of equally shaped arrays."""
     result = np.maximum(arrays[0], arrays[1]) if len(arrays) > 1 else arrays[0].copy()
     for array in arrays[2:]:
@@ -411,8 +362,8 @@ def _elementwise_max(arrays: list[np.ndarray]) -> np.ndarray:
     return result
 
 
-def _route_to_first_max(grad: np.ndarray, candidates: list[np.ndarray], maxima: np.ndarray,
-                        grad_outs: list[np.ndarray]) -> None:
+def route_to_first_max(grad: np.ndarray, candidates: list[np.ndarray], maxima: np.ndarray,
+                       grad_outs: list[np.ndarray]) -> None:
     """grad_outs[k] = grad where candidates[k] is the first to equal maxima, else 0.
 
     May overwrite ``grad``. What one candidate took is subtracted from what the

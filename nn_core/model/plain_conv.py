@@ -2,8 +2,9 @@
 then one matrix product; backward is the same product turned around.
 
 ``conv.Conv2D`` computes exactly this, faster: buffers reused between batches, big
-batches in cache-sized slices, threads, and an output laid out for the pool that
-follows. Read this one first; the tests check the fast one against it.
+batches in cache-sized slices, patches copied a kernel row at a time, and an input
+gradient taken as a second convolution instead of col2im's scatter-add. Read this
+one first; the tests check the fast one against it.
 """
 
 from __future__ import annotations

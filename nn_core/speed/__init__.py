@@ -1,8 +1,9 @@
 """The speed layer: the same maths as the plain model, faster, wrapped around it from outside.
 
 A conv network's training batch runs in several cache-sized passes spread over
-threads (``passes``, ``threads``), a conv layer followed by a pool hands it its
-output in the pool's own layout, and BLAS's thread pool is sized around them
+threads (``passes``, ``threads``), a conv layer and the pool after it train as
+one layer that hands the pool its output in the pool's own layout
+(``pool_layout``), and BLAS's thread pool is sized around them
 (``nn_core.model.blas``). Nothing in the model imports this package; the trainer
 chooses it unless ``NN_CORE_FAST=0`` is set, which trains with one plain pass
 per batch to the same results.
