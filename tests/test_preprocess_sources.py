@@ -177,10 +177,11 @@ def test_the_photo_path_is_the_photo_cleanup_on_a_photo():
 
 @pytest.mark.parametrize("brush", [10, 16, 22])
 def test_the_canvas_path_gives_what_the_photo_path_gives_on_a_clean_canvas(brush):
-    # Where the photo cleanup finds nothing to clean (a thin pen on a clean canvas), both paths agree.
+    # Where the photo cleanup finds nothing to clean (a thin pen on a clean canvas), both paths agree,
+    # up to the canvas path measuring and restroking the digit once shrunk to the work scale.
     for name, image in canvas_encodings(draw(brush=brush)).items():
         canvas, photo = preprocess(image, "canvas"), preprocess(image, "photo")
-        np.testing.assert_array_equal(canvas.image, photo.image, err_msg=name)
+        assert mean_abs_diff(canvas.image, photo.image) < 0.005, name  # a tenth of "the same digit"
 
 
 def plain_recipe(ink: np.ndarray) -> np.ndarray:
