@@ -164,7 +164,9 @@ def _alpha_off_box(pixels: np.ndarray, value: np.generic) -> tuple[slice, slice]
     # packed pixels does not. Alpha differs exactly when the packed pixel, minus `value` in the
     # top byte (wrapping round), reaches the top byte.
     shift = 8 * (pixels.shape[2] - 1)
-    offset = packed if value == 0 else np.subtract(packed, packed.dtype.type(int(value) << shift))
+    if value == 0:  # a transparent canvas
+        return bbox(packed >= 1 << shift)
+    offset = np.subtract(packed, packed.dtype.type(int(value) << shift))
     if offset.max() < 1 << shift:  # an opaque canvas: one maximum spares marking every pixel
         return None
     return bbox(offset >= 1 << shift)
@@ -198,19 +200,20 @@ def _float_distance(part: np.ndarray, background: np.ndarray) -> np.ndarray:
 def _integer_distance(part: np.ndarray, background: np.ndarray) -> np.ndarray:
     """(h, w) largest channel distance of integer pixels (h, w, K) from the (K,) background,
     in their own unsigned type (a distance never exceeds the full scale), C-contiguous."""
-    distance = _level_distance(part[:, :, 0], background[0])
+    full_scale = np.iinfo(part.dtype).max
+    distance = _level_distance(part[:, :, 0], background[0], full_scale)
     for channel in range(1, part.shape[2]):
-        distance = np.maximum(distance, _level_distance(part[:, :, channel], background[channel]))
+        distance = np.maximum(distance, _level_distance(part[:, :, channel], background[channel], full_scale))
     return np.ascontiguousarray(distance)
 
 
-def _level_distance(values: np.ndarray, level: np.generic) -> np.ndarray:
-    """|values − level| for unsigned integers, without the wrap-round of a plain subtraction
-    (may be ``values`` itself)."""
+def _level_distance(values: np.ndarray, level: np.generic, full_scale: int) -> np.ndarray:
+    """|values − level| for unsigned integers up to ``full_scale``, without the wrap-round of
+    a plain subtraction (may be ``values`` itself)."""
     # A black, transparent or white background spares a pass or two.
     if level == 0:
         return values
-    if level == np.iinfo(values.dtype).max:
+    if level == full_scale:
         return np.subtract(level, values)
     return np.subtract(np.maximum(values, level), np.minimum(values, level))
 

@@ -75,10 +75,11 @@ def _main_span(region: np.ndarray, axis: int, gap: int, offset: int) -> tuple[sl
     marked = np.flatnonzero(region.any(axis=axis))
     if marked.size == 0:
         return slice(offset, offset), True
+    first, last = int(marked[0]), int(marked[-1])
+    if last + 1 - first - marked.size < gap:  # too few blanks in all for a gap: one segment, nothing to weigh
+        return slice(offset + first, offset + last + 1), True
     # Segments are runs of marked positions separated by at least `gap` blanks.
     breaks = np.flatnonzero(np.diff(marked) > gap)
-    if breaks.size == 0:  # one segment: nothing to weigh
-        return slice(offset + int(marked[0]), offset + int(marked[-1]) + 1), True
     profile = region.sum(axis=axis)
     starts = marked[np.concatenate(([0], breaks + 1))]
     stops = marked[np.append(breaks, marked.size - 1)] + 1

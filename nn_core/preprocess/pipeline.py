@@ -75,9 +75,9 @@ def _centre(scaled: np.ndarray) -> np.ndarray:
     left = min(max(round(MNIST_SIDE // 2 - centre_col), 0), MNIST_SIDE - width)
     field = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
     field[top:top + height, left:left + width] = scaled
-    # Training sees uint8 / 255, so only those 256 levels exist in its inputs.
-    levels = np.minimum(np.maximum(field, 0, out=field), 1, out=field) * 255  # np.clip's checks cost more
-    return (np.round(levels, out=levels) / 255).astype(np.float32)
+    # Training sees uint8 / 255, so only those 256 levels exist in its inputs (``scaled`` is in [0, 1]).
+    field *= 255
+    return np.divide(np.round(field, out=field), 255, out=field)
 
 
 def preprocess(image: np.ndarray, source: Source = "auto") -> PreprocessResult:

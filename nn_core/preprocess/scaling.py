@@ -92,8 +92,8 @@ def scale_drawing_to_box(digit: np.ndarray) -> np.ndarray:
         work = _resize(digit, WORK_SIDE / long_side)
         width = stroke_width(work)
     if at_box < low:
-        # A stroke's core keeps its full strength when a thick one is shrunk, so only a
-        # blurred thin one needs its peak brought back to 1.
+        # Blurred as ``scale_to_box`` blurs thin strokes; a thick stroke keeps its full strength
+        # when it is shrunk, so only a blurred one needs its peak brought back to 1.
         work = normalise_peak_quickly(_blur_3x3(work))
         width = stroke_width(work)
     return _to_digit_box(_restroked(work, width, max(work.shape), _target(at_box)))
