@@ -201,6 +201,12 @@ def _integer_distance(part: np.ndarray, background: np.ndarray) -> np.ndarray:
     """(h, w) largest channel distance of integer pixels (h, w, K) from the (K,) background,
     in their own unsigned type (a distance never exceeds the full scale), C-contiguous."""
     full_scale = np.iinfo(part.dtype).max
+    if part.shape[2] > 1 and (background == full_scale).all():
+        # On white the largest distance is the darkest channel's: one subtraction, not one a channel.
+        darkest = part[:, :, 0]
+        for channel in range(1, part.shape[2]):
+            darkest = np.minimum(darkest, part[:, :, channel])
+        return np.subtract(full_scale, darkest)
     distance = _level_distance(part[:, :, 0], background[0], full_scale)
     for channel in range(1, part.shape[2]):
         distance = np.maximum(distance, _level_distance(part[:, :, channel], background[channel], full_scale))
