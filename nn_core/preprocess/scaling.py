@@ -55,6 +55,9 @@ def scale_to_box(cropped: np.ndarray) -> np.ndarray:
         return _resize(cropped, DIGIT_BOX / long_side)
     work = _resize(cropped, WORK_SIDE / long_side)
     if width < low:
+        # Strokes thinner than a pixel alias: a line falls in one row, or splits over
+        # two at half the peak. Blurring gives every thin line the same peak, so
+        # after normalising none of them stays faint.
         work = _blur_3x3(work)
     work = normalise_peak(work)
     restroked = _restroked(work, stroke_width(work), WORK_SIDE, _target(width))
