@@ -19,6 +19,8 @@ is kept for display:
      and the printed lines of ruled or squared paper (ruled_lines.py). Its
      tuning constants are all in photo/params.py.
    ``source="auto"`` takes the first way when the background is one exact value.
+   A drawing is read at full size only inside the box of its ink; stages 2–4 then
+   run on it shrunk to the 80-px work scale (pipeline.py, scaling.py).
 2. empty detection: no ink, only a speck, or only dust that vanishes at 20 px
    means "nothing drawn" (digit_box.py).
 3. crop to the ink's bounding box, ignoring far-away specks (digit_box.py).
