@@ -16,9 +16,10 @@ import pyarrow  # noqa: F401  (Streamlit's component and dataframe data go throu
 import streamlit as st
 from plotly.graph_objs import Bar, Contour, Figure, Heatmap, Scatter  # noqa: F401  (loaded lazily by plotly)
 
-from dashboard import charts, training_worker  # noqa: F401
+from dashboard import charts, state, training_worker  # noqa: F401
 from dashboard.server_settings import use_app_folder
 from dashboard.server_threads import configure_threads
+from dashboard.tab_token import previous_tab_token
 from dashboard.widgets import active_network_sidebar
 
 # Not "pages/": Streamlit treats a pages/ folder beside the entry point as a legacy
@@ -37,5 +38,10 @@ navigation = st.navigation([
     st.Page(PAGES_DIR / "debug.py", title="Debug", icon=":material/bug_report:"),
     st.Page(PAGES_DIR / "networks.py", title="Networks", icon=":material/folder_open:"),
 ])
+with st.sidebar:  # an invisible element: the sidebar has room for it, each page's top has not
+    state.restore_after_reload(previous_tab_token(state.tab_token()))
 active_network_sidebar()
-navigation.run()
+try:
+    navigation.run()
+finally:  # also when the page stops or reruns early: widget values changed on this run
+    state.remember_for_reload()

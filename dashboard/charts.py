@@ -206,9 +206,12 @@ def confusion_matrix_chart(confusion: np.ndarray, height: int = 460) -> go.Figur
         colorscale="Blues", showscale=False,
         customdata=confusion, hovertemplate="true %{y} → predicted %{x}: %{customdata}<extra></extra>"))
     figure = _finish(figure, "Confusion matrix (test set)", height,
-                     xaxis={"title": {"text": "predicted digit"}, "tickvals": DIGITS, "side": "top"},
+                     xaxis={"title": {"text": "predicted digit"}, "tickvals": DIGITS, "side": "top",
+                            "constrain": "domain"},
+                     # Square cells: in a column narrower than the figure is tall, the matrix shrinks
+                     # toward the top axis, where its labels are, not away from it.
                      yaxis={"title": {"text": "true digit"}, "tickvals": DIGITS, "autorange": "reversed",
-                            "scaleanchor": "x"})
+                            "scaleanchor": "x", "constrain": "domain", "constraintoward": "top"})
     # The predicted-digit axis sits on top: the title goes above it, at the figure's top edge.
     return figure.update_layout(margin={"t": 90}, title={"y": 1, "yref": "container", "yanchor": "top",
                                                           "pad": {"t": 10}})

@@ -29,6 +29,7 @@ STRIP_STYLE = """<style>
 .learning-strip .changed {color: #e4572e; white-space: normal}
 </style>"""
 DIGIT_DISPLAY_PX = 168  # 28 × 6: every input pixel a crisp 6×6 square
+GALLERY_FRAME_PX = 4  # beside a gallery digit: its container's edge, so neighbours never touch
 FRAME_GREY = 150  # visible against black ink images and the white page alike
 
 
@@ -66,6 +67,24 @@ def active_network_sidebar() -> None:
         warning = state.active_network_warning()
         if warning:
             st.warning(warning)
+        restored = state.restored_notice()
+        if restored:
+            with st.container(key="restored_notice"):
+                st.info(f"Kept across the reload: {', '.join(restored)}.", icon=":material/restore:")
+                st.button("OK", key="dismiss_restored", on_click=state.dismiss_restored_notice)
+
+
+def wrapping_row_style(blocks: dict[str, tuple[float, str]]) -> str:
+    """A style for the keyed blocks of horizontal containers: ``{key: (share, minimum width)}``.
+
+    Each block grows by its share of the row and never narrows below its minimum (a CSS
+    length), so a row too narrow for all the minimums wraps instead of squeezing labels
+    and values short. Streamlit puts each block of a row in a flex item of its own
+    (``stLayoutWrapper``): the rule sizes that item.
+    """
+    rules = [f"[data-testid='stLayoutWrapper']:has(> .st-key-{key}) {{flex: {share} 1 {minimum} !important; "
+             f"min-width: min({minimum}, 100%) !important}}" for key, (share, minimum) in blocks.items()]
+    return f"<style>{' '.join(rules)}</style>"
 
 
 def show_digit(image: np.ndarray, caption: str | None = None, size: int = DIGIT_DISPLAY_PX,
@@ -82,13 +101,12 @@ def show_digit(image: np.ndarray, caption: str | None = None, size: int = DIGIT_
     st.image(pixels, caption=caption, width=max(1, round(pixels.shape[1] * shrink)), output_format="PNG")
 
 
-def show_digit_gallery(images: list[np.ndarray], captions: list[str], columns: int = 8,
-                       size: int = 84) -> None:
-    """Rows of small digits with captions (misclassified images, labelled drawings)."""
-    for start in range(0, len(images), columns):
-        cells = st.columns(columns)
-        for cell, image, caption in zip(cells, images[start:start + columns], captions[start:start + columns]):
-            with cell:
+def show_digit_gallery(images: list[np.ndarray], captions: list[str], size: int = 84) -> None:
+    """Small digits with captions (misclassified images, labelled drawings) in a row that wraps:
+    each keeps its size where fixed columns would push it over its neighbour."""
+    with st.container(horizontal=True, gap="small"):
+        for image, caption in zip(images, captions):
+            with st.container(width=size + GALLERY_FRAME_PX):
                 show_digit(image, caption, size)
 
 

@@ -16,12 +16,13 @@ from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_fil
                               saliency_chart, weight_grid_chart)
 from dashboard.learning_watch import MAP_DIGITS, project_map
 from dashboard.active_network import ActiveNetwork
-from dashboard.widgets import mnist_or_error, show_digit, show_digit_gallery
+from dashboard.widgets import DIGIT_DISPLAY_PX, mnist_or_error, show_digit, show_digit_gallery
 
 SOURCES = ["Current drawing", "MNIST test image"]
 STAGE_TITLES = {"grey": "1. ink (grey)", "cropped": "2. cropped", "scaled": "3. scaled to 20 px",
                 "centred": "4. centred in 28×28"}
 MAX_GALLERY = 24
+STAGE_WIDTH = DIGIT_DISPLAY_PX + 12  # an enlarged stage and its frame
 PATH_NOTES = {
     "canvas": "Preprocessed as a **clean drawing** (canvas path): the background is one exact colour, so the "
               "ink is how far each pixel lies from it; no photo cleanup ran.",
@@ -72,8 +73,10 @@ def which_path(result: PreprocessResult) -> None:
 
 def preprocessing_stages(stages: dict[str, np.ndarray]) -> None:
     st.subheader("Preprocessing, stage by stage")
-    for column, (title, image) in zip(st.columns(max(len(stages), 4)), stages.items()):
-        with column:
+    # A row that wraps: each stage keeps its full size where columns would squeeze them over each other.
+    row = st.container(horizontal=True, gap="medium", key="preprocessing_stages")
+    for title, image in stages.items():
+        with row.container(width=STAGE_WIDTH):
             size = f"{image.shape[1]}×{image.shape[0]}"  # width × height, as image sizes are given everywhere
             show_digit(image, title if size in title else f"{title} ({size} px)", framed=True)
 
@@ -166,8 +169,7 @@ def hidden_space_section(active: ActiveNetwork, drawing: np.ndarray | None) -> N
             st.caption("Under each: its true digit → what the network reads.")
             predictions = active.network.predict(data.test_images[nearest])
             show_digit_gallery(list(data.test_images[nearest].reshape(-1, 28, 28) / np.float32(255)),
-                               [f"{labels[i]} → {p}" for i, p in zip(nearest, predictions)],
-                               columns=len(nearest), size=56)
+                               [f"{labels[i]} → {p}" for i, p in zip(nearest, predictions)], size=56)
         clicked = _clicked_digit(event)
         if clicked is not None:
             image = data.test_images[clicked].reshape(28, 28) / np.float32(255)

@@ -20,6 +20,7 @@ from dashboard.canvas import drawing_canvas
 from dashboard.charts import probability_bars
 from dashboard.image_classification import Classification
 from dashboard.labelled_drawings import LabelledDrawing
+from dashboard.tab_memory import FORGET_AFTER_SECONDS
 from dashboard.widgets import show_digit, show_digit_gallery
 
 CANVAS_PX = 280
@@ -32,6 +33,7 @@ INPUT_WIDTH = CANVAS_PX + 20
 SEEN_WIDTH = 180  # the 168 px image of what the network sees
 CHART_WIDTH = 360
 NO_SECOND = "No second network"
+KEPT_WHERE = f"a reload keeps them for {FORGET_AFTER_SECONDS / 60:.0f} minutes, on this server only"
 UNTRAINED = "An untrained MLP (random weights)"
 
 
@@ -166,12 +168,12 @@ def labelled_drawings_section() -> None:
     """The drawings kept with their labels in this session, as a small dataset."""
     drawings = state.labelled_drawings()
     if not drawings:
-        st.caption("Labelled drawings are kept in this browser tab (a reload starts over); use them to "
+        st.caption(f"Labelled drawings are kept in this browser tab ({KEPT_WHERE}); use them to "
                    "fine-tune the network on the Train page, or download them as a small dataset.")
         return
     st.caption(f"{len(drawings)} labelled drawing(s) in this session: fine-tune on them on the Train page.")
-    st.warning("They are kept in this browser tab only: reloading the page or closing the tab loses them. "
-               "Download them to keep them.", icon=":material/warning:")
+    st.info(f"They are kept in this browser tab ({KEPT_WHERE}); closing the tab loses them. "
+            "Download them to keep them.", icon=":material/info:")
     download, forget = st.columns(2)
     download.download_button("Download as .npz", labelled_drawings.drawings_to_npz(drawings),
                              file_name="my_digits.npz", mime="application/octet-stream",

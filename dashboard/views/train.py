@@ -32,7 +32,7 @@ from dashboard.active_network import ActiveNetwork
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import CONV_EVAL_IMAGES, MODES, fine_tune_dataset
 from dashboard.training_worker import RunSpec, RunStatus, share_read_only
-from dashboard.widgets import format_accuracy, learning_strip, require_mnist, save_network_form
+from dashboard.widgets import format_accuracy, learning_strip, require_mnist, save_network_form, wrapping_row_style
 
 REFRESH_SECONDS = 1.0  # the live panel redraws this often while a run is busy (each costs server CPU)
 STEP_WAIT_SECONDS = 15.0  # Step one batch and Pause show their result on the same click unless this slow
@@ -50,6 +50,12 @@ LIVE_CHART_STYLE = "<style>{}</style>".format(" ".join(
     f".st-key-{key}:has(.js-plotly-plot) ~ .st-key-{key} {{display: none}} "
     f".st-key-{key}:not(:has(.js-plotly-plot)):has(~ .st-key-{key}) {{display: none}}"
     for key in ("loss_chart", "accuracy_chart", "lr_chart", "train_hidden_map")))
+# The settings and the live panel share a row while each gets the width its widgets need to
+# show every label and value whole (two selects side by side; four metrics); narrower, as on a
+# 1024 px laptop with the sidebar open, the live panel moves below the settings. So do the two
+# ways to keep a result.
+ROW_STYLE = wrapping_row_style({"train_settings": (1, "17rem"), "train_live": (2.2, "26rem"),
+                                "keep_activate": (1, "16rem"), "keep_save": (2, "20rem")})
 GOT_IT_COLUMNS = 4
 # TrainConfig's defaults, except the epochs: an MLP epoch on the page's 55k images takes a second
 # or so, so TrainConfig's few epochs end before a student has watched the curves move; with these
@@ -301,18 +307,15 @@ def control_buttons(get_run: Callable[[], RemoteRun | None], can_start: bool) ->
     stopped = run is not None and (run.status.done or run.error is not None)
     running = run is not None and run.training
     idle_disabled = (run is not None and run.busy) or not can_start or stopped
-    start, batch, epoch, reset = st.columns(4)
-    if running:
-        start.button("Pause", icon=":material/pause:", type="primary", width="stretch", on_click=pause_training)
-    else:
-        start.button("Start" if run is None else "Resume", icon=":material/play_arrow:", type="primary",
-                     width="stretch", disabled=idle_disabled, on_click=start_training, args=(get_run,))
-    batch.button("Step one batch", width="stretch", disabled=idle_disabled, on_click=step_one_batch,
-                 args=(get_run,))
-    epoch.button("Step one epoch", width="stretch", disabled=idle_disabled, on_click=step_one_epoch,
-                 args=(get_run,))
-    reset.button("Reset", icon=":material/restart_alt:", width="stretch", disabled=run is None,
-                 on_click=reset_training)
+    with st.container(horizontal=True, key="train_controls"):  # wraps rather than cutting a label short
+        if running:
+            st.button("Pause", icon=":material/pause:", type="primary", on_click=pause_training)
+        else:
+            st.button("Start" if run is None else "Resume", icon=":material/play_arrow:", type="primary",
+                      disabled=idle_disabled, on_click=start_training, args=(get_run,))
+        st.button("Step one batch", disabled=idle_disabled, on_click=step_one_batch, args=(get_run,))
+        st.button("Step one epoch", disabled=idle_disabled, on_click=step_one_epoch, args=(get_run,))
+        st.button("Reset", icon=":material/restart_alt:", disabled=run is None, on_click=reset_training)
 
 
 # -- the live panel -----------------------------------------------------------------------
@@ -331,12 +334,12 @@ def progress_line(status: RunStatus) -> None:
     stop_text = " · pausing when this epoch ends" if status.stopping_at_epoch_end else ""
     st.progress(status.progress, text=f"Epoch {epoch} of {epochs} · {rate_text} · "
                                       f"ETA {format_duration(status.eta_seconds)}{stop_text}")
-    batches, samples, loss, validation = st.columns(4)
-    batches.metric("Batches", f"{status.step_count:,}")
-    samples.metric("Samples seen", f"{status.samples_seen:,}")
-    loss.metric("Last loss", "–" if status.last_loss is None else f"{status.last_loss:.3f}")
     accuracy = status.latest_validation_accuracy
-    validation.metric("Validation accuracy", "–" if accuracy is None else f"{accuracy:.2%}")
+    with st.container(horizontal=True, gap="medium"):  # each as wide as its figure: a narrow panel wraps them
+        st.metric("Batches", f"{status.step_count:,}", width="content")
+        st.metric("Samples seen", f"{status.samples_seen:,}", width="content")
+        st.metric("Last loss", "–" if status.last_loss is None else f"{status.last_loss:.3f}", width="content")
+        st.metric("Validation accuracy", "–" if accuracy is None else f"{accuracy:.2%}", width="content")
 
 
 def training_charts(run: RemoteRun) -> None:
@@ -429,7 +432,8 @@ def trained_metadata(run: RemoteRun, name: str) -> Metadata:
 def keep_result(run: RemoteRun) -> None:
     """Make the trained network active, or save it to saved_networks/."""
     st.subheader("Keep the result")
-    activate, save = st.columns([1, 2], gap="large")
+    row = st.container(horizontal=True, gap="large", key="keep_row")
+    activate, save = row.container(key="keep_activate"), row.container(key="keep_save")
     network = run.network()
     with save:
         saved = save_network_form("train_save", network, run.base_name, lambda stem: trained_metadata(run, stem))
@@ -449,11 +453,41 @@ def keep_result(run: RemoteRun) -> None:
             st.rerun()
 
 
+# -- after a reload ---------------------------------------------------------------------------
+def previous_run_notice(previous: state.PreviousRun) -> None:
+    """What the run a reload stopped had reached, and what is left of it to use."""
+    status = previous.status
+    run = f"The training run from before the reload ({MODES.get(previous.mode, 'training').lower()} · " \
+          f"`{previous.network}`)"
+    reached = (f"{run} had finished its {status.config.epochs} epochs" if status.done else
+               f"{run} stopped with the reload (a run stops with its page) after {status.epochs_done} of "
+               f"{status.config.epochs} epochs ({status.step_count:,} batch{'es' if status.step_count > 1 else ''})")
+    with st.container(key="previous_run"):
+        st.warning(f"{reached}: validation accuracy {format_accuracy(status.latest_validation_accuracy)}.",
+                   icon=":material/history:")
+        use, dismiss = st.columns([3, 1])
+        if previous.saved is not None and previous.saved.path is not None and previous.saved.path.exists():
+            use.caption(f"Its result is still in the library as `{previous.saved.path.name}`.")
+            if previous.saved.fingerprint != state.active_network().fingerprint:
+                use.button(f"Make {previous.saved.path.name} the active network", icon=":material/check_circle:",
+                           on_click=state.set_active_network, args=(previous.saved,))
+        elif previous.stopped_run is not None:
+            use.caption("It was not training at the reload, so what it had learned is kept: keep the result "
+                        "below, or press Start for a new run.")
+        else:
+            use.caption("What it learned since it last paused was lost with it; press Start to train again "
+                        "(your settings are as you left them).")
+        dismiss.button("Dismiss", key="dismiss_previous_run", on_click=state.dismiss_previous_run)
+
+
 # -- the page ----------------------------------------------------------------------------------
 st.title("Train a network")
-st.html(LIVE_CHART_STYLE)
+st.html(LIVE_CHART_STYLE + ROW_STYLE)
 require_mnist()
 current = state.training_run()
+previous = state.previous_run() if current is None else None
+if previous is not None:
+    previous_run_notice(previous)
 mode = st.segmented_control("What to train", list(MODES), format_func=MODES.get,
                             key=state.kept_widget("train_mode", "new"), disabled=current is not None) or "new"
 if current is not None:
@@ -463,8 +497,8 @@ if current is not None:
 if mode == "fine_tune" and not state.labelled_drawings():
     st.info("Fine-tuning needs labelled drawings: draw digits on the Draw page and tell it the right digit.")
 
-settings_column, live_column = st.columns([1, 2.2], gap="large")
-with settings_column:
+page_row = st.container(horizontal=True, gap="large", key="train_row")
+with page_row.container(key="train_settings"):
     seed = int(st.number_input("Seed", 0, 2**31 - 1, key=state.kept_widget("train_seed", 0),
                                disabled=current is not None, help="Initial weights, shuffling, augmentation"))
     starting = starting_settings(mode, state.active_network())
@@ -484,12 +518,14 @@ with settings_column:
     train_config = optimisation_settings(seed, starting)
 if current is not None and train_config is not None:
     apply_live_settings(current, train_config)
-with live_column:
+with page_row.container(key="train_live"):
     control_buttons(lambda: current_or_new_run(mode, network_config, train_config),
                     can_start=current is not None or settings_complete(mode, network_config, train_config))
     busy = current is not None and current.busy
     st.fragment(live_panel, run_every=REFRESH_SECONDS if busy else None)(refreshing=busy)
 run = state.training_run()
+if run is None and previous is not None and previous.saved is None:
+    run = previous.stopped_run  # paused or finished at the reload: its weights are what it had trained
 if run is not None and run.status.step_count and not run.busy and run.error is None:
     got_it_charts(run)
     keep_result(run)

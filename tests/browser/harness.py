@@ -206,6 +206,16 @@ def ellipse() -> list[tuple[float, float]]:
             for step in range(42)]
 
 
+def ink_pixels(page) -> int:
+    """White pixels on the canvas."""
+    return page.locator(CANVAS).evaluate("""canvas => {
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let ink = 0;
+        for (let i = 0; i < data.length; i += 4) ink += data[i] > 128;
+        return ink;
+    }""")
+
+
 def prediction(page, timeout_ms: int = 15_000) -> str:
     """The "Prediction" metric's value once it shows."""
     locator = page.locator('[data-testid="stMetric"]', has_text="Prediction").locator(METRIC_VALUE)

@@ -118,7 +118,7 @@ def test_label_a_drawing_and_download_the_dataset(page):
     wait_until_idle(page)
     page.get_by_role("button", name="Keep this drawing with its label").click()
     page.get_by_text("1 labelled drawing(s) in this session").wait_for()
-    page.get_by_text("reloading the page or closing the tab loses them").wait_for()  # said, with the download
+    page.get_by_text("closing the tab loses them").wait_for()  # said, with the download
     page.locator(DRAW_A_DIGIT).wait_for()  # keeping a drawing clears the canvas for the next one
     wait_until_idle(page)
     with page.expect_download() as download_info:

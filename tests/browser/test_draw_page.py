@@ -11,8 +11,8 @@ import pytest
 from nn_core.config import NetworkConfig
 from nn_core.model.network import Network
 from nn_core.storage.network_file import Metadata, network_to_bytes
-from tests.browser.harness import (CANVAS, METRIC_VALUE, draw, ellipse, go_to, open_page, prediction, screenshot,
-                                   top_bar, vertical_stroke, wait_until_idle)
+from tests.browser.harness import (CANVAS, METRIC_VALUE, draw, ellipse, go_to, ink_pixels, open_page, prediction,
+                                   screenshot, top_bar, vertical_stroke, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90), pytest.mark.flaky(reruns=2, reruns_delay=1)]
 
@@ -95,16 +95,6 @@ def test_the_whole_canvas_and_full_labels_at_laptop_widths(browser_context, app_
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
     screenshot(page, f"draw_{width}px")
     page.close()
-
-
-def ink_pixels(page) -> int:
-    """White pixels on the canvas."""
-    return page.locator(CANVAS).evaluate("""canvas => {
-        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-        let ink = 0;
-        for (let i = 0; i < data.length; i += 4) ink += data[i] > 128;
-        return ink;
-    }""")
 
 
 def open_debug(page) -> None:
