@@ -330,7 +330,8 @@ def restore_after_reload(previous_token: str | None) -> None:
     if previous_token is None or _get(_TAB_CHECKED, False):
         return
     st.session_state[_TAB_CHECKED] = True
-    kept = server_memory().recall(previous_token) if previous_token else None
+    # What the browser reports is only ever looked up, and only as a string.
+    kept = server_memory().recall(previous_token) if previous_token and isinstance(previous_token, str) else None
     if kept is None:
         return
     # A duplicated tab starts with its original's token while the original stays open: it gets a

@@ -16,13 +16,16 @@ from dashboard.charts import (activation_chart, confusion_matrix_chart, conv_fil
                               saliency_chart, weight_grid_chart)
 from dashboard.learning_watch import MAP_DIGITS, project_map
 from dashboard.active_network import ActiveNetwork
-from dashboard.widgets import DIGIT_DISPLAY_PX, mnist_or_error, show_digit, show_digit_gallery
+from dashboard.widgets import DIGIT_DISPLAY_PX, mnist_or_error, show_digit, show_digit_gallery, wrapping_row_style
 
 SOURCES = ["Current drawing", "MNIST test image"]
 STAGE_TITLES = {"grey": "1. ink (grey)", "cropped": "2. cropped", "scaled": "3. scaled to 20 px",
                 "centred": "4. centred in 28×28"}
 MAX_GALLERY = 24
 STAGE_WIDTH = DIGIT_DISPLAY_PX + 12  # an enlarged stage and its frame
+# Wide enough for a chart title such as "Hidden layer 1: 128 ReLU units" (plotly cuts a title short).
+INSIDE_ROW_STYLE = wrapping_row_style({key: (share, "15rem") for key, share in
+                                       (("inside_saliency", 1.1), ("inside_layers", 1.3), ("inside_output", 1.3))})
 PATH_NOTES = {
     "canvas": "Preprocessed as a **clean drawing** (canvas path): the background is one exact colour, so the "
               "ink is how far each pixel lies from it; no photo cleanup ran.",
@@ -84,6 +87,7 @@ def preprocessing_stages(stages: dict[str, np.ndarray]) -> None:
 def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int | None) -> None:
     """Saliency, every hidden layer's activations (feature maps for a CNN), and the output probabilities."""
     st.subheader("Inside the network")
+    st.html(INSIDE_ROW_STYLE)
     network = active.network
     probabilities = network.predict_proba(image)[0]
     predicted = int(probabilities.argmax())
@@ -92,13 +96,14 @@ def inside_the_network(active: ActiveNetwork, image: np.ndarray, true_label: int
         verdict += f"; the true digit is **{true_label}**" + (" ✓" if predicted == true_label else " ✗")
     st.markdown(verdict)
     layers = introspection.hidden_activations(network, image)
-    if layers:  # input → hidden layers → output, left to right
-        saliency_column, layers_column, output_column = st.columns([1.1, 1.3, 1.3])
-        with layers_column:
+    # Input → hidden layers → output, left to right; a narrow page wraps them rather than cut their titles.
+    row = st.container(horizontal=True, key="inside_row")
+    saliency_column = row.container(key="inside_saliency")
+    if layers:
+        with row.container(key="inside_layers"):
             for number, (title, values) in enumerate(layers):
                 st.plotly_chart(activation_chart(values, title), key=f"activations_{number}")
-    else:
-        saliency_column, output_column = st.columns([1.1, 1.3])
+    output_column = row.container(key="inside_output")
     with saliency_column:
         st.plotly_chart(saliency_chart(network.saliency(image)[0], image, f"Saliency for {predicted}"),
                         key="saliency")

@@ -106,6 +106,13 @@ STAGE_CAPTIONS = """() => [...document.querySelectorAll('[data-testid="stImage"]
                     width: image.querySelector('img').naturalWidth, height: image.querySelector('img').naturalHeight}))"""
 
 
+# Chart titles running past their chart's edge (plotly cuts them off there).
+CUT_CHART_TITLES = """() => [...document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot')]
+    .flatMap(plot => [...plot.querySelectorAll('.gtitle')].filter(title =>
+        title.getBoundingClientRect().right > plot.getBoundingClientRect().right + 1))
+    .map(title => title.textContent)"""
+
+
 def overlaps(first: dict, second: dict) -> bool:
     return (first["left"] < second["right"] and second["left"] < first["right"]
             and first["top"] < second["bottom"] and second["top"] < first["bottom"])
@@ -170,6 +177,7 @@ def test_debug_charts_and_captions_read_cleanly(browser_context, app_url, width)
     assert shown.count() == 4
     assert_apart([shown.nth(index).bounding_box() for index in range(4)])  # each stage whole, none over another
     assert_all_text_whole(page)
+    assert page.evaluate(CUT_CHART_TITLES) == []
     screenshot(page, f"debug_{width}px")
     page.locator(".st-key-confusion").scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / f"debug_charts_{width}px.png"))  # the charts, as a person sees them
