@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import types
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -120,6 +123,27 @@ class TrainerPool:
             if now - self._closed_since.setdefault(session, now) >= SESSION_GRACE_SECONDS:
                 run.close()
                 self._runs.discard(run)
+
+
+_MAIN_MODULE_SWAP = threading.Lock()
+
+
+@contextmanager
+def _app_script_hidden() -> Iterator[None]:
+    """While a worker is spawned, show multiprocessing a ``__main__`` with no file to run again.
+
+    A spawned process imports its parent's ``__main__`` again before it runs its target; under
+    Streamlit that module is the app script, so each worker would run a whole page (its imports,
+    its navigation and its session-state calls, each logging that there is no session) before
+    training. The worker needs only ``run_worker``, which it imports by name.
+    """
+    with _MAIN_MODULE_SWAP:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 def _stop_process(process: Any, connection: Any) -> None:
@@ -333,7 +357,8 @@ class RemoteRun:
         server_end, worker_end = _SPAWN.Pipe()
         process = _SPAWN.Process(target=run_worker, args=(worker_end, self._spec, os.getpid()),
                                  name=f"trainer-{self.base_name}", daemon=True)
-        process.start()
+        with _app_script_hidden():
+            process.start()
         worker_end.close()
         self._process, self._connection = process, server_end
         # Without a reference to self: a session dropped without closing its run still stops its worker.
