@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashboard.training_worker import PRIORITIES, TRAINER_PRIORITY_ENV
-from tests.browser import harness
+from browser_driver import harness
 
 BROWSER_NICENESS = 5  # added to the server's: below it, above the trainer workers (lowest)
 READING_SECONDS = 5.0  # between two readings of a trainer's "Samples seen"

@@ -37,7 +37,7 @@ from nn_core.storage.network_file import Metadata, save_network
 from nn_core.speed.threads import set_pass_threads
 from nn_core.training.trainer import Trainer
 from threadpoolctl import threadpool_limits
-from tests.browser import harness
+from browser_driver import harness
 
 TARGET_RATIO = 0.7
 WARM_UP_SECONDS = 3.0

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.browser import harness
+from browser_driver import harness
 
 MINIMAL_APP = Path(__file__).resolve().parent / "minimal_draw_app.py"
 MINIMAL_CANVAS = "[class*=\"st-key-canvas_\"] canvas"  # its key changes on Clear

@@ -13,7 +13,7 @@ import time
 import tomllib
 
 from nn_core.storage.network_file import MAX_FILE_BYTES
-from tests.browser.harness import REPO_ROOT, checkout_env, free_port, is_serving
+from browser_driver.harness import REPO_ROOT, checkout_env, free_port, is_serving
 
 STARTUP_SECONDS = 60
 

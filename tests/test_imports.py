@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.harness import REPO_ROOT, checkout_env
+from browser_driver.harness import REPO_ROOT, checkout_env
 
 PACKAGES = ("nn_core", "dashboard")
 
@@ -94,30 +94,19 @@ def test_the_package_modules_import_each_other_without_cycles():
     ("tests", ("benchmarks", "scripts")),
     ("benchmarks", ("tests", "scripts")),
     ("scripts", ("tests", "benchmarks")),
+    ("browser_driver", ("tests", "benchmarks", "scripts")),
 ])
 def test_each_part_imports_only_what_it_may(folder, forbidden):
     offenders = [f"{path.relative_to(REPO_ROOT)} imports {name}"
-                 for path in project_files(folder) if path.name not in BROWSER_BENCHMARKS
+                 for path in project_files(folder)
                  for name in sorted(imported_modules(path)) if name.split(".")[0] in forbidden]
     assert not offenders
-
-
-# The exception still to remove: these drive the app in Chromium through the browser
-# tests' harness, which is to move into a package once the browser-test work under way
-# in tests/browser/ has landed. Until then they run as `python -m benchmarks.<name>`.
-BROWSER_BENCHMARKS = ("draw_server_cpu.py", "dashboard_train_speed.py", "classroom_load.py")
 
 
 def test_tests_share_helper_modules_not_each_other():
     offenders = [f"{path.relative_to(REPO_ROOT)} imports {name}" for path in project_files("tests")
                  for name in sorted(imported_modules(path)) if name.rpartition(".")[2].startswith("test_")]
     assert not offenders
-
-
-def test_only_the_browser_benchmarks_use_the_browser_harness():
-    users = sorted(path.name for path in project_files("benchmarks")
-                   if any(name.startswith("tests") for name in imported_modules(path)))
-    assert users == sorted(BROWSER_BENCHMARKS)
 
 
 @pytest.mark.parametrize("module", ["nn_core.storage.network_file", "nn_core.storage.mnist"])
@@ -133,7 +122,7 @@ def test_the_engine_never_loads_the_ui(module):
 
 
 def test_nothing_edits_the_import_path():
-    edits = [str(path.relative_to(REPO_ROOT)) for folder in (*PACKAGES, "tests", "benchmarks", "scripts")
+    edits = [str(path.relative_to(REPO_ROOT)) for folder in (*PACKAGES, "tests", "benchmarks", "scripts", "browser_driver")
              for path in project_files(folder)
              if path != Path(__file__) and "sys.path.insert" in path.read_text()]
     assert not edits

@@ -27,7 +27,7 @@ from dashboard.learning_watch import PredictionWatch, WatchSpec
 from dashboard.trainer_pool import RemoteRun, TrainerPool
 from dashboard.training_worker import (LOWEST_NICENESS, TRAINER_PRIORITY_ENV, RunSpec, build_run, lower_priority,
                                        share_read_only)
-from tests.browser.harness import checkout_env
+from browser_driver.harness import checkout_env
 
 SMALL = NetworkConfig(layers=(784, 16, 10), seed=3)
 TIMEOUT = 60  # seconds a worker may take to start on a busy machine

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import harness
+from browser_driver import harness
 
 
 @pytest.fixture(scope="session")

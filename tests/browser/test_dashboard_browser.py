@@ -18,7 +18,7 @@ from dashboard.widgets import FRAME_GREY
 from nn_core.config import NetworkConfig
 from nn_core.model.network import Network
 from nn_core.storage.network_file import Metadata, load_network, network_to_bytes
-from tests.browser.harness import (draw, ellipse, go_to, metric_number, open_page, prediction, save_active_network,
+from browser_driver.harness import (draw, ellipse, go_to, metric_number, open_page, prediction, save_active_network,
                                    screenshot, top_bar, vertical_stroke, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60), pytest.mark.flaky(reruns=2, reruns_delay=1)]

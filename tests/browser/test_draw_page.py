@@ -11,7 +11,7 @@ import pytest
 from nn_core.config import NetworkConfig
 from nn_core.model.network import Network
 from nn_core.storage.network_file import Metadata, network_to_bytes
-from tests.browser.harness import (CANVAS, METRIC_VALUE, draw, ellipse, go_to, ink_pixels, open_page, prediction,
+from browser_driver.harness import (CANVAS, METRIC_VALUE, draw, ellipse, go_to, ink_pixels, open_page, prediction,
                                    screenshot, top_bar, vertical_stroke, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90), pytest.mark.flaky(reruns=2, reruns_delay=1)]

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser.harness import (SCREENSHOTS, draw, ellipse, metric_number, open_page, prediction, screenshot,
+from browser_driver.harness import (SCREENSHOTS, draw, ellipse, metric_number, open_page, prediction, screenshot,
                                    wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.flaky(reruns=2, reruns_delay=1)]

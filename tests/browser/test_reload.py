@@ -10,7 +10,7 @@ import pytest
 from nn_core.config import NetworkConfig
 from nn_core.model.network import Network
 from nn_core.storage.network_file import Metadata, network_to_bytes
-from tests.browser.harness import (METRIC_VALUE, draw, ellipse, go_to, ink_pixels, metric_number, new_context,
+from browser_driver.harness import (METRIC_VALUE, draw, ellipse, go_to, ink_pixels, metric_number, new_context,
                                    open_page, prediction, screenshot, vertical_stroke, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120), pytest.mark.flaky(reruns=2, reruns_delay=1)]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser.harness import (fill_save_name, go_to, open_page, running_dashboard, save_active_network,
+from browser_driver.harness import (fill_save_name, go_to, open_page, running_dashboard, save_active_network,
                                    scratch_library, screenshot, wait_until_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]

@@ -1,0 +1,1 @@
+"""Driving the real dashboard in headless Chromium, for the browser tests and the browser benchmarks alike."""
