@@ -367,9 +367,64 @@ def test_pen_pressure_and_stroke_ends_vary_the_drawing_of_the_same_digit(mnist_t
     as_before, _ = draw_digit(one, brush=16, rng=np.random.default_rng(0), pen=drawn_digits.PenStyle())
     np.testing.assert_array_equal(as_before, uniform)  # a uniform pen draws the plain brush's strokes
     signature = shape_signature(one)
-    for pen in (drawn_digits.PenStyle(pressure=0.6), drawn_digits.PenStyle(end_reach=2.0)):
+    for pen in (drawn_digits.PenStyle(pressure=0.6), drawn_digits.PenStyle(end_reach=2.0),
+                drawn_digits.PenStyle(lifts=2), drawn_digits.PenStyle(taper=0.5), drawn_digits.PenStyle(tremor=2.0)):
         varied, height = draw_digit(one, brush=16, rng=np.random.default_rng(0), pen=pen)
         assert not np.array_equal(varied, uniform)
         assert 0 < height <= 1 and varied.max() == 1.0
         drawing = shape_signature(np.round(varied * 255).astype(np.uint8))
         assert np.corrcoef(drawing, signature)[0, 1] > 0.8  # still the same digit
+
+
+def line_path(length: int, width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A straight stroke as the tracer's graph: points a pixel apart, each joined to the next."""
+    points = np.stack([np.arange(length, dtype=float), np.zeros(length)], axis=1)
+    edges = np.stack([np.arange(length - 1), np.arange(1, length)], axis=1)
+    return points, edges, np.full(length, width)
+
+
+def test_a_pen_lift_cuts_a_gap_as_wide_as_asked_and_never_a_whole_loop():
+    points, edges, widths = line_path(200, 4.0)
+    pieces = set()
+    for seed in range(20):
+        kept, kept_edges, kept_widths = drawn_digits._lift_pen(points, edges, widths, 1, 3.0,
+                                                                np.random.default_rng(seed))
+        assert len(kept) == len(kept_widths) and kept_edges.max() < len(kept)
+        rows = kept[:, 0]
+        jumps = np.diff(rows)[np.diff(rows) > 1]
+        # The blank between the brush's edges is the jump less one brush width: at most the gap asked.
+        assert all(0 <= jump - 4.0 <= 3.0 + 1 for jump in jumps)
+        # Every edge left joins neighbours on the line: none bridges the gap.
+        assert (np.abs(kept[kept_edges[:, 0]] - kept[kept_edges[:, 1]]).sum(axis=1) <= 1).all()
+        pieces.add(len(kept) - len(kept_edges))
+    assert pieces <= {1, 2} and 2 in pieces  # a cut mid-stroke leaves two pieces; one at an end, one
+    short = line_path(20, 10.0)  # a gap wider than a brush would take half this stroke: no lift
+    kept, _, _ = drawn_digits._lift_pen(*short, 1, 3.0, np.random.default_rng(0))
+    assert len(kept) == 20
+
+
+def test_a_lift_beside_a_crossing_leaves_the_crossing_and_cuts_one_branch():
+    arm = np.arange(-50, 51, dtype=float)
+    points = np.concatenate([np.stack([arm, np.zeros_like(arm)], 1), np.stack([np.zeros(100), np.delete(arm, 50)], 1)])
+    across = np.stack([np.arange(100), np.arange(1, 101)], axis=1)
+    down = np.arange(101, 201)
+    down_edges = np.stack([down[:-1], down[1:]], axis=1)
+    joins = np.array([[50, 150], [50, 151]])  # the crossing's neighbours on the second stroke
+    edges = np.concatenate([across, down_edges, joins])
+    cut_near_crossing = 0
+    for seed in range(30):
+        kept, _, _ = drawn_digits._lift_pen(points, edges, np.full(len(points), 4.0), 1, 2.0,
+                                             np.random.default_rng(seed))
+        missing = points[~(points[:, None] == kept[None]).all(axis=2).any(axis=1)]
+        crossing_kept = (kept == 0).all(axis=1).any()
+        if crossing_kept and len(missing) and np.abs(missing).sum(axis=1).max() <= 12:
+            cut_near_crossing += 1
+            assert len(np.unique(np.sign(missing).sum(axis=1) + 2 * np.sign(missing[:, 1]))) == 1  # one arm
+    assert cut_near_crossing >= 8  # about half the lifts are beside the crossing
+
+
+def test_a_tapered_pen_thins_free_stroke_ends_and_leaves_the_middle():
+    points, edges, widths = line_path(100, 10.0)
+    share = drawn_digits._taper(points, edges, widths, 0.4)
+    assert share[0] == pytest.approx(0.6) and share[-1] == pytest.approx(0.6)
+    assert (share[10:90] == 1).all() and (np.diff(share[:11]) > 0).all()

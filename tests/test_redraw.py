@@ -6,7 +6,7 @@ import numpy as np
 
 from nn_core.preprocess import preprocess
 from nn_core.synthetic.drawn_digits import PenStyle
-from nn_core.synthetic.redraw import redraw, redraw_training_digits
+from nn_core.synthetic.redraw import random_hand, redraw, redraw_training_digits
 
 
 def test_redrawn_digits_are_preprocessed_uniform_strokes(mnist):
@@ -57,3 +57,19 @@ def test_a_varied_pen_changes_the_drawings_and_a_uniform_one_draws_as_before(mni
     assert (np.abs(varied.astype(int) - plain.astype(int)).mean(axis=1) > 1).all()
     difference = np.abs(varied.astype(int) - originals.astype(int)).mean(axis=1) / 255
     assert (difference < 0.3).all()  # still the same digits
+    shaky = redraw(originals, seed=5, pen=PenStyle(0.6, 2.0, lifts=2, taper=0.5, tremor=2.0), brushes=(6, 30))
+    assert (shaky.max(axis=1) > 200).all()
+    assert (np.abs(shaky.astype(int) - varied.astype(int)).mean(axis=1) > 1).any()
+    assert (np.abs(shaky.astype(int) - originals.astype(int)).mean(axis=1) / 255 < 0.3).all()
+
+
+def test_each_drawing_gets_its_own_share_of_the_hand():
+    pen = PenStyle(pressure=0.5, end_reach=1.5, lifts=3, taper=0.5, tremor=2.0)
+    rng = np.random.default_rng(0)
+    hands = [random_hand(pen, rng) for _ in range(200)]
+    assert {hand.lifts for hand in hands} == {0, 1, 2, 3}
+    for name, top in (("pressure", 0.5), ("taper", 0.5), ("tremor", 2.0)):
+        values = np.array([getattr(hand, name) for hand in hands])
+        assert values.min() >= 0 and values.max() <= top and values.std() > top / 5
+    assert all(hand.end_reach == 1.5 for hand in hands)
+    assert random_hand(PenStyle(), rng) == PenStyle()

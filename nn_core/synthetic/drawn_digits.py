@@ -51,16 +51,30 @@ class PenStyle:
         swell and thinning as the pressure changes (0: uniform width).
     end_reach: the longest, in MNIST pixels, that a stroke end runs past the traced path,
         straight (overshoot) or curling (hook); each end reaches a random length up to it.
+    lifts: how many times the pen leaves the paper mid-digit: each lift cuts a gap of up
+        to LIFT_GAP MNIST pixels into the path, half of them beside a crossing (where a
+        stroke drawn separately stops short of the one it should meet, leaving a loop open).
+    taper: the share of the width a free stroke end loses, as a pen lands lightly and
+        lifts off; the width builds up to full over one brush width.
+    tremor: canvas pixels the hand wanders off the traced path, smoothly along a stroke.
     """
 
     pressure: float = 0.0
     end_reach: float = 0.0
+    lifts: int = 0
+    taper: float = 0.0
+    tremor: float = 0.0
 
 
 UNIFORM_PEN = PenStyle()
 WAVES = 3  # plane waves summed into the pressure field: smooth along a stroke, varied across digits
 WAVELENGTH_RANGE = (0.5, 1.5)  # pressure wavelengths, in digit heights (28 MNIST pixels)
 HOOK_TURN = np.pi / 2  # the most a stroke end curls, in radians, over its reach
+LIFT_GAP = 1.2  # the widest gap a pen lift leaves, in MNIST pixels of blank between the stroke ends
+# A lift cuts at most this share of the path: with a broad brush on a small digit a visible gap
+# would take a whole loop, and a person who lifts the pen still draws the loop.
+MAX_LIFT_SHARE = 0.1
+TREMOR_WAVELENGTHS = (0.1, 0.3)  # the hand's wandering wavelengths, in digit heights: faster than pressure
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,8 +162,8 @@ def draw_digit(
     """Retrace one 28x28 uint8 digit with a round brush at a random size and place.
 
     The skeleton is found at ``upsample`` times MNIST's resolution; ``pen`` varies the
-    brush width along the strokes and the stroke ends (a uniform pen draws nothing more
-    from ``rng``, so its drawings are those of the plain brush). Returns the (280, 280)
+    brush width along the strokes, the stroke ends, lifts and tremor (a uniform pen draws
+    nothing more from ``rng``, so its drawings are those of the plain brush). Returns the (280, 280)
     float32 ink coverage in [0, 1] and the height fraction of its bounding box.
     """
     if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) or upsample < 1:
@@ -159,7 +173,8 @@ def draw_digit(
         points, edges = _extend_stroke_ends(points, edges, pen.end_reach * upsample, rng)
     widths = np.full(len(points), float(brush))
     if pen.pressure > 0:
-        widths = np.maximum(brush * (1 + pen.pressure * _pressure_field(points, 28 * upsample, rng)), 2.0)
+        widths = np.maximum(brush * (1 + pen.pressure * _smooth_field(points, 28 * upsample, WAVELENGTH_RANGE,
+                                                                      rng)), 2.0)
     widest = float(np.ceil(widths.max()))
     top, left = points.min(axis=0)
     extent_y, extent_x = points.max(axis=0) - (top, left)
@@ -169,6 +184,16 @@ def draw_digit(
     # Draw in a tile just big enough for the ink, then drop the tile at a random place.
     tile_h, tile_w = int(np.ceil(ink_h)) + 1, int(np.ceil(ink_w)) + 1
     canvas_points = (points - (top, left)) * zoom + widest / 2 + 0.5
+    if pen.taper > 0:
+        widths = widths * _taper(canvas_points, edges, widths, pen.taper)
+    if pen.tremor > 0:
+        # Kept inside the tile: the tile already has half the widest brush round the ink.
+        wander = np.stack([_smooth_field(points, 28 * upsample, TREMOR_WAVELENGTHS, rng) for _ in (0, 1)], axis=1)
+        canvas_points = canvas_points + pen.tremor * wander
+        canvas_points = np.clip(canvas_points, widest / 2 + 0.5, (tile_h - widest / 2 - 1, tile_w - widest / 2 - 1))
+    if pen.lifts > 0:
+        gap = LIFT_GAP * upsample * zoom  # canvas pixels
+        canvas_points, edges, widths = _lift_pen(canvas_points, edges, widths, pen.lifts, gap, rng)
     tile = _render_strokes(canvas_points, edges, widths, (tile_h, tile_w))
     coverage = np.zeros((CANVAS, CANVAS), dtype=np.float32)
     y = int(rng.integers(0, CANVAS - tile_h + 1))
@@ -258,10 +283,12 @@ def _skeleton_graph(skeleton: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _smooth_path(np.stack([rows, cols], axis=1).astype(np.float64), edges), edges
 
 
-def _pressure_field(points: np.ndarray, digit_size: float, rng: np.random.Generator) -> np.ndarray:
-    """A smooth random value in [-1, 1] at each point: a few plane waves of a digit's size,
-    so the pressure swells and eases along a stroke rather than flickering point to point."""
-    wavelengths = rng.uniform(*WAVELENGTH_RANGE, size=WAVES) * digit_size
+def _smooth_field(points: np.ndarray, digit_size: float, wavelength_range: tuple[float, float],
+                  rng: np.random.Generator) -> np.ndarray:
+    """A smooth random value in [-1, 1] at each point: a few plane waves with wavelengths in
+    ``wavelength_range`` digit sizes, so the pressure (or the hand's wandering) changes along
+    a stroke rather than flickering point to point."""
+    wavelengths = rng.uniform(*wavelength_range, size=WAVES) * digit_size
     angles = rng.uniform(0, 2 * np.pi, size=WAVES)
     directions = np.stack([np.cos(angles), np.sin(angles)], axis=1) / wavelengths[:, None]
     phases = rng.uniform(0, 2 * np.pi, size=WAVES)
@@ -297,6 +324,47 @@ def _extend_stroke_ends(points: np.ndarray, edges: np.ndarray, reach: float,
             new_edges.append(np.array([[previous, count]]))
             previous, count = count, count + 1
     return np.concatenate(new_points), np.concatenate(new_edges)
+
+
+def _taper(points: np.ndarray, edges: np.ndarray, widths: np.ndarray, taper: float) -> np.ndarray:
+    """Each point's share of its width: ``1 - taper`` at a free stroke end (a point with one
+    neighbour), growing to 1 over one brush width from it."""
+    degree = np.bincount(edges.ravel(), minlength=len(points))
+    ends = points[degree == 1]
+    if not len(ends):
+        return np.ones(len(points))
+    distance = np.min(np.linalg.norm(points[:, None, :] - ends[None, :, :], axis=2), axis=1)
+    return 1 - taper * np.clip(1 - distance / widths, 0, 1)
+
+
+def _lift_pen(points: np.ndarray, edges: np.ndarray, widths: np.ndarray, lifts: int, gap: float,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The path with ``lifts`` gaps cut into it, each leaving up to ``gap`` canvas pixels of
+    blank between the brush's edges: half of them on one branch just beside a crossing,
+    where a stroke drawn on its own stops short, the rest anywhere along the path."""
+    degree = np.bincount(edges.ravel(), minlength=len(points))
+    crossings = np.flatnonzero(degree >= 3)
+    keep = np.ones(len(points), bool)
+    for _ in range(lifts):
+        blank = rng.uniform(0, gap)
+        centre = int(rng.integers(len(points)))
+        radius = (widths[centre] + blank) / 2
+        if crossings.size and rng.random() < 0.5:
+            crossing = points[rng.choice(crossings)]
+            distance = np.linalg.norm(points - crossing, axis=1)
+            beside = np.flatnonzero((distance > radius) & (distance <= 2 * radius))
+            if not beside.size:
+                continue
+            centre = int(rng.choice(beside))
+            radius = (widths[centre] + blank) / 2
+        outside = np.linalg.norm(points - points[centre], axis=1) > radius
+        if np.count_nonzero(~outside) <= MAX_LIFT_SHARE * len(points):
+            keep &= outside
+    if keep.all() or not keep.any():  # a cut that would leave nothing is no lift
+        return points, edges, widths
+    index = np.cumsum(keep) - 1
+    kept_edges = edges[keep[edges[:, 0]] & keep[edges[:, 1]]]
+    return points[keep], index[kept_edges], widths[keep]
 
 
 def _smooth_path(points: np.ndarray, edges: np.ndarray, rounds: int = 4) -> np.ndarray:

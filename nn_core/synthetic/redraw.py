@@ -20,20 +20,29 @@ def redraw(images: np.ndarray, seed: int, upsamples: tuple[int, ...] = (UPSAMPLE
            pen: PenStyle = UNIFORM_PEN, brushes: tuple[int, int] = BRUSH_RANGE) -> np.ndarray:
     """(N, 784) uint8 training digits → (N, 784) uint8 re-drawn and preprocessed digits,
     each one's path thinned at one of ``upsamples`` (× 28), picked at random, with a brush
-    width in ``brushes`` (inclusive) and a pressure swing up to ``pen.pressure``."""
+    width in ``brushes`` (inclusive) and a hand drawn by ``random_hand``."""
     rng = np.random.default_rng(seed)
     out = np.zeros_like(images)
     for index, image in enumerate(images):
         brush = int(rng.integers(brushes[0], brushes[1] + 1))
         # One choice draws nothing from rng, so a single tracer's drawings stay as they were.
         upsample = upsamples[0] if len(upsamples) == 1 else int(rng.choice(upsamples))
-        # From steady hands to heavy ones: each drawing gets its own share of the pressure swing.
-        style = pen if pen.pressure == 0 else PenStyle(rng.uniform(0, pen.pressure), pen.end_reach)
-        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng, upsample, style)
+        coverage, _ = draw_digit(image.reshape(28, 28), brush, rng, upsample, random_hand(pen, rng))
         result = preprocess(coverage)
         if not result.empty:
             out[index] = np.round(result.image.reshape(784) * 255).astype(np.uint8)
     return out
+
+
+def random_hand(pen: PenStyle, rng: np.random.Generator) -> PenStyle:
+    """One drawing's pen, from a steady hand to a heavy one: a random share of each of
+    ``pen``'s variations (up to its number of lifts; stroke ends reach up to ``end_reach``
+    in every case). A uniform pen stays uniform and draws nothing from ``rng``."""
+    if pen == UNIFORM_PEN:
+        return pen
+    return PenStyle(pressure=rng.uniform(0, pen.pressure), end_reach=pen.end_reach,
+                    lifts=int(rng.integers(pen.lifts + 1)), taper=rng.uniform(0, pen.taper),
+                    tremor=rng.uniform(0, pen.tremor))
 
 
 def redraw_training_digits(images: np.ndarray, labels: np.ndarray, n: int, copies: int = 1,
