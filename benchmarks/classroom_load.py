@@ -11,7 +11,10 @@ for each scenario it opens N drawing and M training sessions at once:
 
 - a drawer clears the canvas, draws a digit, waits for its prediction, pauses
   like a person (1-3 s), and repeats; mouse-up to prediction is timed in the
-  page's own clock;
+  page's own clock, and the server's share of it (the stroke's message sent to
+  the last reply arrived) in the browser's network clock, which a busy page
+  does not hold up: on one machine the headless browsers share its cores, and
+  the rest of the time is theirs, not the server's;
 - a trainer starts a run (MLP, 50 epochs) and reads "Samples seen" every 5 s.
 
 Prints per scenario: mouse-up→prediction p50/p95/max, each trainer's samples/s
@@ -62,6 +65,7 @@ class Scenario:
     drawers: int
     trainers: int
     latencies_ms: list[float] = field(default_factory=list)
+    server_shares_ms: list[float] = field(default_factory=list)  # per stroke: message sent → last reply
     readings: list[list[tuple[float, int]]] = field(default_factory=list)  # per trainer: (time, samples seen)
     page_errors: list[str] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
@@ -180,8 +184,38 @@ async def wait_until_idle(page) -> None:
     await page.wait_for_selector(harness.IDLE_APP, timeout=60_000)
 
 
+class SocketClock:
+    """When the page's websocket messages left and arrived, from the browser's network
+    events (Chrome DevTools Protocol), whose clock a page busy drawing does not hold up."""
+
+    def __init__(self) -> None:
+        self.sent: list[float] = []
+        self.received: list[float] = []
+
+    @classmethod
+    async def attach(cls, context, page) -> SocketClock:
+        clock = cls()
+        session = await context.new_cdp_session(page)
+        session.on("Network.webSocketFrameSent", lambda event: clock.sent.append(event["timestamp"]))
+        session.on("Network.webSocketFrameReceived", lambda event: clock.received.append(event["timestamp"]))
+        await session.send("Network.enable")
+        return clock
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.sent), len(self.received)
+
+    def reply_ms(self, since: tuple[int, int]) -> float | None:
+        """From the first message sent after ``since`` to the last reply since: a rerun's
+        whole answer, when the page has sent and been sent nothing else meanwhile."""
+        sent, received = self.sent[since[0]:], self.received[since[1]:]
+        if not sent or not received or received[-1] < sent[0]:
+            return None
+        return 1000 * (received[-1] - sent[0])
+
+
 async def open_session(context, url: str, path: str, errors: list[str]):
     page = await context.new_page()
+    page.socket_clock = await SocketClock.attach(context, page)
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
     await page.goto(f"{url}/{path}")
     await wait_until_idle(page)
@@ -198,7 +232,7 @@ async def draw(page, points: list[tuple[float, float]]) -> None:
     await page.mouse.up()
 
 
-async def drawer(page, deadline: float, latencies: list[float], rng: random.Random) -> None:
+async def drawer(page, deadline: float, scenario: Scenario, rng: random.Random) -> None:
     while time.monotonic() < deadline:
         clear = page.get_by_role("button", name="Clear")
         if await clear.is_enabled():
@@ -206,10 +240,16 @@ async def drawer(page, deadline: float, latencies: list[float], rng: random.Rand
         await page.locator(DRAW_A_DIGIT).wait_for(timeout=60_000)
         await wait_until_idle(page)
         await page.evaluate(harness.STROKE_TIMER_SCRIPT)
+        before_stroke = page.socket_clock.mark()
         await draw(page, rng.choice(STROKES)())
         shown_at = await page.evaluate("() => window.__predictionShown")
-        latencies.append(shown_at - await page.evaluate("() => window.__mouseUpAt"))
-        await asyncio.sleep(rng.uniform(*PAUSE_SECONDS))
+        scenario.latencies_ms.append(shown_at - await page.evaluate("() => window.__mouseUpAt"))
+        pause_until = time.monotonic() + rng.uniform(*PAUSE_SECONDS)
+        await wait_until_idle(page)  # the rerun's last message has arrived
+        reply = page.socket_clock.reply_ms(before_stroke)
+        if reply is not None:
+            scenario.server_shares_ms.append(reply)
+        await asyncio.sleep(max(0.0, pause_until - time.monotonic()))
 
 
 async def samples_seen(page) -> int:
@@ -246,7 +286,7 @@ async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cp
     cpu_start, wall_start = cpu.total(), time.monotonic()
     deadline = wall_start + seconds
     rngs = [random.Random(index) for index in range(len(drawers))]
-    await asyncio.gather(*(drawer(page, deadline, scenario.latencies_ms, rng) for page, rng in zip(drawers, rngs)),
+    await asyncio.gather(*(drawer(page, deadline, scenario, rng) for page, rng in zip(drawers, rngs)),
                          *(trainer(page, deadline, readings) for page, readings in zip(trainers, scenario.readings)))
     scenario.server_cpu_seconds = cpu.total() - cpu_start
     scenario.wall_seconds = time.monotonic() - wall_start
@@ -282,8 +322,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def latency_line(scenario: Scenario) -> str:
-    values = scenario.latencies_ms
+def latency_line(values: list[float]) -> str:
     if not values:
         return "no strokes"
     return (f"{len(values):3d} strokes  p50 {statistics.median(values):6.0f} ms  p95 {percentile(values, 0.95):6.0f} ms"
@@ -293,13 +332,19 @@ def latency_line(scenario: Scenario) -> str:
 def report(scenario: Scenario, alone_rate: float | None, drawers_alone: Scenario | None) -> None:
     print(f"\n== {scenario.name} ({scenario.wall_seconds:.0f} s)")
     if scenario.drawers:
-        print(f"   mouse-up → prediction: {latency_line(scenario)}")
+        print(f"   mouse-up → prediction: {latency_line(scenario.latencies_ms)}")
+        print(f"     of which the server:  {latency_line(scenario.server_shares_ms)}  (stroke sent → last reply)")
         if drawers_alone is not None and scenario.trainers:
-            print(f"   same drawers alone:    {latency_line(drawers_alone)}")
+            print(f"   same drawers alone:    {latency_line(drawers_alone.latencies_ms)}")
+            print(f"     of which the server:  {latency_line(drawers_alone.server_shares_ms)}")
             if scenario.latencies_ms and drawers_alone.latencies_ms:
                 p95, alone_p95 = percentile(scenario.latencies_ms, 0.95), percentile(drawers_alone.latencies_ms, 0.95)
                 print(f"   p95 {p95:.0f} ms is {p95 / alone_p95:.2f}× the drawers alone "
                       f"(targets: ≤ {TARGET_P95_MS} ms, ≤ {TARGET_RATIO}×)")
+            if scenario.server_shares_ms and drawers_alone.server_shares_ms:
+                share, alone_share = (percentile(values, 0.95) for values in
+                                      (scenario.server_shares_ms, drawers_alone.server_shares_ms))
+                print(f"   the server's share: p95 {share:.0f} ms, {share / alone_share:.2f}× the drawers alone")
     for index, rate in enumerate(scenario.rates()):
         beside = f" (one trainer alone: {alone_rate:,.0f})" if alone_rate else ""
         print(f"   trainer {index + 1}: {rate:,.0f} samples/s{beside}")
