@@ -15,14 +15,14 @@ package manifest, so it registers outside a running server too.
 from __future__ import annotations
 
 import base64
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
-from PIL import Image
+
+from nn_core.preprocess import load_image
 
 _SCRIPT = Path(__file__).with_name("canvas.js").read_text()
 _STYLE = """
@@ -43,12 +43,11 @@ class CanvasDrawing:
 
     @property
     def image_data(self) -> np.ndarray | None:
-        """(size, size, 4) uint8 RGBA pixels, opaque; None before the canvas has sent any."""
+        """(size, size, 4) uint8 RGBA pixels, opaque; None before the canvas has sent any.
+        ImageError if what it sent is no readable PNG."""
         if self.image_url is None:
             return None
-        encoded = self.image_url.split(";base64,", 1)[1]
-        with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
-            return np.asarray(image.convert("RGBA"))
+        return load_image(base64.b64decode(self.image_url.split(";base64,", 1)[1]))
 
 
 def drawing_canvas(key: str, initial_drawing: dict[str, Any], stroke_width: int, size: int) -> CanvasDrawing:

@@ -6,9 +6,11 @@ import base64
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from dashboard.canvas import CanvasDrawing
+from nn_core.errors import ImageError
 
 
 def png_data_url(pixels: np.ndarray) -> str:
@@ -27,3 +29,9 @@ def test_the_png_the_canvas_sent_arrives_as_opaque_rgba_pixels():
 
 def test_a_canvas_that_has_sent_nothing_has_no_pixels():
     assert CanvasDrawing({"objects": []}, None).image_data is None
+
+
+def test_a_damaged_picture_from_the_browser_is_an_image_error_not_a_crash():
+    damaged = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n not really").decode()
+    with pytest.raises(ImageError, match="cannot be decoded|not an image"):
+        CanvasDrawing({"objects": [{"width": 20, "points": [[1, 1]]}]}, damaged).image_data

@@ -52,7 +52,11 @@ def drawn_classification() -> Classification | None:
     objects = (canvas.json_data or {}).get("objects", [])
     network = state.active_network().network
     if objects != state.drawing_objects():
-        pixels = canvas.image_data if objects else None
+        try:
+            pixels = canvas.image_data if objects else None
+        except ImageError as error:  # only a damaged or forged message from the browser
+            st.error(f"The canvas sent a picture that cannot be read ({error}); draw again or press Clear.")
+            pixels = None
         state.keep_drawing(objects,
                            None if pixels is None else image_classification.classify(network, pixels, "canvas"),
                            network)
