@@ -3,6 +3,7 @@
     python benchmarks/drawn_accuracy.py [--network P] [--n 10000] [--independent 10000] [--printed 600]
     python benchmarks/drawn_accuracy.py --skeleton-upsample 1   # jagged traces
     python benchmarks/drawn_accuracy.py --in-process   # no PNGs or CLI: for a loaded machine
+    python benchmarks/drawn_accuracy.py --in-process --compare OTHER.npz   # two networks, same drawings
 
 Builds realistic drawings from MNIST *test* digits (benchmarks/drawn_digits.py:
 round-brush strokes 10–26 px on a 280×280 canvas, 30–90% of its height, anywhere,
@@ -82,10 +83,11 @@ def independent_cases(test_images: np.ndarray, test_labels: np.ndarray, n: int,
         yield DrawnCase(image, int(test_labels[index]), encoding, 0, (rows[-1] - rows[0] + 1) / image.shape[0])
 
 
-def in_process_predictions(cases: Iterable[DrawnCase], network: Network) -> tuple[list[WrittenCase],
-                                                                                   list[int | None]]:
-    """Each case through ``preprocess`` and the network in this process, as the CLI would
-    (it reads the same pixels back from a lossless PNG), without writing files."""
+def in_process_predictions(cases: Iterable[DrawnCase], networks: list[Network]) -> tuple[
+        list[WrittenCase], list[list[int | None]]]:
+    """Each case through ``preprocess`` and each network in this process, as the CLI would
+    (it reads the same pixels back from a lossless PNG), without writing files: the
+    records, and per network its predictions."""
     records, vectors, classified = [], [], []
     for case in cases:
         result = preprocess(case.image)
@@ -93,11 +95,14 @@ def in_process_predictions(cases: Iterable[DrawnCase], network: Network) -> tupl
             vectors.append(result.vector[0])
             classified.append(len(records))
         records.append(WrittenCase(None, case.label, case.encoding))
-    predictions: list[int | None] = [None] * len(records)
-    if vectors:
-        for index, prediction in zip(classified, network.predict(np.stack(vectors))):
-            predictions[index] = int(prediction)
-    return records, predictions
+    every_prediction = []
+    for network in networks:
+        predictions: list[int | None] = [None] * len(records)
+        if vectors:
+            for index, prediction in zip(classified, network.predict(np.stack(vectors))):
+                predictions[index] = int(prediction)
+        every_prediction.append(predictions)
+    return records, every_prediction
 
 
 def side_by_side(columns: dict[str, tuple[list[WrittenCase], list[int | None]]]) -> None:
@@ -152,6 +157,8 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true",
                         help="classify with preprocess() and the network in this process instead of writing "
                              "PNGs for the CLI: the same pixels and steps in a fraction of the time (no baseline)")
+    parser.add_argument("--compare", metavar="NETWORK",
+                        help="with --in-process: a second network file, classifying the same drawings")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the naive-resize baseline (it runs the photo cleanup on every drawing)")
     parser.add_argument("--seed", type=int, default=2024)
@@ -161,11 +168,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.skeleton_upsample < 1:
         parser.error(f"--skeleton-upsample must be at least 1; got {args.skeleton_upsample}")
+    if args.compare and not args.in_process:
+        parser.error("--compare needs --in-process")
 
     data = load_mnist(args.data_dir, default_dir=MNIST_DIR)
-    network, metadata = load_network(args.network)
+    networks = {path: load_network(path) for path in filter(None, [args.network, args.compare])}
+    for path, (network, metadata) in networks.items():
+        print(f"{path}: {metadata.name} ({network.describe()}), MNIST test accuracy "
+              f"{network.score(data.test_images, data.test_labels):.2%}")
+    network = networks[args.network][0]
     mnist_accuracy = network.score(data.test_images, data.test_labels)
-    print(f"network {metadata.name} ({network.describe()}): MNIST test accuracy {mnist_accuracy:.2%}")
 
     rng = np.random.default_rng(args.seed)
     sets = {
@@ -177,7 +189,11 @@ def main() -> None:
     }
     naive_inputs = None
     if args.in_process:
-        results = {kind: in_process_predictions(cases, network) for kind, cases in sets.items()}
+        runs = {kind: in_process_predictions(cases, [network for network, _ in networks.values()])
+                for kind, cases in sets.items()}
+        per_network = [{kind: (records, predictions[index]) for kind, (records, predictions) in runs.items()}
+                       for index in range(len(networks))]
+        results = per_network[0]
     else:
         with tempfile.TemporaryDirectory() as folder:
             # Cases are written out as they come: 10,000 canvases would hold 3 GB in memory.
@@ -193,18 +209,26 @@ def main() -> None:
             results[kind] = (cases, predictions[start:start + len(cases)])
             start += len(cases)
     how = "in process" if args.in_process else "CLI predict"
-    drawn, drawn_predictions = results["drawn"]
-    drawn_accuracy = report(f"drawn digits ({how})", drawn, drawn_predictions)
+    drawn_accuracy = print_results(results, how)
+    if naive_inputs is not None:
+        report("drawn digits, naive resize baseline", results["drawn"][0], list(network.predict(naive_inputs)))
+    print(f"gap to MNIST test accuracy: {100 * (mnist_accuracy - drawn_accuracy):.2f} points "
+          f"(target ≤ 0.5)")
+    if args.compare:
+        print(f"\nthe same drawings, classified by {args.compare}:")
+        print_results(per_network[1], how)
+
+
+def print_results(results: dict[str, tuple[list[WrittenCase], list[int | None]]], how: str) -> float:
+    """Every set's accuracy, and the two renderers side by side; returns the drawn digits' accuracy."""
+    drawn_accuracy = report(f"drawn digits ({how})", *results["drawn"])
     report(f"printed digits ({how})", *results["printed"])
     report(f"printed digits cropped to their ink ({how})", *results["cropped"])
-    if naive_inputs is not None:
-        report("drawn digits, naive resize baseline", drawn, list(network.predict(naive_inputs)))
     if results["independent"][0]:
         print(f"drawn digits by renderer ({how}):")
         side_by_side({"tracer (drawn_digits.py, trained on)": results["drawn"],
                       "independent (pen_strokes.py)": results["independent"]})
-    print(f"gap to MNIST test accuracy: {100 * (mnist_accuracy - drawn_accuracy):.2f} points "
-          f"(target ≤ 0.5)")
+    return drawn_accuracy
 
 
 if __name__ == "__main__":
