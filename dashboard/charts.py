@@ -1,4 +1,5 @@
-"""Chart builders: arrays in, ``plotly.graph_objects.Figure`` out.
+"""Chart builders: arrays in, ``plotly.graph_objects.Figure`` out (or plain HTML, for
+the chart redrawn on every stroke).
 
 Pure functions (no Streamlit, no session state) so each is tested with plain
 pytest and reused by any page. Shapes follow nn_core: probabilities (10,),
@@ -8,6 +9,7 @@ images (28, 28) or (784,), first-layer weights (784, n_units), conv weights
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Sequence
 
@@ -26,6 +28,16 @@ TRUE_COLOUR = "#2ca02c"
 RAW_COLOUR = "rgba(76, 120, 168, 0.25)"
 CLEANUP_COLOURS = ((31, 119, 180), (255, 127, 14), (214, 39, 40), (44, 160, 44))  # by label, from 1
 CLEANUP_OPACITY = 0.55  # the photo stays readable under the colour
+HTML_BARS_PX = 150  # the height of an HTML bar at probability 1
+HTML_BARS_STYLE = """<style>
+.probability-bars .title {font-size: 0.95rem; margin-bottom: 0.4rem}
+.probability-bars .plot {display: flex; align-items: flex-end; gap: 6px; border-bottom: 1px solid #bbb}
+.probability-bars .column {flex: 1; display: flex; flex-direction: column; align-items: center}
+.probability-bars .value {font-size: 0.75rem; min-height: 1.1em; white-space: nowrap}
+.probability-bars .bar {width: 100%; min-height: 1px}
+.probability-bars .digits {display: flex; gap: 6px; font-size: 0.85rem; opacity: 0.7}
+.probability-bars .digits span {flex: 1; text-align: center}
+</style>"""
 
 
 def _layout(title: str, height: int, **layout: object) -> dict[str, object]:
@@ -59,6 +71,29 @@ def probability_bars(probabilities: np.ndarray, true_label: int | None = None,
         title, height, showlegend=False,
         xaxis={"tickmode": "array", "tickvals": DIGITS, "title": {"text": "digit"}},
         yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": {"text": "probability"}}))
+
+
+def probability_bars_html(probabilities: np.ndarray, title: str = "Probability of each digit") -> str:
+    """``probability_bars`` as plain HTML: ten bars, the predicted digit's in orange, each
+    labelled with its percentage (its tooltip gives two decimals).
+
+    For the Draw page, which draws them on every stroke: the browser lays out ten boxes in a
+    millisecond, where plotly.js spends a few hundred drawing a new chart, on every student's
+    machine each time (the Debug page keeps the plotly chart, with the true digit marked).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
+    if probabilities.shape != (10,):
+        raise ValueError(f"expected 10 probabilities; got shape {probabilities.shape}")
+    predicted = int(probabilities.argmax())
+    columns = "".join(
+        f'<div class="column" title="digit {digit}: {p:.2%}"><span class="value">{f"{p:.0%}" if p >= 0.01 else ""}'
+        f'</span><div class="bar" style="height:{p * HTML_BARS_PX:.1f}px;background:'
+        f'{PREDICTED_COLOUR if digit == predicted else BAR_COLOUR}"></div></div>'
+        for digit, p in enumerate(probabilities))
+    digits = "".join(f"<span>{digit}</span>" for digit in DIGITS)
+    return (f'{HTML_BARS_STYLE}<div class="probability-bars" role="img" aria-label="{html.escape(title)}: '
+            f'{predicted} at {probabilities[predicted]:.0%}"><div class="title">{html.escape(title)}</div>'
+            f'<div class="plot">{columns}</div><div class="digits">{digits}</div></div>')
 
 
 def _line(x: Sequence[float], y: Sequence[float], name: str, **style: object) -> go.Scatter:

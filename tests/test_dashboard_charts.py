@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -119,6 +121,24 @@ def test_probability_bars_highlight_prediction_and_true_label():
     assert bars.marker.color[1] == charts.TRUE_COLOUR
     with pytest.raises(ValueError):
         charts.probability_bars(np.ones(9) / 9)
+
+
+def test_html_probability_bars_are_as_tall_as_each_probability_with_the_prediction_in_orange():
+    probabilities = np.full(10, 0.005)
+    probabilities[3] = 0.955
+    page = charts.probability_bars_html(probabilities, title="Sure <of> it")
+    columns = re.findall(r'<div class="column" title="digit (\d): ([\d.]+)%"><span class="value">([^<]*)</span>'
+                         r'<div class="bar" style="height:([\d.]+)px;background:([^"]+)"', page)
+    assert [int(digit) for digit, *_ in columns] == list(range(10))
+    heights = np.array([float(height) for *_, height, _ in columns])
+    np.testing.assert_allclose(heights, probabilities * charts.HTML_BARS_PX, atol=0.05)
+    assert [colour for *_, colour in columns] == [charts.PREDICTED_COLOUR if digit == 3 else charts.BAR_COLOUR
+                                                 for digit in range(10)]
+    assert columns[3][2] == "96%" and columns[0][2] == ""  # under 1%: no label over a bar too low to see
+    assert float(columns[0][1]) == 0.5  # the tooltip tells it
+    assert "Sure &lt;of&gt; it: 3 at 96%" in page and "<of>" not in page
+    with pytest.raises(ValueError):
+        charts.probability_bars_html(np.ones(9) / 9)
 
 
 def test_loss_chart_has_raw_and_smoothed_lines():

@@ -17,7 +17,7 @@ from nn_core.preprocess import load_image
 
 from dashboard import image_classification, labelled_drawings, networks_folder, state
 from dashboard.canvas import drawing_canvas
-from dashboard.charts import probability_bars
+from dashboard.charts import probability_bars_html
 from dashboard.image_classification import Classification
 from dashboard.labelled_drawings import LabelledDrawing
 from dashboard.tab_memory import FORGET_AFTER_SECONDS
@@ -103,7 +103,7 @@ def result_card(name: str, probabilities: np.ndarray, key: str) -> None:
         with st.container(horizontal=True):
             st.metric("Prediction", int(probabilities.argmax()))
             st.metric("Confidence", f"{probabilities.max():.0%}")
-        st.plotly_chart(probability_bars(probabilities), key=key)
+        st.html(probability_bars_html(probabilities))
 
 
 def has_digit(classification: Classification | None) -> bool:

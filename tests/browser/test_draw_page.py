@@ -154,7 +154,7 @@ def test_a_second_network_predicts_the_same_drawing_beside_the_first(page):
                    for card in cards]
     assert predictions[0] == "1" and predictions[1] in {str(digit) for digit in range(10)}
     for card in cards:
-        card.locator(".js-plotly-plot").first.wait_for(timeout=15_000)
+        card.locator(".probability-bars").first.wait_for(timeout=15_000)
     first, second = (card.bounding_box() for card in cards)
     assert abs(first["y"] - second["y"]) < 5 and second["x"] > first["x"] + first["width"] - 1  # side by side
     screenshot(page, "draw_two_networks")
