@@ -33,15 +33,21 @@ EXCEPTION = '[data-testid="stException"]'  # how Streamlit shows an uncaught Pyt
 SCREENSHOTS = REPO_ROOT / "tests" / "screenshots"
 # Run before drawing a stroke to time it in the page's own clock: window.__mouseUpAt (the
 # mouse-up, in the capture phase, before the canvas sees it) and the promise
-# window.__predictionShown (the first animation frame showing a prediction).
+# window.__predictionShown (when a prediction enters the page). Watched by a MutationObserver,
+# not by polling on animation frames: Chromium draws frames for one page of a browser at a
+# time, and runs the others' frame callbacks about once a second, which would time every page
+# but one at a second, whatever the app did.
 STROKE_TIMER_SCRIPT = """() => {
     window.__mouseUpAt = null;
     document.addEventListener('mouseup', () => { window.__mouseUpAt = performance.now(); },
                               {capture: true, once: true});
+    const shown = () => document.querySelector('[data-testid="stMetricValue"]');
     window.__predictionShown = new Promise(resolve => {
-        const check = () => document.querySelector('[data-testid="stMetricValue"]')
-            ? resolve(performance.now()) : requestAnimationFrame(check);
-        check();
+        if (shown()) return resolve(performance.now());
+        const observer = new MutationObserver(() => {
+            if (shown()) { observer.disconnect(); resolve(performance.now()); }
+        });
+        observer.observe(document.body, {childList: true, subtree: true});
     });
 }"""
 
