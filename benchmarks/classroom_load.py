@@ -213,7 +213,10 @@ class SocketClock:
         return 1000 * (received[-1] - sent[0])
 
 
-async def open_session(context, url: str, path: str, errors: list[str]):
+async def open_session(browser, url: str, path: str, errors: list[str]):
+    """A page in a browser context of its own: a student's own browser, with its own cookies
+    and its own window (in one window Chromium draws only the page in front)."""
+    context = await browser.new_context(viewport=harness.VIEWPORT)
     page = await context.new_page()
     page.socket_clock = await SocketClock.attach(context, page)
     page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
@@ -276,9 +279,8 @@ async def page_exceptions(page) -> list[str]:
 
 
 async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cpu: ServerCpu, log: Path) -> None:
-    context = await browser.new_context(viewport=harness.VIEWPORT)
-    drawers = [await open_session(context, url, "", scenario.page_errors) for _ in range(scenario.drawers)]
-    trainers = [await open_session(context, url, "train", scenario.page_errors) for _ in range(scenario.trainers)]
+    drawers = [await open_session(browser, url, "", scenario.page_errors) for _ in range(scenario.drawers)]
+    trainers = [await open_session(browser, url, "train", scenario.page_errors) for _ in range(scenario.trainers)]
     await asyncio.gather(*(start_trainer(page) for page in trainers))
     await asyncio.sleep(READING_SECONDS)  # past the workers' start
     log_start = log.stat().st_size
@@ -298,7 +300,8 @@ async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cp
         scenario.server_errors = [line for line in server_log.read().decode(errors="replace").splitlines()
                                   if "Traceback" in line or "Error" in line or "Exception" in line]
     scenario.page_errors += await sessions_kept_apart(drawers, trainers)
-    await context.close()
+    for page in drawers + trainers:
+        await page.context.close()
 
 
 async def sessions_kept_apart(drawers: list, trainers: list) -> list[str]:
