@@ -14,6 +14,11 @@ import numpy as np
 from PIL import Image
 
 
+# Within a block the weights smoothing**−k grow to this, far below float64's overflow; each
+# point's rounding stays float64's, as every term comes back multiplied by smoothing**i.
+EMA_BLOCK_GROWTH = 1e100
+
+
 def ema(values: list[float] | np.ndarray, smoothing: float = 0.9) -> np.ndarray:
     """Exponential moving average with bias correction (as TensorBoard's smoothing).
 
@@ -21,13 +26,21 @@ def ema(values: list[float] | np.ndarray, smoothing: float = 0.9) -> np.ndarray:
     The correction keeps the first points from being dragged towards zero.
     """
     values = np.asarray(values, dtype=np.float64)
-    smoothed = np.empty_like(values)
-    running, weight = 0.0, 0.0
-    for index, value in enumerate(values):
-        running = smoothing * running + (1 - smoothing) * value
-        weight = smoothing * weight + (1 - smoothing)
-        smoothed[index] = running / weight
-    return smoothed
+    if smoothing == 0 or not values.size:
+        return values.copy()
+    # Vectorised a block at a time (the live charts smooth the whole history every refresh):
+    # within a block, running[i] = smoothing**(i+1)·carry + (1 − smoothing)·Σ smoothing**(i−k)·values[k],
+    # the sum taken as a cumulative sum of values[k]·smoothing**−k.
+    block = max(1, int(np.log(EMA_BLOCK_GROWTH) / -np.log(smoothing)))
+    running = np.empty_like(values)
+    carry = 0.0
+    for start in range(0, len(values), block):
+        chunk = values[start:start + block]
+        powers = smoothing ** np.arange(1, len(chunk) + 1)
+        running[start:start + len(chunk)] = powers * carry + (1 - smoothing) * powers / smoothing * np.cumsum(
+            chunk * (smoothing / powers))
+        carry = running[start + len(chunk) - 1]
+    return running / (1 - smoothing ** np.arange(1, len(values) + 1))
 
 
 def downsample_indices(length: int, max_points: int) -> np.ndarray:

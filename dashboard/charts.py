@@ -51,6 +51,13 @@ def _finish(figure: go.Figure, title: str, height: int, **layout: object) -> go.
     return figure
 
 
+def _figure(traces: list, title: str, height: int, **layout: object) -> go.Figure:
+    """A figure of ``traces`` with the shared layout, given whole to the constructor: for the
+    charts rebuilt on every stroke or every live refresh, where ``update_layout``'s path-by-path
+    merging costs several times the rest of the chart."""
+    return go.Figure(traces, layout=_layout(title, height, **layout))
+
+
 def probability_bars(probabilities: np.ndarray, true_label: int | None = None,
                      title: str = "Probability of each digit", height: int = 260) -> go.Figure:
     """Ten bars, one per digit; the predicted digit in orange, the true one (if known) in green."""
@@ -65,12 +72,9 @@ def probability_bars(probabilities: np.ndarray, true_label: int | None = None,
     bars = go.Bar(x=DIGITS, y=probabilities, marker={"color": colours},
                   text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
                   hovertemplate="digit %{x}: %{y:.2%}<extra></extra>")
-    # The layout given whole to the constructor: built per stroke on the Draw page, where
-    # update_layout's path-by-path merging cost several times the rest of the chart.
-    return go.Figure(bars, layout=_layout(
-        title, height, showlegend=False,
-        xaxis={"tickmode": "array", "tickvals": DIGITS, "title": {"text": "digit"}},
-        yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": {"text": "probability"}}))
+    return _figure([bars], title, height, showlegend=False,
+                   xaxis={"tickmode": "array", "tickvals": DIGITS, "title": {"text": "digit"}},
+                   yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": {"text": "probability"}})
 
 
 def probability_bars_html(probabilities: np.ndarray, title: str = "Probability of each digit") -> str:
@@ -107,27 +111,27 @@ def loss_chart(steps: Sequence[int], losses: Sequence[float], smoothing: float =
                height: int = 280, log_scale: bool = False) -> go.Figure:
     """Loss per batch: raw values faint, their moving average bold. On a log scale the
     slow late fall, flat on a linear scale after the first steep drop, stays visible."""
-    figure = go.Figure()
+    traces = []
     if len(steps):
-        figure.add_trace(_line(steps, losses, "loss per batch", line={"color": RAW_COLOUR, "width": 1}))
-        figure.add_trace(_line(steps, ema(losses, smoothing), "smoothed", line={"color": BAR_COLOUR, "width": 2}))
+        traces = [_line(steps, losses, "loss per batch", line={"color": RAW_COLOUR, "width": 1}),
+                  _line(steps, ema(losses, smoothing), "smoothed", line={"color": BAR_COLOUR, "width": 2})]
     yaxis = {"title": {"text": "loss (log scale)" if log_scale else "loss"}}
     yaxis.update({"type": "log", "dtick": 1} if log_scale else {"rangemode": "tozero"})  # labels at 1, 0.1, …
-    return _finish(figure, "Training loss", height, xaxis={"title": {"text": "batch"}}, yaxis=yaxis,
+    return _figure(traces, "Training loss", height, xaxis={"title": {"text": "batch"}}, yaxis=yaxis,
                    legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"})
 
 
 def accuracy_chart(steps: Sequence[int], train_accuracy: Sequence[float], eval_steps: Sequence[int],
                    eval_accuracy: Sequence[float], smoothing: float = 0.9, height: int = 280) -> go.Figure:
     """Training accuracy per batch (smoothed) and validation accuracy at each evaluation."""
-    figure = go.Figure()
+    traces = []
     if len(steps):
-        figure.add_trace(_line(steps, ema(train_accuracy, smoothing), "train (smoothed)",
-                               line={"color": BAR_COLOUR, "width": 2}))
+        traces.append(_line(steps, ema(train_accuracy, smoothing), "train (smoothed)",
+                            line={"color": BAR_COLOUR, "width": 2}))
     if len(eval_steps):
-        figure.add_trace(go.Scatter(x=list(eval_steps), y=list(eval_accuracy), name="validation",
-                                    mode="lines+markers", line={"color": PREDICTED_COLOUR, "width": 2}))
-    return _finish(figure, "Accuracy", height, xaxis={"title": {"text": "batch"}},
+        traces.append(go.Scatter(x=list(eval_steps), y=list(eval_accuracy), name="validation",
+                                 mode="lines+markers", line={"color": PREDICTED_COLOUR, "width": 2}))
+    return _figure(traces, "Accuracy", height, xaxis={"title": {"text": "batch"}},
                    yaxis={"title": {"text": "accuracy"}, "tickformat": ".0%",
                           # Zoomed to the data, but never past 0% or 100%.
                           "autorangeoptions": {"minallowed": 0, "maxallowed": 1.02}},
@@ -137,10 +141,10 @@ def accuracy_chart(steps: Sequence[int], train_accuracy: Sequence[float], eval_s
 def learning_rate_chart(steps: Sequence[int], learning_rates: Sequence[float],
                         height: int = 220) -> go.Figure:
     """The learning rate each batch used (changes when the schedule or a slider moves it)."""
-    figure = go.Figure()
+    traces = []
     if len(steps):
-        figure.add_trace(_line(steps, learning_rates, "learning rate", line={"color": BAR_COLOUR, "shape": "hv"}))
-    return _finish(figure, "Learning rate", height, xaxis={"title": {"text": "batch"}},
+        traces = [_line(steps, learning_rates, "learning rate", line={"color": BAR_COLOUR, "shape": "hv"})]
+    return _figure(traces, "Learning rate", height, xaxis={"title": {"text": "batch"}},
                    yaxis={"title": {"text": "rate"}, "rangemode": "tozero"})
 
 

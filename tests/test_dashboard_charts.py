@@ -17,6 +17,23 @@ from dashboard.arrays import (as_grid, channel_tiles, downsample_indices, ema, f
 
 
 # -- arrays ------------------------------------------------------------------------------------
+def running_average(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """The moving average step by step, as its definition reads: what ``ema`` must equal."""
+    smoothed, running, weight = np.empty(len(values)), 0.0, 0.0
+    for index, value in enumerate(values):
+        running = smoothing * running + (1 - smoothing) * value
+        weight = smoothing * weight + (1 - smoothing)
+        smoothed[index] = running / weight
+    return smoothed
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.5, 0.9, 0.99, 0.999])
+@pytest.mark.parametrize("length", [1, 2, 7, 1000, 20000])
+def test_ema_equals_the_step_by_step_average_however_long_the_history(smoothing, length):
+    values = np.random.default_rng(length).random(length) * 3
+    np.testing.assert_allclose(ema(values, smoothing), running_average(values, smoothing), rtol=1e-10, atol=1e-13)
+
+
 def test_ema_without_smoothing_is_identity_and_smooths_noise():
     values = np.array([1.0, 3.0, 2.0, 5.0])
     np.testing.assert_allclose(ema(values, 0.0), values)
