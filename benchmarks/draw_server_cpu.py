@@ -6,8 +6,8 @@ script, run with Streamlit's defaults), opens each in headless Chromium and
 alternates strokes between them. For every stroke: clear, read the server's
 CPU time from /proc/PID/stat, draw, wait for the prediction and for the
 server to go idle, read it again. The latency is timed in the browser's own
-clock, from the mouse-up event to the first frame showing the "Prediction"
-metric. Prints both apps' CPU per stroke, their ratio and latency p50/p95.
+clock, from the mouse-up event to the "Prediction" metric entering the page
+(browser_driver.harness.STROKE_TIMER_SCRIPT). Prints both apps' CPU per stroke, their ratio and latency p50/p95.
 
     MNIST_DIR=/path/to/mnist nice -n 5 python -m benchmarks.draw_server_cpu [--strokes 15]
 """
@@ -30,20 +30,6 @@ RATIO_GOAL, RATIO_LIMIT = 0.3, 0.5
 STROKES = [harness.vertical_stroke, harness.ellipse, harness.diagonal_stroke]
 WARM_UP_STROKES = 2  # the first strokes load Plotly and fill caches
 
-# Timestamps taken inside the page: the mouse-up (capture phase, before the canvas
-# sees it) and the first animation frame on which a prediction is shown.
-WATCH_SCRIPT = """() => {
-    window.__mouseUpAt = null;
-    document.addEventListener('mouseup', () => { window.__mouseUpAt = performance.now(); },
-                              {capture: true, once: true});
-    window.__predictionShown = new Promise((resolve, reject) => {
-        const giveUpAt = performance.now() + 30000;
-        const check = () => document.querySelector('[data-testid="stMetricValue"]') ? resolve(performance.now())
-            : performance.now() > giveUpAt ? reject(new Error('no prediction 30 s after the stroke'))
-            : requestAnimationFrame(check);
-        check();
-    });
-}"""
 NO_PREDICTION = "() => !document.querySelector('[data-testid=\"stMetricValue\"]')"
 
 
@@ -75,7 +61,7 @@ class AppUnderTest:
         self.page.bring_to_front()  # a tab in the background gets no animation frames
         self.clear()
         before = cpu_seconds(self.pid)
-        self.page.evaluate(WATCH_SCRIPT)
+        self.page.evaluate(harness.STROKE_TIMER_SCRIPT)
         harness.draw(self.page, points, self.canvas)
         shown_at = self.page.evaluate("() => window.__predictionShown")
         latency = shown_at - self.page.evaluate("() => window.__mouseUpAt")

@@ -173,11 +173,11 @@ def main() -> None:
 
     data = load_mnist(args.data_dir, default_dir=MNIST_DIR)
     networks = {path: load_network(path) for path in filter(None, [args.network, args.compare])}
+    mnist_accuracies = {path: network.score(data.test_images, data.test_labels)
+                        for path, (network, _) in networks.items()}
     for path, (network, metadata) in networks.items():
-        print(f"{path}: {metadata.name} ({network.describe()}), MNIST test accuracy "
-              f"{network.score(data.test_images, data.test_labels):.2%}")
-    network = networks[args.network][0]
-    mnist_accuracy = network.score(data.test_images, data.test_labels)
+        print(f"{path}: {metadata.name} ({network.describe()}), MNIST test accuracy {mnist_accuracies[path]:.2%}")
+    network, mnist_accuracy = networks[args.network][0], mnist_accuracies[args.network]
 
     rng = np.random.default_rng(args.seed)
     sets = {

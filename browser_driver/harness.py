@@ -36,18 +36,20 @@ SCREENSHOTS = REPO_ROOT / "tests" / "screenshots"
 # window.__predictionShown (when a prediction enters the page). Watched by a MutationObserver,
 # not by polling on animation frames: Chromium draws frames for one page of a browser at a
 # time, and runs the others' frame callbacks about once a second, which would time every page
-# but one at a second, whatever the app did.
+# but one at a second, whatever the app did. It gives up (rejects) 30 s after it was set.
 STROKE_TIMER_SCRIPT = """() => {
     window.__mouseUpAt = null;
     document.addEventListener('mouseup', () => { window.__mouseUpAt = performance.now(); },
                               {capture: true, once: true});
     const shown = () => document.querySelector('[data-testid="stMetricValue"]');
-    window.__predictionShown = new Promise(resolve => {
+    window.__predictionShown = new Promise((resolve, reject) => {
         if (shown()) return resolve(performance.now());
         const observer = new MutationObserver(() => {
             if (shown()) { observer.disconnect(); resolve(performance.now()); }
         });
         observer.observe(document.body, {childList: true, subtree: true});
+        setTimeout(() => { observer.disconnect(); reject(new Error('no prediction 30 s after the stroke')); },
+                   30000);
     });
 }"""
 

@@ -58,19 +58,30 @@ def _figure(traces: list, title: str, height: int, **layout: object) -> go.Figur
     return go.Figure(traces, layout=_layout(title, height, **layout))
 
 
-def probability_bars(probabilities: np.ndarray, true_label: int | None = None,
-                     title: str = "Probability of each digit", height: int = 260) -> go.Figure:
-    """Ten bars, one per digit; the predicted digit in orange, the true one (if known) in green."""
+def _ten_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """(10,) float64 probabilities; ValueError for any other number of them."""
     probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
     if probabilities.shape != (10,):
         raise ValueError(f"expected 10 probabilities; got shape {probabilities.shape}")
+    return probabilities
+
+
+def _bar_label(probability: float) -> str:
+    """A bar's percentage; none under 1%, where the bar is too low to carry one."""
+    return f"{probability:.0%}" if probability >= 0.01 else ""
+
+
+def probability_bars(probabilities: np.ndarray, true_label: int | None = None,
+                     title: str = "Probability of each digit", height: int = 260) -> go.Figure:
+    """Ten bars, one per digit; the predicted digit in orange, the true one (if known) in green."""
+    probabilities = _ten_probabilities(probabilities)
     predicted = int(probabilities.argmax())
     colours = [BAR_COLOUR] * 10
     if true_label is not None:
         colours[true_label] = TRUE_COLOUR
     colours[predicted] = PREDICTED_COLOUR
     bars = go.Bar(x=DIGITS, y=probabilities, marker={"color": colours},
-                  text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
+                  text=[_bar_label(p) for p in probabilities], textposition="outside",
                   hovertemplate="digit %{x}: %{y:.2%}<extra></extra>")
     return _figure([bars], title, height, showlegend=False,
                    xaxis={"tickmode": "array", "tickvals": DIGITS, "title": {"text": "digit"}},
@@ -85,12 +96,10 @@ def probability_bars_html(probabilities: np.ndarray, title: str = "Probability o
     millisecond, where plotly.js spends a few hundred drawing a new chart, on every student's
     machine each time (the Debug page keeps the plotly chart, with the true digit marked).
     """
-    probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
-    if probabilities.shape != (10,):
-        raise ValueError(f"expected 10 probabilities; got shape {probabilities.shape}")
+    probabilities = _ten_probabilities(probabilities)
     predicted = int(probabilities.argmax())
     columns = "".join(
-        f'<div class="column" title="digit {digit}: {p:.2%}"><span class="value">{f"{p:.0%}" if p >= 0.01 else ""}'
+        f'<div class="column" title="digit {digit}: {p:.2%}"><span class="value">{_bar_label(p)}'
         f'</span><div class="bar" style="height:{p * HTML_BARS_PX:.1f}px;background:'
         f'{PREDICTED_COLOUR if digit == predicted else BAR_COLOUR}"></div></div>'
         for digit, p in enumerate(probabilities))

@@ -302,7 +302,7 @@ def _extend_stroke_ends(points: np.ndarray, edges: np.ndarray, reach: float,
     """Continue each stroke end (a point with one neighbour) past the traced path by a
     random length up to ``reach`` skeleton pixels, turning by a random angle up to
     HOOK_TURN on the way: a straight overshoot, a hook, or (near 0) the end as traced."""
-    degree = np.bincount(edges.ravel(), minlength=len(points))
+    degree = _degrees(edges, len(points))
     new_points, new_edges = [points], [edges]
     count = len(points)
     for end in np.flatnonzero(degree == 1):
@@ -329,7 +329,7 @@ def _extend_stroke_ends(points: np.ndarray, edges: np.ndarray, reach: float,
 def _taper(points: np.ndarray, edges: np.ndarray, widths: np.ndarray, taper: float) -> np.ndarray:
     """Each point's share of its width: ``1 - taper`` at a free stroke end (a point with one
     neighbour), growing to 1 over one brush width from it."""
-    degree = np.bincount(edges.ravel(), minlength=len(points))
+    degree = _degrees(edges, len(points))
     ends = points[degree == 1]
     if not len(ends):
         return np.ones(len(points))
@@ -342,7 +342,7 @@ def _lift_pen(points: np.ndarray, edges: np.ndarray, widths: np.ndarray, lifts: 
     """The path with ``lifts`` gaps cut into it, each leaving up to ``gap`` canvas pixels of
     blank between the brush's edges: half of them on one branch just beside a crossing,
     where a stroke drawn on its own stops short, the rest anywhere along the path."""
-    degree = np.bincount(edges.ravel(), minlength=len(points))
+    degree = _degrees(edges, len(points))
     crossings = np.flatnonzero(degree >= 3)
     keep = np.ones(len(points), bool)
     for _ in range(lifts):
@@ -367,6 +367,11 @@ def _lift_pen(points: np.ndarray, edges: np.ndarray, widths: np.ndarray, lifts: 
     return points[keep], index[kept_edges], widths[keep]
 
 
+def _degrees(edges: np.ndarray, count: int) -> np.ndarray:
+    """How many edges meet at each of ``count`` points: 1 at a stroke end, 3 or more at a crossing."""
+    return np.bincount(edges.ravel(), minlength=count)
+
+
 def _smooth_path(points: np.ndarray, edges: np.ndarray, rounds: int = 4) -> np.ndarray:
     """Move each skeleton point halfway to the mean of its neighbours, a few times.
 
@@ -375,7 +380,7 @@ def _smooth_path(points: np.ndarray, edges: np.ndarray, rounds: int = 4) -> np.n
     keeps its length.
     """
     ends = np.concatenate([edges[:, 0], edges[:, 1]])
-    degree = np.bincount(ends, minlength=len(points))
+    degree = _degrees(edges, len(points))
     movable = degree >= 2
     neighbours = np.concatenate([edges[:, 1], edges[:, 0]])
     for _ in range(rounds):
