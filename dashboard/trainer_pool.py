@@ -244,7 +244,7 @@ class RemoteRun:
 
     def history(self) -> History:
         with self._changed:
-            return History.from_dict(self._history.to_dict())
+            return History(**self._history.to_dict())
 
     def network(self) -> Network:
         """A new Network with the weights the worker last sent (when it was last idle)."""
@@ -376,10 +376,10 @@ class RemoteRun:
                 if watched.hidden_map is not None:
                     self.hidden_map = watched.hidden_map
                     self.map_version += 1
-            columns = self._history.to_dict()
+            # In place: a report adds a few batches to a history of thousands, and the GIL this
+            # thread holds is the one every session's drawing waits for.
             for name, values in added.items():
-                columns[name].extend(values)
-            self._history = History.from_dict(columns)
+                getattr(self._history, name).extend(values)
             if weights is not None:
                 self._weights = weights
             # Settings sent after this report stay as the page set them until the worker confirms.

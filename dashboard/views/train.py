@@ -3,10 +3,10 @@
 Each run trains in a worker process of its own (dashboard.trainer_pool), at a
 lower OS priority, so training never holds the server's GIL and a drawing in
 another session is answered first. The page only sends commands and reads
-what the worker last reported: while the run is busy the live panel, a
-fragment, redraws every REFRESH_SECONDS in a few tens of milliseconds, so its
-charts update in place instead of fading while a tick computes. The buttons
-and settings sit outside the fragment; a moved slider reaches the worker
+what the worker last reported: while the run is busy one fragment redraws its
+progress every PROGRESS_REFRESH_SECONDS and another its charts every
+CHART_REFRESH_SECONDS, in place instead of fading while a tick computes. The
+buttons and settings sit outside them; a moved slider reaches the worker
 through RemoteRun.update and applies from its next batch.
 """
 
@@ -34,7 +34,13 @@ from dashboard.training import CONV_EVAL_IMAGES, MODES, fine_tune_dataset
 from dashboard.training_worker import RunSpec, RunStatus, share_read_only
 from dashboard.widgets import format_accuracy, learning_strip, require_mnist, save_network_form, wrapping_row_style
 
-REFRESH_SECONDS = 1.0  # the live panel redraws this often while a run is busy (each costs server CPU)
+# While a run is busy its progress and figures redraw this often (a few tens of milliseconds each)…
+PROGRESS_REFRESH_SECONDS = 1.0
+# …and its charts this often: a browser spends far longer drawing a new plotly chart than a
+# figure, and on a class's shared server every trainer's redraws delay every drawing.
+CHART_REFRESH_SECONDS = 3.0
+# …and the hidden-space map, the costliest to draw and the slowest to change, this often.
+MAP_REFRESH_SECONDS = 10.0
 STEP_WAIT_SECONDS = 15.0  # Step one batch and Pause show their result on the same click unless this slow
 LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
@@ -342,7 +348,13 @@ def progress_line(status: RunStatus) -> None:
         st.metric("Validation accuracy", "–" if accuracy is None else f"{accuracy:.2%}", width="content")
 
 
-def training_charts(run: RemoteRun) -> None:
+def chart_config(refreshing: bool) -> dict[str, object]:
+    """Plotly's options for a chart: static while it is redrawn every few seconds (a hover or
+    zoom would not outlive the next redraw, and a static chart costs the browser less to draw)."""
+    return {"staticPlot": True} if refreshing else {}
+
+
+def training_charts(run: RemoteRun, refreshing: bool) -> None:
     """The loss, accuracy and learning-rate charts, built before any is sent: Streamlit keeps a
     replaced chart on the page, faded, until the fragment's run ends (see LIVE_CHART_STYLE)."""
     history = run.history()
@@ -351,10 +363,11 @@ def training_charts(run: RemoteRun) -> None:
     loss = loss_chart(history.step, history.loss, log_scale=log_scale)
     accuracy = accuracy_chart(history.step, history.train_accuracy, history.eval_step, history.eval_accuracy)
     learning_rate = learning_rate_chart(history.step, history.learning_rate)
-    st.plotly_chart(loss, key="loss_chart")
+    config = chart_config(refreshing)
+    st.plotly_chart(loss, key="loss_chart", config=config)
     left, right = st.columns([3, 2])
-    left.plotly_chart(accuracy, key="accuracy_chart")
-    right.plotly_chart(learning_rate, key="lr_chart")
+    left.plotly_chart(accuracy, key="accuracy_chart", config=config)
+    right.plotly_chart(learning_rate, key="lr_chart", config=config)
 
 
 def trainer_state_line(run: RemoteRun) -> None:
@@ -366,15 +379,16 @@ def trainer_state_line(run: RemoteRun) -> None:
         st.caption("Starting the trainer…")
 
 
-def live_panel(refreshing: bool) -> None:
-    """Progress and charts as the run's worker last reported them. ``refreshing``: this fragment
-    redraws itself every REFRESH_SECONDS, which stops once the run is no longer busy."""
+def live_progress(refreshing: bool) -> None:
+    """The run's state, progress and figures as its worker last reported them. ``refreshing``:
+    this fragment redraws itself every PROGRESS_REFRESH_SECONDS, which stops (with a rerun of
+    the whole page, whose buttons change) once the run is no longer busy."""
     run = state.training_run()
     if run is None:
         st.info("Choose the settings, then press **Start** (or step one batch at a time).")
         return
     if refreshing and not run.busy:
-        st.rerun()  # the whole page: the buttons change, and the result can be kept
+        st.rerun()
     if run.error is not None:
         st.error(f"{run.error}\n\nPress Reset to start again.", icon=":material/error:")
     trainer_state_line(run)
@@ -382,12 +396,26 @@ def live_panel(refreshing: bool) -> None:
     if status.done:
         st.success(f"Training finished: validation accuracy {format_accuracy(status.latest_validation_accuracy)}.")
     progress_line(status)
-    training_charts(run)
-    learning_view(run)
 
 
-def learning_view(run: RemoteRun) -> None:
-    """The watched digits and the hidden-space map, as the run's worker last looked at them."""
+def live_charts(refreshing: bool) -> None:
+    """The charts and the watched digits, redrawn every CHART_REFRESH_SECONDS while ``refreshing``."""
+    run = state.training_run()
+    if run is None:
+        return
+    training_charts(run, refreshing)
+    learning_strip_view(run)
+
+
+def live_map(refreshing: bool) -> None:
+    """The hidden-space map, redrawn every MAP_REFRESH_SECONDS while ``refreshing``."""
+    run = state.training_run()
+    if run is not None:
+        hidden_map_view(run, refreshing)
+
+
+def learning_strip_view(run: RemoteRun) -> None:
+    """The watched digits with what the network reads now, as the run's worker last looked at them."""
     watch = run.watch()
     if watch is None:
         return
@@ -396,14 +424,19 @@ def learning_view(run: RemoteRun) -> None:
                "network reads now. Watch it change its mind.")
     urls = state.built_for("train_strip_images", id(run), lambda: [png_data_url(image) for image in watch.images])
     learning_strip(strip_rows(watch, urls), key="learning_strip")
-    if run.hidden_map is not None:
-        hidden = run.hidden_map
-        figure = state.built_for("train_map", (id(run), run.map_version), lambda: hidden_map_chart(
-            hidden.points, run.map_labels, hidden.star, title=f"How it sorts {len(hidden.points):,} test digits"))
-        st.plotly_chart(figure, key="train_hidden_map")
-        st.caption("Each dot a test digit, placed by the last hidden layer; colours are the true digits. "
-                   "The groups form as it learns." + (" The star is your drawing." if hidden.star is not None
-                                                      else ""))
+
+
+def hidden_map_view(run: RemoteRun, refreshing: bool) -> None:
+    """Where the last hidden layer puts the test digits (and the drawing), as last mapped."""
+    if run.hidden_map is None:
+        return
+    hidden = run.hidden_map
+    figure = state.built_for("train_map", (id(run), run.map_version), lambda: hidden_map_chart(
+        hidden.points, run.map_labels, hidden.star, title=f"How it sorts {len(hidden.points):,} test digits"))
+    st.plotly_chart(figure, key="train_hidden_map", config=chart_config(refreshing))
+    st.caption("Each dot a test digit, placed by the last hidden layer; colours are the true digits. "
+               "The groups form as it learns." + (" The star is your drawing." if hidden.star is not None
+                                                  else ""))
 
 
 def got_it_charts(run: RemoteRun) -> None:
@@ -522,7 +555,9 @@ with page_row.container(key="train_live"):
     control_buttons(lambda: current_or_new_run(mode, network_config, train_config),
                     can_start=current is not None or settings_complete(mode, network_config, train_config))
     busy = current is not None and current.busy
-    st.fragment(live_panel, run_every=REFRESH_SECONDS if busy else None)(refreshing=busy)
+    st.fragment(live_progress, run_every=PROGRESS_REFRESH_SECONDS if busy else None)(refreshing=busy)
+    st.fragment(live_charts, run_every=CHART_REFRESH_SECONDS if busy else None)(refreshing=busy)
+    st.fragment(live_map, run_every=MAP_REFRESH_SECONDS if busy else None)(refreshing=busy)
 run = state.training_run()
 if run is None and previous is not None and previous.saved is None:
     run = previous.stopped_run  # paused or finished at the reload: its weights are what it had trained
