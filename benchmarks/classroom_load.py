@@ -69,7 +69,8 @@ class Scenario:
     readings: list[list[tuple[float, int]]] = field(default_factory=list)  # per trainer: (time, samples seen)
     page_errors: list[str] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
-    server_cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0  # the server's and its trainer workers'
+    server_own_cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     worker_scheduling: list[str] = field(default_factory=list)  # of the trainer workers, at the end
 
@@ -88,13 +89,14 @@ class Scenario:
 
 
 # -- the server and its CPU ------------------------------------------------------------------------
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (and of its children it has waited for), in seconds; 0 if gone."""
+def process_cpu_seconds(pid: int, with_reaped_children: bool = True) -> float:
+    """utime + stime of ``pid`` (and, unless told not to, of its children it has waited for),
+    in seconds; 0 if gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    return sum(int(value) for value in fields[11:15 if with_reaped_children else 13]) / CLOCK_TICKS
 
 
 def children_of(pid: int) -> list[int]:
@@ -122,6 +124,10 @@ class ServerCpu:
         # A worker the server has reaped is counted in the server's cutime/cstime: keep only live ones.
         live = set(children_of(self.server_pid))
         return process_cpu_seconds(self.server_pid) + sum(self.last_seen[c] for c in live if c in self.last_seen)
+
+    def own(self) -> float:
+        """The server process's own CPU seconds, without any worker's."""
+        return process_cpu_seconds(self.server_pid, with_reaped_children=False)
 
 
 def trainer_scheduling(server_pid: int) -> list[str]:
@@ -285,12 +291,13 @@ async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cp
     await asyncio.sleep(READING_SECONDS)  # past the workers' start
     log_start = log.stat().st_size
     scenario.readings = [[] for _ in trainers]
-    cpu_start, wall_start = cpu.total(), time.monotonic()
+    cpu_start, own_start, wall_start = cpu.total(), cpu.own(), time.monotonic()
     deadline = wall_start + seconds
     rngs = [random.Random(index) for index in range(len(drawers))]
     await asyncio.gather(*(drawer(page, deadline, scenario, rng) for page, rng in zip(drawers, rngs)),
                          *(trainer(page, deadline, readings) for page, readings in zip(trainers, scenario.readings)))
     scenario.server_cpu_seconds = cpu.total() - cpu_start
+    scenario.server_own_cpu_seconds = cpu.own() - own_start
     scenario.wall_seconds = time.monotonic() - wall_start
     scenario.worker_scheduling = trainer_scheduling(cpu.server_pid)
     for page in drawers + trainers:
@@ -355,7 +362,8 @@ def report(scenario: Scenario, alone_rate: float | None, drawers_alone: Scenario
         print(f"   'Samples seen' grew between every two readings {READING_SECONDS:.0f} s apart: "
               f"{'yes' if scenario.always_growing() else 'NO'}")
     print(f"   server CPU (server + trainer workers): {scenario.server_cpu_seconds:.1f} s over "
-          f"{scenario.wall_seconds:.0f} s = {scenario.server_cpu_seconds / scenario.wall_seconds:.0%} of one core")
+          f"{scenario.wall_seconds:.0f} s = {scenario.server_cpu_seconds / scenario.wall_seconds:.0%} of one core, "
+          f"of which the server itself {scenario.server_own_cpu_seconds / scenario.wall_seconds:.0%}")
     errors = scenario.server_errors + scenario.page_errors
     print(f"   errors: {len(scenario.server_errors)} in the server log, {len(scenario.page_errors)} on the pages")
     for error in errors[:5]:
