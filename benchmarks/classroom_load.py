@@ -50,6 +50,8 @@ from browser_driver import harness
 
 BROWSER_NICENESS = 5  # added to the server's: below it, above the trainer workers (lowest)
 READING_SECONDS = 5.0  # between two readings of a trainer's "Samples seen"
+# The page's most: a run must outlast any scenario, and an MLP alone trains 50 epochs in a minute.
+TRAINER_EPOCHS = 1000
 PAUSE_SECONDS = (1.0, 3.0)  # a person looks at the prediction before drawing again
 TARGET_P95_MS = 1000
 TARGET_RATIO = 1.5  # drawers + trainers within this of the same drawers alone (p95)
@@ -83,9 +85,11 @@ class Scenario:
         return [(readings[-1][1] - readings[0][1]) / (readings[-1][0] - readings[0][0])
                 for readings in self.readings if len(readings) >= 2]
 
-    def always_growing(self) -> bool:
-        return all(later[1] > earlier[1] for readings in self.readings
-                   for earlier, later in zip(readings, readings[1:]))
+    def stalls(self) -> list[str]:
+        """Each time a trainer's "Samples seen" did not grow between two readings."""
+        return [f"trainer {index + 1} stayed at {earlier[1]:,} from {earlier[0] - readings[0][0]:.0f} s "
+                f"to {later[0] - readings[0][0]:.0f} s" for index, readings in enumerate(self.readings)
+                for earlier, later in zip(readings, readings[1:]) if later[1] <= earlier[1]]
 
 
 # -- the server and its CPU ------------------------------------------------------------------------
@@ -266,7 +270,7 @@ async def samples_seen(page) -> int:
 
 
 async def start_trainer(page) -> None:
-    await page.get_by_label("Epochs").fill("50")  # keep it training for the whole scenario
+    await page.get_by_label("Epochs").fill(str(TRAINER_EPOCHS))
     await page.get_by_label("Epochs").press("Enter")
     await wait_until_idle(page)
     await page.get_by_role("button", name="Start").click()
@@ -360,7 +364,7 @@ def report(scenario: Scenario, alone_rate: float | None, drawers_alone: Scenario
         print(f"   trainer {index + 1}: {rate:,.0f} samples/s{beside}")
     if scenario.trainers:
         print(f"   'Samples seen' grew between every two readings {READING_SECONDS:.0f} s apart: "
-              f"{'yes' if scenario.always_growing() else 'NO'}")
+              f"{'NO: ' + '; '.join(scenario.stalls()) if scenario.stalls() else 'yes'}")
     print(f"   server CPU (server + trainer workers): {scenario.server_cpu_seconds:.1f} s over "
           f"{scenario.wall_seconds:.0f} s = {scenario.server_cpu_seconds / scenario.wall_seconds:.0%} of one core, "
           f"of which the server itself {scenario.server_own_cpu_seconds / scenario.wall_seconds:.0%}")
