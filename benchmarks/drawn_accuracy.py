@@ -24,7 +24,9 @@ so the test digits are also drawn by an independent renderer used for evaluation
 only (nn_core/synthetic/pen_strokes.py: Guo-Hall thinning, strokes in writing order, a
 pen whose width follows the pressure, tremor, hooks and overshoots), in the three
 canvas encodings, and both figures are printed side by side per encoding.
-Target on the independent renderer: ≥ 99.0% in every canvas encoding.
+Target on the independent renderer: ≥ 99.0% in every canvas encoding. With
+--in-process it also prints both renderers' accuracy by how broad the pen was for
+the digit's size, and the network's on the same test digits as MNIST gives them.
 """
 
 from __future__ import annotations
@@ -46,10 +48,13 @@ from nn_core.storage.mnist import load_mnist
 from nn_core.model.network import Network
 from nn_core.storage.network_file import load_network
 from nn_core.preprocess import naive_resize, preprocess
+from nn_core.preprocess.scaling import stroke_width
 from nn_core.synthetic import pen_strokes
 from nn_core.synthetic.drawn_digits import UPSAMPLE, DrawnCase, drawn_cases, printed_cases, save_case_png
 
 FILES_PER_CALL = 500  # keeps each command line well under the OS limit
+# Bands of the pen's width as a share of the digit's longer side (MNIST's own digits: about 0.12).
+PEN_SHARE_BANDS = ((0.0, 0.08), (0.08, 0.12), (0.12, 0.16), (0.16, 0.20), (0.20, 1.0))
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class WrittenCase:
     path: Path | None
     label: int
     encoding: str
+    pen_share: float | None = None  # in process: the stroke width as a share of the digit's longer side
 
 
 def written_cases(cases: Iterable[DrawnCase], folder: Path, kind: str,
@@ -91,10 +97,13 @@ def in_process_predictions(cases: Iterable[DrawnCase], networks: list[Network]) 
     records, vectors, classified = [], [], []
     for case in cases:
         result = preprocess(case.image)
+        pen_share = None
         if not result.empty:
             vectors.append(result.vector[0])
             classified.append(len(records))
-        records.append(WrittenCase(None, case.label, case.encoding))
+            cropped = result.stages["cropped"]
+            pen_share = stroke_width(cropped) / max(cropped.shape)
+        records.append(WrittenCase(None, case.label, case.encoding, pen_share))
     every_prediction = []
     for network in networks:
         predictions: list[int | None] = [None] * len(records)
@@ -120,6 +129,18 @@ def side_by_side(columns: dict[str, tuple[list[WrittenCase], list[int | None]]])
         cells = [f"{shares[name][encoding][0]:.2%} of {shares[name][encoding][1]}" if encoding in shares[name]
                  else "—" for name in columns]
         print(f"{encoding:>14}  " + "".join(f"{cell:>38}" for cell in cells))
+
+
+def by_pen_width(columns: dict[str, tuple[list[WrittenCase], list[int | None]]]) -> None:
+    """Accuracy (rows) by how broad the pen was for the digit's size, for each renderer (columns)."""
+    print(f"{'pen width / digit size':>22}  " + "".join(f"{name:>38}" for name in columns))
+    for low, high in PEN_SHARE_BANDS:
+        cells = []
+        for cases, predictions in columns.values():
+            oks = [prediction == case.label for case, prediction in zip(cases, predictions)
+                   if case.pen_share is not None and low <= case.pen_share < high]
+            cells.append(f"{np.mean(oks):.2%} of {len(oks)}" if oks else "—")
+        print(f"{f'{low:.2f}–{high:.2f}':>22}  " + "".join(f"{cell:>38}" for cell in cells))
 
 
 def cli_predictions(paths: list[Path], network: Path) -> list[int | None]:
@@ -210,6 +231,9 @@ def main() -> None:
             start += len(cases)
     how = "in process" if args.in_process else "CLI predict"
     drawn_accuracy = print_results(results, how)
+    if args.in_process and args.independent:
+        originals = network.score(data.test_images[:args.independent], data.test_labels[:args.independent])
+        print(f"the same {args.independent:,} test digits as MNIST gives them: {originals:.2%}")
     if naive_inputs is not None:
         report("drawn digits, naive resize baseline", results["drawn"][0], list(network.predict(naive_inputs)))
     print(f"gap to MNIST test accuracy: {100 * (mnist_accuracy - drawn_accuracy):.2f} points "
@@ -226,8 +250,11 @@ def print_results(results: dict[str, tuple[list[WrittenCase], list[int | None]]]
     report(f"printed digits cropped to their ink ({how})", *results["cropped"])
     if results["independent"][0]:
         print(f"drawn digits by renderer ({how}):")
-        side_by_side({"tracer (drawn_digits.py, trained on)": results["drawn"],
-                      "independent (pen_strokes.py)": results["independent"]})
+        renderers = {"tracer (drawn_digits.py, trained on)": results["drawn"],
+                     "independent (pen_strokes.py)": results["independent"]}
+        side_by_side(renderers)
+        if results["independent"][0][0].path is None:  # classified in process, where the pens were measured
+            by_pen_width(renderers)
     return drawn_accuracy
 
 
