@@ -128,6 +128,14 @@ def test_label_a_drawing_and_download_the_dataset(page):
     screenshot(page, "draw_labelled")
 
 
+def wait_for_static_loss_chart(page, static: bool) -> None:
+    """Wait until the loss chart is drawn and is (or is not) a static picture (plotly's staticPlot)."""
+    page.wait_for_function("""static => {
+        const plots = [...document.querySelectorAll('.st-key-loss_chart .js-plotly-plot')].filter(p => p._context);
+        return plots.length > 0 && plots.every(p => Boolean(p._context.staticPlot) === static);
+    }""", arg=static, timeout=15_000)
+
+
 def test_training_streams_charts_and_pauses(page):
     go_to(page, "Train", "Train a network")
     screenshot(page, "train_idle")
@@ -147,6 +155,8 @@ def test_training_streams_charts_and_pauses(page):
         drawn += all(plots == 1 for _, plots, _ in charts.values())
         time.sleep(0.1)
     assert drawn > 0  # (between a chart's arrival and plotly drawing it, its box is briefly empty)
+    # Static while it refreshes (a zoom would not outlive the next redraw), interactive once paused.
+    wait_for_static_loss_chart(page, True)
     page.get_by_text("Loss on a log scale").click()  # while it trains
     page.wait_for_function("""() => [...document.querySelectorAll('.st-key-loss_chart .js-plotly-plot')]
         .some(plot => plot._fullLayout && plot._fullLayout.yaxis.type === 'log')""", timeout=15_000)
@@ -156,6 +166,7 @@ def test_training_streams_charts_and_pauses(page):
     paused = metric_number(page, "Samples seen")
     time.sleep(1.0)  # longer than a training tick: a running fragment would have moved on
     assert metric_number(page, "Samples seen") == paused
+    wait_for_static_loss_chart(page, False)
     screenshot(page, "train_paused")
 
 
