@@ -37,6 +37,12 @@ def format_accuracy(accuracy: float | None) -> str:
     return "not measured" if accuracy is None else f"{accuracy:.2%}"
 
 
+def format_loss(loss: float | None) -> str:
+    """A loss to three significant figures: late in a run it falls below 0.001, which three
+    decimals would show as a loss of nothing."""
+    return "–" if loss is None else f"{loss:.3g}"
+
+
 def mnist_or_error(needed_by: str) -> MnistData | None:
     """MNIST, or None after showing why it cannot be found or downloaded.
 

@@ -28,6 +28,7 @@ from dashboard.architecture import cnn_layers
 from dashboard.learning_watch import MAP_DIGITS
 from dashboard.library import Library
 from dashboard.active_network import ActiveNetwork
+from dashboard.widgets import format_loss
 from dashboard.labelled_drawings import LabelledDrawing
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import DRAWING_REPEATS, MNIST_PER_DRAWING
@@ -630,3 +631,11 @@ def test_debug_page_shows_what_the_photo_cleanup_removed_from_a_photo(library, m
     captions = [caption.value for caption in app.caption]
     assert any("photo path" in caption for caption in captions)
     assert any("outside the page" in caption for caption in captions)
+
+
+def test_the_last_loss_keeps_three_significant_figures_however_small():
+    # Late in a run the loss falls below 0.001: three decimals would show "0.000".
+    assert format_loss(2.3456) == "2.35"
+    assert format_loss(0.0412) == "0.0412"
+    assert format_loss(0.000412) == "0.000412"
+    assert format_loss(None) == "–"

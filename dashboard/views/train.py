@@ -32,7 +32,8 @@ from dashboard.active_network import ActiveNetwork
 from dashboard.trainer_pool import RemoteRun
 from dashboard.training import CONV_EVAL_IMAGES, MODES, fine_tune_dataset
 from dashboard.training_worker import RunSpec, RunStatus, share_read_only
-from dashboard.widgets import format_accuracy, learning_strip, require_mnist, save_network_form, wrapping_row_style
+from dashboard.widgets import (format_accuracy, format_loss, learning_strip, require_mnist, save_network_form,
+                               wrapping_row_style)
 
 # While a run is busy its progress and figures redraw this often (a few tens of milliseconds each)…
 PROGRESS_REFRESH_SECONDS = 1.0
@@ -344,7 +345,7 @@ def progress_line(status: RunStatus) -> None:
     with st.container(horizontal=True, gap="medium"):  # each as wide as its figure: a narrow panel wraps them
         st.metric("Batches", f"{status.step_count:,}", width="content")
         st.metric("Samples seen", f"{status.samples_seen:,}", width="content")
-        st.metric("Last loss", "–" if status.last_loss is None else f"{status.last_loss:.3f}", width="content")
+        st.metric("Last loss", format_loss(status.last_loss), width="content")
         st.metric("Validation accuracy", "–" if accuracy is None else f"{accuracy:.2%}", width="content")
 
 
