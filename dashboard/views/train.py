@@ -35,10 +35,10 @@ from dashboard.training_worker import RunSpec, RunStatus, share_read_only
 from dashboard.widgets import (format_accuracy, format_loss, learning_strip, require_mnist, save_network_form,
                                wrapping_row_style)
 
-# While a run is busy its progress and figures redraw this often (a few tens of milliseconds each)…
+# While a run is busy its progress and numbers redraw this often (a few tens of milliseconds of server time)…
 PROGRESS_REFRESH_SECONDS = 1.0
 # …and its charts this often: a browser spends far longer drawing a new plotly chart than a
-# figure, and on a class's shared server every trainer's redraws delay every drawing.
+# number, and where a class's browsers share a machine every trainer's redraws delay every drawing.
 CHART_REFRESH_SECONDS = 3.0
 # …and the hidden-space map, the costliest to draw and the slowest to change, this often.
 MAP_REFRESH_SECONDS = 10.0
