@@ -23,6 +23,8 @@ workers', from /proc), the errors in the server log and on the pages, and
 whether every trainer's "Samples seen" grew between every two readings. At the
 end every session checks it sees only its own run and the bundled network.
 Each "drawers + trainers" scenario is printed beside the same drawers alone.
+With --trainers-away the trainers' tabs show the Networks page while their runs
+train (read before and after): the runs' load without their live charts'.
 
     MNIST_DIR=/path/to/mnist python -m benchmarks.classroom_load [--seconds 40] [--scenarios 4+2,8+2]
 
@@ -66,6 +68,7 @@ DRAW_A_DIGIT = '[data-testid="stAlert"]:has-text("Draw a digit")'
 class Scenario:
     drawers: int
     trainers: int
+    trainers_away: bool = False  # the trainers' tabs leave the Train page while their runs go on
     latencies_ms: list[float] = field(default_factory=list)
     server_shares_ms: list[float] = field(default_factory=list)  # per stroke: message sent → last reply
     readings: list[list[tuple[float, int]]] = field(default_factory=list)  # per trainer: (time, samples seen)
@@ -78,7 +81,8 @@ class Scenario:
 
     @property
     def name(self) -> str:
-        return f"{self.drawers} drawers + {self.trainers} trainers"
+        away = " (their tabs on the Networks page)" if self.trainers_away else ""
+        return f"{self.drawers} drawers + {self.trainers} trainers{away}"
 
     def rates(self) -> list[float]:
         """Each trainer's samples/s between its first and last reading."""
@@ -284,6 +288,16 @@ async def trainer(page, deadline: float, readings: list[tuple[float, int]]) -> N
         await asyncio.sleep(READING_SECONDS)
 
 
+async def trainer_away(page, deadline: float, readings: list[tuple[float, int]]) -> None:
+    """A trainer whose tab shows another page while its run goes on: read before and after."""
+    readings.append((time.monotonic(), await samples_seen(page)))
+    await page.get_by_role("link", name="Networks").click()
+    await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+    await page.get_by_role("link", name="Train").click()
+    await page.locator(SAMPLES_SEEN).wait_for(timeout=60_000)
+    readings.append((time.monotonic(), await samples_seen(page)))
+
+
 async def page_exceptions(page) -> list[str]:
     return [text[:300] for text in await page.locator(harness.EXCEPTION).all_inner_texts()]
 
@@ -299,7 +313,8 @@ async def run_scenario(browser, url: str, scenario: Scenario, seconds: float, cp
     deadline = wall_start + seconds
     rngs = [random.Random(index) for index in range(len(drawers))]
     await asyncio.gather(*(drawer(page, deadline, scenario, rng) for page, rng in zip(drawers, rngs)),
-                         *(trainer(page, deadline, readings) for page, readings in zip(trainers, scenario.readings)))
+                         *((trainer_away if scenario.trainers_away else trainer)(page, deadline, readings)
+                           for page, readings in zip(trainers, scenario.readings)))
     scenario.server_cpu_seconds = cpu.total() - cpu_start
     scenario.server_own_cpu_seconds = cpu.own() - own_start
     scenario.wall_seconds = time.monotonic() - wall_start
@@ -363,7 +378,9 @@ def report(scenario: Scenario, alone_rate: float | None, drawers_alone: Scenario
         beside = f" (one trainer alone: {alone_rate:,.0f})" if alone_rate else ""
         print(f"   trainer {index + 1}: {rate:,.0f} samples/s{beside}")
     if scenario.trainers:
-        print(f"   'Samples seen' grew between every two readings {READING_SECONDS:.0f} s apart: "
+        when = "while the tabs were away" if scenario.trainers_away else \
+            f"between every two readings {READING_SECONDS:.0f} s apart"
+        print(f"   'Samples seen' grew {when}: "
               f"{'NO: ' + '; '.join(scenario.stalls()) if scenario.stalls() else 'yes'}")
     print(f"   server CPU (server + trainer workers): {scenario.server_cpu_seconds:.1f} s over "
           f"{scenario.wall_seconds:.0f} s = {scenario.server_cpu_seconds / scenario.wall_seconds:.0%} of one core, "
@@ -409,7 +426,7 @@ async def main_async(args: argparse.Namespace) -> None:
                         report(drawers_alone[drawers], None, None)
                     if not trainers and drawers in drawers_alone:
                         continue
-                    scenario = Scenario(drawers, trainers)
+                    scenario = Scenario(drawers, trainers, trainers_away=args.trainers_away)
                     await run_scenario(browser, server.url, scenario, args.seconds, cpu, log)
                     if not trainers:
                         drawers_alone[drawers] = scenario
@@ -429,6 +446,9 @@ def main() -> None:
                              "drawers alone")
     parser.add_argument("--browser-nice", type=int, default=BROWSER_NICENESS,
                         help="how much lower than the server the browsers run")
+    parser.add_argument("--trainers-away", action="store_true",
+                        help="the trainers' tabs show the Networks page while their runs train: the load of "
+                             "the runs without that of their live charts")
     parser.add_argument("--trainer-priority", choices=PRIORITIES, default=PRIORITIES[0],
                         help=f"the trainer workers' priority (${TRAINER_PRIORITY_ENV} of the server)")
     args = parser.parse_args()
