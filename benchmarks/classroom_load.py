@@ -380,8 +380,8 @@ def report(scenario: Scenario, alone_rate: float | None, drawers_alone: Scenario
     if scenario.trainers:
         when = "while the tabs were away" if scenario.trainers_away else \
             f"between every two readings {READING_SECONDS:.0f} s apart"
-        print(f"   'Samples seen' grew {when}: "
-              f"{'NO: ' + '; '.join(scenario.stalls()) if scenario.stalls() else 'yes'}")
+        stalls = scenario.stalls()
+        print(f"   'Samples seen' grew {when}: {'NO: ' + '; '.join(stalls) if stalls else 'yes'}")
     print(f"   server CPU (server + trainer workers): {scenario.server_cpu_seconds:.1f} s over "
           f"{scenario.wall_seconds:.0f} s = {scenario.server_cpu_seconds / scenario.wall_seconds:.0%} of one core, "
           f"of which the server itself {scenario.server_own_cpu_seconds / scenario.wall_seconds:.0%}")
